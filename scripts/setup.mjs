@@ -1,0 +1,60 @@
+#!/usr/bin/env node
+// Idempotent set-up for a fresh machine: Debian packages first (what the tests and the lab run
+// against), then npm packages. Plain Node with no dependencies, because it runs before
+// node_modules exists. Nothing is reinstalled when present.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+// Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
+// iptables = the lab's partitions; chromium = the HTML report test. lnav is only for bench/.
+const groups = {
+  base: ['zookeeper', 'fuse3', 'iptables', 'chromium'],
+  bench: ['lnav'],
+};
+
+const wanted = process.argv.slice(2).flatMap((g) => groups[g] ?? []);
+const packages = [...new Set([...groups.base, ...wanted])];
+
+function installed(pkg) {
+  const r = spawnSync('dpkg-query', ['-W', '-f=${Status}', pkg], { encoding: 'utf8' });
+  return r.status === 0 && r.stdout.includes('install ok installed');
+}
+
+function say(msg) {
+  process.stderr.write(`[setup] ${msg}\n`);
+}
+
+const missing = packages.filter((p) => !installed(p));
+if (missing.length > 0) {
+  const line = `apt-get install -y --no-install-recommends ${missing.join(' ')}`;
+  if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+    say(`missing Debian packages: ${missing.join(', ')}`);
+    say(`run as root:  apt-get update && ${line}`);
+    process.exit(2);
+  }
+  say(`installing ${missing.join(', ')}`);
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  let r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  if (r.status !== 0) {
+    say('apt-get install failed; refreshing package lists and trying once more');
+    spawnSync('apt-get', ['update'], { stdio: 'inherit', env });
+    r = spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...missing], { stdio: 'inherit', env });
+  }
+  if (r.status !== 0) {
+    say(`could not install ${missing.join(', ')}; try: apt-get update && ${line}`);
+    process.exit(2);
+  }
+}
+
+// npm packages: only when node_modules is absent or older than the lock file.
+const lock = join(root, 'package-lock.json');
+const stamp = join(root, 'node_modules', '.package-lock.json');
+const stale = !existsSync(stamp) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(stamp).mtimeMs + 1000);
+if (stale) {
+  say('installing npm packages (npm ci)');
+  execFileSync('npm', [existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}
