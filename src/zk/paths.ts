@@ -1,0 +1,75 @@
+/**
+ * Connect strings and znode paths: parsed and checked on the client, so a typo fails with a
+ * message naming the argument instead of a BadArguments reply (or a request to the wrong node).
+ */
+import { InvalidArgumentError } from './errors.ts';
+
+export interface ServerAddress {
+  host: string;
+  port: number;
+}
+
+export interface ConnectString {
+  servers: ServerAddress[];
+  /** '' or a path like '/app' (no trailing slash). */
+  chroot: string;
+}
+
+/** "h1:2181,h2,[::1]:2182/chroot" — the port defaults to 2181; the chroot applies to every server. */
+export function parseConnectString(s: string): ConnectString {
+  if (typeof s !== 'string' || s.trim() === '') throw new InvalidArgumentError('connectString', 'empty');
+  const slash = s.indexOf('/');
+  const hostPart = slash >= 0 ? s.slice(0, slash) : s;
+  let chroot = slash >= 0 ? s.slice(slash) : '';
+  if (chroot === '/') chroot = '';
+  if (chroot !== '') validatePath(chroot, 'connectString chroot');
+  const servers: ServerAddress[] = [];
+  for (const raw of hostPart.split(',')) {
+    const item = raw.trim();
+    if (item === '') continue;
+    let host: string;
+    let portText: string | undefined;
+    const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(item);
+    if (v6) {
+      host = v6[1];
+      portText = v6[2];
+    } else {
+      const colon = item.lastIndexOf(':');
+      host = colon >= 0 ? item.slice(0, colon) : item;
+      portText = colon >= 0 ? item.slice(colon + 1) : undefined;
+    }
+    const port = portText === undefined ? 2181 : Number(portText);
+    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
+      throw new InvalidArgumentError('connectString', `bad server "${item}" in "${s}" (expected host:port)`);
+    }
+    servers.push({ host, port });
+  }
+  if (servers.length === 0) throw new InvalidArgumentError('connectString', `no servers in "${s}"`);
+  return { servers, chroot };
+}
+
+/**
+ * The rules of PathUtils.validatePath: absolute, no empty, "." or ".." segments, no trailing
+ * slash (except for a sequential create, where the server appends the counter), no control
+ * or unassigned characters.
+ */
+export function validatePath(path: string, argument = 'path', sequential = false): void {
+  if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(argument, 'empty path');
+  if (path[0] !== '/') throw new InvalidArgumentError(argument, `"${path}" does not start with /`);
+  if (path.length === 1) {
+    if (sequential) return;
+    return;
+  }
+  if (path.endsWith('/') && !sequential) throw new InvalidArgumentError(argument, `"${path}" ends with /`);
+  const body = sequential && path.endsWith('/') ? path.slice(1, -1) : path.slice(1);
+  for (const seg of body.split('/')) {
+    if (seg === '') throw new InvalidArgumentError(argument, `"${path}" has an empty segment`);
+    if (seg === '.' || seg === '..') throw new InvalidArgumentError(argument, `"${path}" has a relative segment "${seg}"`);
+  }
+  for (let i = 0; i < path.length; i++) {
+    const c = path.charCodeAt(i);
+    if (c === 0 || (c > 0 && c < 0x20) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff)) {
+      throw new InvalidArgumentError(argument, `"${JSON.stringify(path)}" has a forbidden character at ${i}`);
+    }
+  }
+}
