@@ -1,0 +1,104 @@
+/** Shared pieces of the recipe tests: candidates in their own sessions, an observer of every leader view. */
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createClient, type ClientOptions, type ZooKeeperClient } from '../../src/zk/index.ts';
+import { Election, type DeposeReason, type ElectionOptions, type Term } from '../../src/recipes/index.ts';
+
+export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+export type View = { at: number; who: string; ev: 'elected' | 'deposed'; epoch: number; resumed?: boolean; reason?: DeposeReason };
+
+/**
+ * Records every elected/deposed of every candidate, in the order they happen (one process,
+ * one event loop: a total order), and checks at each event that at most one candidate leads.
+ */
+export class LeaderObserver {
+  readonly views: View[] = [];
+  readonly leaders = new Set<string>();
+  /** Set when two candidates were leaders at once. */
+  violation: string | null = null;
+  maxConcurrent = 0;
+
+  watch(who: string, e: Election): void {
+    e.on('elected', ({ term, resumed }) => {
+      this.views.push({ at: Date.now(), who, ev: 'elected', epoch: term.epoch, resumed });
+      this.leaders.add(who);
+      this.maxConcurrent = Math.max(this.maxConcurrent, this.leaders.size);
+      if (this.leaders.size > 1 && !this.violation) this.violation = `two leaders at once: ${[...this.leaders].join(', ')}`;
+    });
+    e.on('deposed', ({ term, reason }) => {
+      this.views.push({ at: Date.now(), who, ev: 'deposed', epoch: term.epoch, reason });
+      this.leaders.delete(who);
+    });
+  }
+
+  /** The process of `who` is gone (killed): it acts no more, whatever its objects think. */
+  dead(who: string): void {
+    this.leaders.delete(who);
+  }
+
+  elections(who?: string): View[] {
+    return this.views.filter((v) => v.ev === 'elected' && (who === undefined || v.who === who));
+  }
+}
+
+export interface Candidate {
+  name: string;
+  client: ZooKeeperClient;
+  election: Election;
+}
+
+export class Pool {
+  readonly clients: ZooKeeperClient[] = [];
+  readonly connectString: string;
+  readonly clientDefaults: ClientOptions;
+  constructor(connectString: string, clientDefaults: ClientOptions) {
+    this.connectString = connectString;
+    this.clientDefaults = clientDefaults;
+  }
+
+  async client(opts: ClientOptions = {}, connectString = this.connectString): Promise<ZooKeeperClient> {
+    const c = createClient(connectString, { ...this.clientDefaults, ...opts });
+    this.clients.push(c);
+    await c.connect();
+    return c;
+  }
+
+  async candidate(
+    name: string,
+    path: string,
+    observer?: LeaderObserver,
+    opts: ClientOptions = {},
+    connectString?: string,
+    electionOpts: Partial<ElectionOptions> = {},
+  ): Promise<Candidate> {
+    const client = await this.client(opts, connectString);
+    const election = new Election(client, { path, candidate: { endpoint: `${name}:10100`, name }, ...electionOpts });
+    observer?.watch(name, election);
+    await election.join();
+    return { name, client, election };
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all(this.clients.map((c) => c.close({ timeoutMs: 500 }).catch(() => undefined)));
+  }
+}
+
+export function nextElected(e: Election, timeoutMs = 30_000): Promise<{ term: Term; resumed: boolean }> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no elected event')), timeoutMs);
+    e.once('elected', (info) => {
+      clearTimeout(t);
+      resolve(info);
+    });
+  });
+}
+
+export function hex(n: number): string {
+  return `0x${n.toString(16)}`;
+}
