@@ -1,0 +1,147 @@
+/**
+ * `zkwarden snapshot dump`, `txnlog dump`, `tree` and `audit`: ZooKeeper's own files read
+ * directly (streamed, checksummed), a server's tree at any zxid, and the ensemble audit that
+ * tells a diverged ensemble from a lagging one.
+ */
+import type { Command } from 'commander';
+import { auditOffline, type AuditReport, renderAudit } from '../forensics/zkdata/audit.ts';
+import { openDataDir } from '../forensics/zkdata/datadir.ts';
+import { dumpSnapshot, dumpTxnLog } from '../forensics/zkdata/dump.ts';
+import { ChecksumError, DataDirError, ZkDataError } from '../forensics/zkdata/errors.ts';
+import { hexZxid, isoTime } from '../forensics/zkdata/format.ts';
+import { auditOnline, onlineJson, renderOnline } from '../forensics/zkdata/online.ts';
+import { treeAt } from '../forensics/zkdata/replay.ts';
+import { TextSink } from '../forensics/zkdata/sink.ts';
+import { clientStat } from '../forensics/zkdata/tree.ts';
+import { sessionHex } from '../zk/records.ts';
+import { CliError, ExitCode, note, printJson } from './output.ts';
+
+/** A zxid as ZooKeeper prints them (0x hex) or decimal. */
+export function parseZxid(v: string): number {
+  const s = v.trim().toLowerCase();
+  const n = s.startsWith('0x') ? parseInt(s.slice(2), 16) : /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || (s.startsWith('0x') && !/^0x[0-9a-f]+$/.test(s))) {
+    throw new CliError(`--at expects a zxid such as 0x100000025 or a decimal number, got '${v}'`);
+  }
+  return n;
+}
+
+/** Reader errors are bad input (exit 2); a checksum mismatch says how to go on. */
+async function inputErrors<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof ChecksumError) throw new CliError(`${e.message}\n  (use --force to read on; what follows is marked as suspect)`, ExitCode.usage);
+    if (e instanceof ZkDataError || e instanceof DataDirError) throw new CliError(e.message, ExitCode.usage);
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new CliError((e as Error).message, ExitCode.usage);
+    throw e;
+  }
+}
+
+function list(v: string): string[] {
+  return v.split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+export function register(program: Command): void {
+  const snapshot = program.command('snapshot').description('read ZooKeeper snapshot files');
+  snapshot
+    .command('dump')
+    .description('print every node of a snapshot with its Stat (like SnapshotFormatter), sessions, digest and checksum; streamed')
+    .argument('<file>', 'a snapshot.<zxid> file (.gz too; .snappy is not supported)')
+    .option('--json', 'JSON Lines: one object per header, ACL, node, session and a summary')
+    .option('-d, --data', 'print node data (base64)')
+    .option('--force', 'read on past checksum mismatches, marking the result as suspect')
+    .action(async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
+      const summary = await inputErrors(() => dumpSnapshot(file, new TextSink(process.stdout), { json: o.json, data: o.data, force: o.force }));
+      if (summary.suspect) {
+        note(`zkwarden: ${file}: checksum mismatch (read on with --force); the dump is suspect`);
+        process.exitCode = ExitCode.finding;
+      }
+    });
+
+  const txnlog = program.command('txnlog').description('read ZooKeeper transaction logs');
+  txnlog
+    .command('dump')
+    .description('print every transaction of a log (like TxnLogToolkit) and how the log ends (preallocated, end of file, torn)')
+    .argument('<file>', 'a log.<zxid> file')
+    .option('--json', 'JSON Lines: one object per transaction and a summary')
+    .option('--force', 'read on past checksum mismatches, marking those entries')
+    .action(async (file: string, o: { json?: boolean; force?: boolean }) => {
+      const s = await inputErrors(() => dumpTxnLog(file, new TextSink(process.stdout), { json: o.json, force: o.force }));
+      if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
+    });
+
+  program
+    .command('tree')
+    .description('the tree of one server at a zxid: its newest usable snapshot at or before it, plus its logs replayed')
+    .argument('<dir>', 'the server\'s dataDir (with version-2/ inside), version-2 itself, or SNAPDIR:LOGDIR')
+    .option('--at <zxid>', 'the zxid (0x… or decimal); default: the last one in the logs')
+    .option('--json', 'one JSON document: the source and every node with its Stat')
+    .option('-d, --data', 'include node data (base64)')
+    .option('--force', 'read on past checksum mismatches, marking the tree as suspect')
+    .action(async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
+      const at = o.at === undefined ? undefined : parseZxid(o.at);
+      const res = await inputErrors(async () => treeAt(openDataDir(dir), at, { force: o.force, keepData: o.data }));
+      const t = res.tree;
+      const source = { snapshot: res.snapshot?.path ?? null, replayed: res.replayed, reached: res.reached, asked: at ?? null, suspect: t.suspect, warnings: res.warnings };
+      if (at !== undefined && res.reached < at) res.warnings.push(`the server's history ends at ${hexZxid(res.reached)}, before ${hexZxid(at)}`);
+      if (o.json) {
+        const nodes = t.sortedPaths().map((p) => {
+          const n = t.nodes.get(p)!;
+          return { path: p === '' ? '/' : p, stat: clientStat(n), acl: n.acl, ...(o.data ? { data: n.data ? n.data.toString('base64') : null } : {}) };
+        });
+        printJson({ ...source, zxid: hexZxid(res.reached), nodeCount: t.nodes.size, sessions: [...t.sessions].map(([id, to]) => ({ id: sessionHex(id), timeoutMs: to })), nodes });
+      } else {
+        const sink = new TextSink(process.stdout);
+        sink.write(`# tree of ${dir} at ${hexZxid(res.reached)}: ${t.nodes.size} znodes, ${t.sessions.size} sessions; from ${res.snapshot ? res.snapshot.path : 'an empty tree'} + ${res.replayed} transactions${t.suspect ? ' (SUSPECT: checksum mismatches passed with --force)' : ''}\n`);
+        for (const p of t.sortedPaths()) {
+          const n = t.nodes.get(p)!;
+          const s = clientStat(n);
+          sink.write(`${p === '' ? '/' : p}  cZxid=${hexZxid(s.czxid)} ctime=${isoTime(s.ctime)} mZxid=${hexZxid(s.mzxid)} mtime=${isoTime(s.mtime)} pZxid=${hexZxid(s.pzxid)} cversion=${s.cversion} dataVersion=${s.version} aclVersion=${s.aversion} ephemeralOwner=${sessionHex(n.ephemeralOwner)} dataLength=${s.dataLength} numChildren=${s.numChildren}${o.data ? ` data=${n.data ? n.data.toString('base64') : ''}` : ''}\n`);
+          if (sink.full) await sink.flush();
+        }
+        for (const w of res.warnings) sink.write(`# WARNING: ${w}\n`);
+        await sink.flush();
+      }
+    });
+
+  program
+    .command('audit')
+    .description('consistent, lagging or diverged? Offline from the members\' data directories, or online from the live servers')
+    .argument('[dirs...]', 'the data directory of each member (offline audit)')
+    .option('--servers <list>', 'A,B,C: audit the live servers instead (each read alone)')
+    .option('--names <list>', 'names for the members, in order')
+    .option('--server-logs <list>', 'each member\'s ZooKeeper log, in order (default: zookeeper.log next to its data dir)')
+    .option('--at <zxid>', 'compare the trees at this zxid instead of the newest all members reached')
+    .option('--limit <n>', 'most differing znodes kept in the report', '2000')
+    .option('--timeout <ms>', 'online: per request and per connection', '10000')
+    .option('--json', 'the whole report as JSON')
+    .option('--force', 'read on past checksum mismatches, marking members as suspect')
+    .action(async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+      const names = o.names ? list(o.names) : undefined;
+      if (o.servers) {
+        if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
+        const servers = list(o.servers);
+        if (servers.length < 2) throw new CliError('--servers needs at least two addresses (host:port)');
+        const timeoutMs = Number(o.timeout);
+        if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError(`--timeout expects milliseconds, got '${o.timeout}'`);
+        const r = await auditOnline(servers, { names, timeoutMs });
+        if (o.json) printJson(onlineJson(r));
+        else process.stdout.write(renderOnline(r));
+        if (r.members.every((m) => m.status === 'unreachable')) throw new CliError('no server could be read', ExitCode.environment);
+        if (r.class === 'diverged') process.exitCode = ExitCode.finding;
+        return;
+      }
+      if (dirs.length < 2) throw new CliError('give the data directories of at least two members, or --servers A,B,C');
+      const logs = o.serverLogs ? list(o.serverLogs) : [];
+      const limit = Number(o.limit);
+      if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit expects a positive integer, got '${o.limit}'`);
+      const r: AuditReport = await inputErrors(() => auditOffline(
+        dirs.map((dir, i) => ({ dir, name: names?.[i], serverLog: logs[i] })),
+        { force: o.force, limit, at: o.at === undefined ? undefined : parseZxid(o.at) },
+      ));
+      if (o.json) printJson(r);
+      else process.stdout.write(renderAudit(r));
+      if (r.class === 'diverged') process.exitCode = ExitCode.finding;
+    });
+}

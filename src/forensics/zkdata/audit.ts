@@ -1,0 +1,564 @@
+/**
+ * The offline ensemble audit: given the data directories of the members, decide whether they
+ * are consistent, merely lagging (one member's history is a prefix of the others'), or diverged
+ * (the same zxid carries different transactions, a transaction is missing from one history, or
+ * the trees differ at a zxid every member reached), and show where and on which znodes.
+ *
+ * Two independent comparisons, both in bounded memory per member:
+ *  - the transaction histories, merged by zxid across members (one log entry per member in
+ *    memory at a time), compared by payload;
+ *  - the trees rebuilt at the newest zxid all members reached, node by node, every Stat field,
+ *    data (by CRC-32) and ACL.
+ */
+import { basename, dirname, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { sessionHex } from '../../zk/records.ts';
+import { opName } from '../../zk/txn.ts';
+import { type DataDir, openDataDir } from './datadir.ts';
+import { hexZxid, isoTime, recordString } from './format.ts';
+import { groupByPattern, type GroupItem } from './group.ts';
+import { counterOf, type Gap, history, type HistoryEntry, lastLoggedZxid, newReport } from './history.ts';
+import { treeAt } from './replay.ts';
+import { detect3642, detectFromLog, detectOrphanEphemerals, type LogLine, scanServerLog, type Signature } from './signatures.ts';
+import { COMPARED_FIELDS, type DataTree, type ZNode } from './tree.ts';
+import { type LogEnd } from './txnlog.ts';
+
+export type AuditClass = 'consistent' | 'lagging' | 'diverged';
+
+export interface MemberInput {
+  dir: string;
+  name?: string;
+  /** The member's ZooKeeper server log (log4j), for signatures. Found next to the data dir when omitted. */
+  serverLog?: string;
+}
+
+export interface MemberFacts {
+  name: string;
+  dir: string;
+  lastZxid: number;
+  lastLoggedZxid: number | null;
+  newestSnapshotZxid: number | null;
+  snapshots: number;
+  logs: number;
+  logEnd: LogEnd | null;
+  gaps: Gap[];
+  serverLog: string | null;
+  /** Filled after the comparison. */
+  status: AuditClass;
+  behindBy: number;
+  nodeCount: number | null;
+  sessionCount: number | null;
+  suspect: boolean;
+  warnings: string[];
+}
+
+export interface TxnConflict {
+  zxid: number;
+  kind: 'changed' | 'missing';
+  /** Per member: the transaction as text, null when the member lacks it, undefined when not expected. */
+  txns: (string | null | undefined)[];
+  odd: string[];
+}
+
+export interface NodeVariant {
+  member: string;
+  exists: boolean;
+  czxid?: number;
+  mzxid?: number;
+  pzxid?: number;
+  ctime?: number;
+  mtime?: number;
+  version?: number;
+  cversion?: number;
+  aversion?: number;
+  ephemeralOwner?: string;
+  /** Whether the owner session is in this member's session table at the compared zxid. */
+  sessionAlive?: boolean;
+  dataLength?: number;
+  numChildren?: number;
+}
+
+export interface NodeDiff extends GroupItem {
+  variants: NodeVariant[];
+  fields: string[];
+  odd: string[];
+  zxid: number;
+}
+
+export interface Finding {
+  pattern: string;
+  kind: string;
+  ephemeral: boolean;
+  count: number;
+  text: string;
+  paths: string[];
+  example: NodeVariant[];
+}
+
+export interface AuditReport {
+  verdict: string;
+  class: AuditClass;
+  comparedAt: number | null;
+  /** When members ahead of the others disagree after comparedAt: the zxid their trees were also compared at. */
+  alsoComparedAt: number | null;
+  firstDivergence: { zxid: number; how: string } | null;
+  members: MemberFacts[];
+  txnsCompared: number;
+  conflicts: TxnConflict[];
+  conflictCount: number;
+  nodesCompared: number;
+  diffCount: number;
+  findings: Finding[];
+  signatures: Signature[];
+  warnings: string[];
+}
+
+export interface AuditOptions {
+  force?: boolean;
+  /** Most conflicts and diff paths kept in the report (counts stay exact). */
+  limit?: number;
+  /** Compare the trees at this zxid instead of the newest all members reached. */
+  at?: number;
+}
+
+const STAT_FIELDS = COMPARED_FIELDS;
+
+function memberName(dir: string): string {
+  const b = basename(dir.replace(/\/+$/, ''));
+  if (b === 'data' || b === 'version-2') {
+    const p = basename(dirname(dir.replace(/\/+$/, '')));
+    return b === 'version-2' ? basename(dirname(dirname(dir))) : p;
+  }
+  return b;
+}
+
+function findServerLog(dd: DataDir): string | null {
+  for (const cand of [join(dd.dir, 'zookeeper.log'), join(dirname(dd.dir), 'zookeeper.log'), join(dd.dir, 'logs', 'zookeeper.log')]) {
+    if (existsSync(cand)) return cand;
+  }
+  return null;
+}
+
+/**
+ * What must be equal across members for a transaction to count as the same one. A failed multi
+ * changes nothing, and ZooKeeper does not log it the same way everywhere: members that logged
+ * the proposal keep the sub-transactions before the failing one as they were, while another can
+ * log a copy in which DataTree.processTxn has already retyped them as errors but kept their
+ * original bytes (so they decode as ErrorTxn with a meaningless code). Seen on 3.8.0 ensembles
+ * in the audit tests, on one member at random: the request object that is logged is the one
+ * the tree applies.
+ * Such a multi is compared by its header and its number of operations alone.
+ */
+function fingerprint(e: HistoryEntry): string {
+  const rec = e.record;
+  if (rec?.kind === 'multi' && rec.txns.some((t) => t.type === TXN_ERROR)) {
+    const h = e.header;
+    return `failed-multi:${h.clientId}:${h.cxid}:${h.time}:${rec.txns.length}`;
+  }
+  return `${e.payload.length}:${crc32(e.payload)}:${e.storedChecksum}`;
+}
+
+/** OpCode.error, the type of a multi's failed (and, once processed, of every) sub-transaction. */
+const TXN_ERROR = -1;
+
+function describeTxn(e: HistoryEntry): string {
+  const rec = recordString(e.record);
+  return `${opName(e.header.type)} ${rec.length > 160 ? `${rec.slice(0, 160)}…` : rec} (session ${sessionHex(e.header.clientId)}, ${isoTime(e.header.time)})`;
+}
+
+/**
+ * The members outside a strict majority of equal values are the odd ones. Without a majority
+ * (two members that disagree), the ones lacking the value are odd, or else all of them.
+ */
+function oddMembers(names: string[], keys: (string | null)[], ambiguous: 'all' | 'none' = 'all'): string[] {
+  const count = new Map<string, number>();
+  for (const k of keys) count.set(String(k), (count.get(String(k)) ?? 0) + 1);
+  for (const [k, n] of count) if (n * 2 > keys.length) return names.filter((_n, i) => String(keys[i]) !== k);
+  const lacking = names.filter((_n, i) => keys[i] === null);
+  if (lacking.length > 0 && lacking.length < names.length) return lacking;
+  return ambiguous === 'all' ? [...names] : [];
+}
+
+/** Merges the members' histories by zxid and compares them transaction by transaction. */
+async function compareHistories(dds: DataDir[], names: string[], facts: MemberFacts[], opts: AuditOptions): Promise<{ compared: number; conflicts: TxnConflict[]; count: number; behind: number[] }> {
+  const reports = dds.map(() => newReport());
+  const its = dds.map((dd, i) => history(dd, reports[i]!, { force: opts.force }));
+  const heads: (HistoryEntry | null)[] = await Promise.all(its.map(async (it) => (await it.next()).value ?? null));
+  const prev: (number | null)[] = dds.map(() => null);
+  const limit = opts.limit ?? 50;
+  const conflicts: TxnConflict[] = [];
+  let count = 0;
+  let compared = 0;
+  // Transactions others have after each member's last zxid: "behind" counted in transactions.
+  const behind = dds.map(() => 0);
+  try {
+    for (;;) {
+      let z = Infinity;
+      for (const h of heads) if (h && h.header.zxid < z) z = h.header.zxid;
+      if (z === Infinity) break;
+      for (let i = 0; i < facts.length; i++) if (z > facts[i]!.lastZxid) behind[i]!++;
+      const txns: (string | null | undefined)[] = [];
+      const keys: (string | null)[] = [];
+      const keyNames: string[] = [];
+      let present = 0;
+      for (let i = 0; i < heads.length; i++) {
+        const h = heads[i];
+        if (h && h.header.zxid === z) {
+          txns.push(describeTxn(h));
+          keys.push(fingerprint(h));
+          keyNames.push(names[i]!);
+          present++;
+          continue;
+        }
+        // Absent here. Expected only if this member's history spans z and no snapshot covers it.
+        const p = prev[i];
+        const lastKnown = facts[i]!.lastZxid;
+        if (p === null || z > lastKnown) { txns.push(undefined); continue; }
+        const covered = dds[i]!.snapshots.some((s) => s.zxid >= z && s.zxid > p && (h === null || s.zxid < h.header.zxid));
+        if (covered) { txns.push(undefined); continue; }
+        txns.push(null);
+        keys.push(null);
+        keyNames.push(names[i]!);
+      }
+      if (present > 1 || keys.length > 1) compared++;
+      const distinct = new Set(keys.map(String));
+      if (distinct.size > 1) {
+        count++;
+        if (conflicts.length < limit) {
+          conflicts.push({ zxid: z, kind: keys.includes(null) ? 'missing' : 'changed', txns, odd: oddMembers(keyNames, keys) });
+        }
+      }
+      await Promise.all(heads.map(async (h, i) => {
+        if (h && h.header.zxid === z) {
+          prev[i] = z;
+          heads[i] = (await its[i]!.next()).value ?? null;
+        }
+      }));
+    }
+  } finally {
+    await Promise.all(its.map((it) => it.return(undefined)));
+  }
+  for (let i = 0; i < facts.length; i++) {
+    facts[i]!.gaps = reports[i]!.gaps;
+    facts[i]!.warnings.push(...reports[i]!.warnings);
+    if (reports[i]!.checksumErrors > 0) facts[i]!.suspect = true;
+  }
+  return { compared, conflicts, count, behind };
+}
+
+function variantOf(member: string, n: ZNode | undefined, sessions: Map<bigint, number>): NodeVariant {
+  if (!n) return { member, exists: false };
+  const owner = n.ephemeralOwner;
+  const isEph = owner !== 0n && BigInt.asUintN(64, owner) >> 56n !== 0xffn && owner !== -0x8000000000000000n;
+  return {
+    member, exists: true, czxid: n.czxid, mzxid: n.mzxid, pzxid: n.pzxid, ctime: n.ctime, mtime: n.mtime,
+    version: n.version, cversion: n.cversion, aversion: n.aversion,
+    ephemeralOwner: sessionHex(owner), ...(isEph ? { sessionAlive: sessions.has(owner) } : {}),
+    dataLength: n.dataLength, numChildren: n.numChildren,
+  };
+}
+
+/**
+ * /zookeeper/config is written by each server from its own configuration file (its data, its
+ * mtime), outside the transaction log, so it is not compared. Reconfig transactions, which do
+ * change it through the log, are still compared with the histories.
+ */
+const LOCAL_PATHS: ReadonlySet<string> = new Set(['/zookeeper/config']);
+const LOCAL_FIELDS = new Map<string, ReadonlySet<string>>([['/zookeeper/config', new Set(['mtime'])]]);
+
+function differingFields(a: ZNode, b: ZNode, path: string): string[] {
+  const local = LOCAL_FIELDS.get(path);
+  const out: string[] = [];
+  for (const f of STAT_FIELDS) if (a[f] !== b[f] && !local?.has(f)) out.push(f === 'dataCrc' ? 'data' : f);
+  return out;
+}
+
+function statKey(n: ZNode, path: string): string {
+  const local = LOCAL_FIELDS.get(path);
+  return STAT_FIELDS.map((f) => (local?.has(f) ? '' : String(n[f]))).join('|');
+}
+
+function isEphemeralOwner(owner: bigint): boolean {
+  return owner !== 0n && owner !== -0x8000000000000000n && BigInt.asUintN(64, owner) >> 56n !== 0xffn;
+}
+
+/**
+ * The zxid at which a node's difference arose: the creation of a node one side lacks, or for
+ * a differing field the newest value among the members (the change the others did not get).
+ */
+function diffZxid(variants: NodeVariant[], fields: string[]): number {
+  const exist = variants.filter((v) => v.exists);
+  if (exist.length < variants.length || fields.length === 0) return Math.min(...exist.map((v) => v.czxid!));
+  let z = 0;
+  for (const v of exist) {
+    if (fields.includes('czxid')) z = Math.max(z, v.czxid!);
+    if (fields.includes('mzxid') || fields.includes('version') || fields.includes('data')) z = Math.max(z, v.mzxid!);
+    if (fields.includes('pzxid') || fields.includes('cversion') || fields.includes('numChildren')) z = Math.max(z, v.pzxid!);
+  }
+  return z;
+}
+
+function span(values: number[], fmt: (v: number) => string): string {
+  const lo = Math.min(...values);
+  const hi = Math.max(...values);
+  return lo === hi ? fmt(lo) : `${fmt(lo)}–${fmt(hi)}`;
+}
+
+export function describeGroup(g: { pattern: string; kind: string; ephemeral: boolean; items: NodeDiff[] }): string {
+  const exist = g.items.flatMap((d) => d.variants.filter((v) => v.exists));
+  const parts = [`${g.pattern} (${g.items.length} znode${g.items.length === 1 ? '' : 's'}) ${g.kind}`];
+  if (exist.length > 0) {
+    parts.push(g.ephemeral ? 'ephemeral' : 'persistent');
+    parts.push(`created ${span(exist.map((v) => v.ctime!), isoTime)}`);
+    parts.push(`cZxid ${span(exist.map((v) => v.czxid!), hexZxid)}`);
+    if (g.ephemeral) {
+      const owners = new Map<string, Set<string>>();
+      for (const v of exist) {
+        const s = owners.get(v.ephemeralOwner!) ?? new Set<string>();
+        s.add(`${v.member}: ${v.sessionAlive ? 'alive' : 'not in session table'}`);
+        owners.set(v.ephemeralOwner!, s);
+      }
+      parts.push(`owner session ${[...owners].map(([o, s]) => `${o} (${[...s].join(', ')})`).join('; ')}`);
+    }
+  }
+  return parts.join(', ');
+}
+
+async function memberFacts(input: MemberInput, opts: AuditOptions): Promise<{ dd: DataDir; facts: MemberFacts }> {
+  const dd = openDataDir(input.dir);
+  const logged = await lastLoggedZxid(dd, { force: opts.force });
+  const newestSnap = dd.snapshots.length > 0 ? dd.snapshots[dd.snapshots.length - 1]!.zxid : null;
+  // A snapshot named epoch<<32 (taken when a new epoch starts) stands for no transaction of its
+  // own; any other snapshot newer than the logs is a SNAP sync up to that zxid.
+  const snapTxn = dd.snapshots.map((s) => s.zxid).filter((z) => counterOf(z) !== 0);
+  const last = Math.max(logged.zxid ?? 0, snapTxn.length > 0 ? snapTxn[snapTxn.length - 1]! : 0);
+  const serverLog = input.serverLog ?? findServerLog(dd);
+  return {
+    dd,
+    facts: {
+      name: input.name ?? memberName(input.dir), dir: input.dir, lastZxid: last, lastLoggedZxid: logged.zxid, newestSnapshotZxid: newestSnap,
+      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], serverLog, status: 'consistent', behindBy: 0,
+      nodeCount: null, sessionCount: null, suspect: false, warnings: [],
+    },
+  };
+}
+
+export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {}): Promise<AuditReport> {
+  if (inputs.length < 2) throw new Error('an audit needs the data directories of at least two members');
+  const loaded = [];
+  for (const i of inputs) loaded.push(await memberFacts(i, opts));
+  const dds = loaded.map((l) => l.dd);
+  const facts = loaded.map((l) => l.facts);
+  const names = facts.map((f) => f.name);
+  if (new Set(names).size !== names.length) names.forEach((_n, i) => { facts[i]!.name = names[i] = `${names[i]}#${i + 1}`; });
+  const warnings: string[] = [];
+
+  // 1. Transaction by transaction.
+  const hist = await compareHistories(dds, names, facts, opts);
+
+  // 2. Trees at the newest zxid all members reached.
+  const maxZxid = Math.max(...facts.map((f) => f.lastZxid));
+  const comparedAt = opts.at ?? Math.min(...facts.map((f) => f.lastZxid));
+  const limit = opts.limit ?? 2000;
+  const orphanSigs: Signature[] = [];
+
+  /**
+   * Rebuilds the trees of the selected members at `at` and compares each with the first, one
+   * tree beside the reference at a time. The first pass (all members) also records each
+   * member's figures and its ephemerals whose session is gone.
+   */
+  const compareTreesAt = async (sel: number[], at: number, firstPass: boolean): Promise<{ nodeDiffs: NodeDiff[]; diffCount: number; nodesCompared: number }> => {
+    const diffs = new Map<string, (ZNode | undefined | null)[]>();
+    const sessionsOf: Map<bigint, number>[] = [];
+    let ref: DataTree | null = null;
+    let nodesCompared = 0;
+    for (let k = 0; k < sel.length; k++) {
+      const i = sel[k]!;
+      const closes = new Map<bigint, number>();
+      const res = await treeAt(dds[i]!, at, {
+        force: opts.force,
+        onTxn: (e) => { if (e.header.type === -11) closes.set(e.header.clientId, e.header.zxid); },
+      });
+      const t = res.tree;
+      if (t.suspect) facts[i]!.suspect = true;
+      sessionsOf.push(t.sessions);
+      if (firstPass) {
+        facts[i]!.nodeCount = t.size;
+        facts[i]!.sessionCount = t.sessions.size;
+        facts[i]!.warnings.push(...res.warnings.filter((w) => !facts[i]!.warnings.includes(w)));
+        // Ephemerals whose session is gone from this member's own session table.
+        const orphans: { path: string; owner: string; closedAt: number | null }[] = [];
+        for (const [owner, paths] of t.ephemerals) {
+          if (paths.size === 0 || t.sessions.has(owner)) continue;
+          for (const p of paths) orphans.push({ path: p, owner: sessionHex(owner), closedAt: closes.get(owner) ?? null });
+        }
+        const sig = detectOrphanEphemerals(names[i]!, orphans);
+        if (sig) orphanSigs.push(sig);
+      }
+      if (k === 0) {
+        ref = t;
+        nodesCompared = t.size;
+        continue;
+      }
+      const r = ref!;
+      // Column by column over the slots: no object per node unless it differs.
+      for (const [path, si] of r.slots()) {
+        if (LOCAL_PATHS.has(path)) continue;
+        const sj = t.slotOf(path);
+        if (sj === undefined || r.differingFields(si, t, sj, LOCAL_FIELDS.get(path)).length > 0) {
+          let row = diffs.get(path);
+          if (!row) diffs.set(path, (row = new Array(sel.length).fill(undefined)));
+          row[0] = r.node(si);
+          row[k] = sj === undefined ? null : t.node(sj);
+        }
+      }
+      for (const [path, sj] of t.slots()) {
+        if (r.slotOf(path) !== undefined || LOCAL_PATHS.has(path)) continue;
+        let row = diffs.get(path);
+        if (!row) diffs.set(path, (row = new Array(sel.length).fill(undefined)));
+        row[0] = null;
+        row[k] = t.node(sj);
+      }
+    }
+    const selNames = sel.map((i) => names[i]!);
+    const nodeDiffs: NodeDiff[] = [];
+    for (const [path, row] of diffs) {
+      if (nodeDiffs.length >= limit) break;
+      // undefined = same as the reference member.
+      const nodes = row.map((n) => (n === undefined ? row[0] : n)) as (ZNode | null)[];
+      const variants = nodes.map((n, k) => variantOf(selNames[k]!, n ?? undefined, sessionsOf[k]!));
+      const keys = nodes.map((n) => (n ? statKey(n, path) : null));
+      // A tree difference without a majority does not say who is wrong; the histories may.
+      const odd = oddMembers(selNames, keys, 'none');
+      const present = nodes.map((n, k) => (n ? selNames[k]! : null)).filter((x): x is string => x !== null);
+      const fields = new Set<string>();
+      const existing = nodes.filter((n): n is ZNode => n !== null);
+      for (let k = 1; k < existing.length; k++) for (const f of differingFields(existing[0]!, existing[k]!, path)) fields.add(f);
+      const kind = present.length < selNames.length
+        ? `only on ${present.join(', ') || 'none'} (missing on ${selNames.filter((n) => !present.includes(n)).join(', ')})`
+        : `differ in ${[...fields].join(', ')}`;
+      const eph = existing.some((n) => isEphemeralOwner(n.ephemeralOwner));
+      nodeDiffs.push({ path: path === '' ? '/' : path, kind, ephemeral: eph, variants, fields: [...fields], odd, zxid: diffZxid(variants, [...fields]) });
+    }
+    return { nodeDiffs, diffCount: diffs.size, nodesCompared };
+  };
+
+  const all = dds.map((_d, i) => i);
+  const main = await compareTreesAt(all, comparedAt, true);
+  const nodeDiffs = main.nodeDiffs;
+  let diffCount = main.diffCount;
+  const nodesCompared = main.nodesCompared;
+  // Conflicts after the zxid every member reached happened among the members ahead: compare
+  // their trees too, at the newest zxid they all reached, to name the znodes.
+  let secondAt: number | null = null;
+  const later = hist.conflicts.find((c) => c.zxid > comparedAt);
+  if (later && opts.at === undefined) {
+    const ahead = all.filter((i) => facts[i]!.lastZxid >= later.zxid);
+    if (ahead.length >= 2) {
+      secondAt = Math.min(...ahead.map((i) => facts[i]!.lastZxid));
+      const second = await compareTreesAt(ahead, secondAt, false);
+      for (const d of second.nodeDiffs) { d.kind = `${d.kind} at ${hexZxid(secondAt)}`; nodeDiffs.push(d); }
+      diffCount += second.diffCount;
+    }
+  }
+
+  // 3. Classification.
+  let firstDivergence: AuditReport['firstDivergence'] = null;
+  const firstConflict = hist.conflicts[0];
+  if (firstConflict) {
+    firstDivergence = { zxid: firstConflict.zxid, how: firstConflict.kind === 'changed' ? `the transaction differs on ${firstConflict.odd.join(', ')}` : `the transaction is missing from ${firstConflict.odd.join(', ')}` };
+  }
+  // A transaction conflict is the cause; tree differences are its consequences. Without one
+  // (histories purged, or a hole covered by nothing), the trees date the divergence.
+  if (!firstDivergence && nodeDiffs.length > 0) {
+    const z = Math.min(...nodeDiffs.map((d) => d.zxid));
+    firstDivergence = { zxid: z, how: `the trees at ${hexZxid(comparedAt)} differ; the earliest change involved is at ${hexZxid(z)}` };
+  }
+  const divergedMembers = new Set<string>([...hist.conflicts.flatMap((c) => c.odd), ...nodeDiffs.flatMap((d) => d.odd)]);
+  for (const f of facts) {
+    f.behindBy = hist.behind[facts.indexOf(f)]!;
+    f.status = divergedMembers.has(f.name) ? 'diverged' : f.lastZxid < maxZxid ? 'lagging' : 'consistent';
+  }
+  const cls: AuditClass = firstDivergence ? 'diverged' : facts.some((f) => f.lastZxid < maxZxid) ? 'lagging' : 'consistent';
+
+  // 4. Findings and signatures.
+  const findings: Finding[] = groupByPattern(nodeDiffs).map((g) => ({
+    pattern: g.pattern, kind: g.kind, ephemeral: g.ephemeral, count: g.items.length, text: describeGroup(g),
+    paths: g.items.slice(0, 20).map((d) => d.path), example: g.items[0]!.variants,
+  }));
+  const signatures: Signature[] = [...orphanSigs];
+  for (const f of facts) {
+    let log: { file: string; lines: LogLine[] } | null = null;
+    if (f.serverLog) {
+      try { log = { file: f.serverLog, lines: scanServerLog(f.serverLog) }; } catch (e) { f.warnings.push(`cannot read server log ${f.serverLog}: ${(e as Error).message}`); }
+    }
+    const s = detect3642(f.name, f.gaps, log);
+    if (s) signatures.push(s);
+    if (log) signatures.push(...detectFromLog(f.name, log));
+  }
+  for (const f of facts) if (f.suspect) warnings.push(`${f.name}: checksum mismatches were passed with --force; its data is suspect`);
+
+  const verdict = verdictLine(cls, facts, comparedAt, firstDivergence, hist.count, diffCount);
+  return {
+    verdict, class: cls, comparedAt, alsoComparedAt: secondAt, firstDivergence, members: facts, txnsCompared: hist.compared, conflicts: hist.conflicts, conflictCount: hist.count,
+    nodesCompared, diffCount, findings, signatures, warnings,
+  };
+}
+
+function verdictLine(cls: AuditClass, facts: MemberFacts[], at: number, first: AuditReport['firstDivergence'], conflicts: number, diffs: number): string {
+  const n = facts.length;
+  if (cls === 'diverged') {
+    const odd = facts.filter((f) => f.status === 'diverged').map((f) => f.name);
+    return `DIVERGED: ${odd.join(', ') || 'members'} part from the others at ${hexZxid(first!.zxid)} (${first!.how}); ${conflicts} transaction conflict(s), ${diffs} znode(s) differ`;
+  }
+  if (cls === 'lagging') {
+    const behind = facts.filter((f) => f.status === 'lagging').map((f) => `${f.name} at ${hexZxid(f.lastZxid)} (${f.behindBy} transactions behind)`);
+    return `LAGGING: ${behind.join(', ')}; every history is a prefix of the newest and the trees agree at ${hexZxid(at)}`;
+  }
+  return `CONSISTENT: all ${n} members at ${hexZxid(at)}, same transactions, identical trees (${facts[0]!.nodeCount} znodes)`;
+}
+
+export function renderAudit(r: AuditReport): string {
+  const out: string[] = [r.verdict, ''];
+  out.push('Members:');
+  for (const m of r.members) {
+    const end = m.logEnd ? (m.logEnd.kind === 'torn' ? `, last log TORN at offset ${m.logEnd.offset}` : '') : '';
+    out.push(`  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`);
+  }
+  out.push('', `Transactions: ${r.txnsCompared} compared across members, ${r.conflictCount} conflict(s).`);
+  // Runs of conflicts of one kind on the same members read as one entry: the first in full.
+  let shown = 0;
+  for (let k = 0; k < r.conflicts.length && shown < 10; shown++) {
+    const c = r.conflicts[k]!;
+    let end = k;
+    const sameRun = (d: TxnConflict): boolean => d.kind === c.kind && d.odd.join() === c.odd.join();
+    while (end + 1 < r.conflicts.length && sameRun(r.conflicts[end + 1]!)) end++;
+    const run = end > k ? `${hexZxid(c.zxid)}…${hexZxid(r.conflicts[end]!.zxid)} (${end - k + 1} transactions)` : hexZxid(c.zxid);
+    out.push(`  ${run} ${c.kind === 'missing' ? 'missing from' : 'different on'} ${c.odd.join(', ')}; the first:`);
+    c.txns.forEach((t, i) => { if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`); });
+    k = end + 1;
+  }
+  out.push('', `Trees at ${hexZxid(r.comparedAt ?? 0)}${r.alsoComparedAt !== null ? ` (and, among the members ahead, at ${hexZxid(r.alsoComparedAt)})` : ''}: ${r.nodesCompared} znodes compared, ${r.diffCount} differ.`);
+  for (const f of r.findings.slice(0, 30)) {
+    out.push(`  - ${f.text}`);
+    for (const v of f.example) {
+      out.push(v.exists
+        ? `      ${v.member}: ${f.paths[0]} cZxid ${hexZxid(v.czxid!)} ctime ${isoTime(v.ctime!)} mZxid ${hexZxid(v.mzxid!)} version ${v.version} pZxid ${hexZxid(v.pzxid!)} cversion ${v.cversion} ephemeralOwner ${v.ephemeralOwner}${v.sessionAlive === undefined ? '' : v.sessionAlive ? ' (session alive)' : ' (session NOT in the session table)'}`
+        : `      ${v.member}: ${f.paths[0]} absent`);
+    }
+  }
+  if (r.signatures.length > 0) {
+    out.push('', 'Known signatures:');
+    for (const s of r.signatures) {
+      out.push(`  ${s.id} on ${s.member} (${s.source}): ${s.title}`);
+      for (const e of s.evidence) out.push(`    ${e}`);
+    }
+  }
+  const warn = [...r.warnings, ...r.members.flatMap((m) => m.warnings.map((w) => `${m.name}: ${w}`))];
+  if (warn.length > 0) {
+    out.push('', 'Warnings:');
+    for (const w of warn.slice(0, 30)) out.push(`  ${w}`);
+  }
+  return out.join('\n') + '\n';
+}

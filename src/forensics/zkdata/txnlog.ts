@@ -1,0 +1,152 @@
+/**
+ * Reader of ZooKeeper transaction logs (`log.<zxid of its first txn>`, FileTxnLog):
+ *
+ *   FileHeader {int magic "ZKLG", int version 2, long dbid}
+ *   entries: {long Adler32 of the payload, int length, payload, byte 'B'}
+ *   payload: TxnHeader, record, optional TxnDigest (see src/zk/txn.ts)
+ *
+ * ZooKeeper preallocates log files with zeros, so a zero length ends the data. An entry cut by
+ * the end of the file, or whose 'B' is missing, is the torn last write of a crash: ZooKeeper
+ * stops there, and so does this reader, reporting it rather than failing.
+ */
+import { JuteDecodeError, JuteUnderflowError } from '../../zk/jute.ts';
+import { decodeTxnEntry, type TxnEntry } from '../../zk/txn.ts';
+import { adler32 } from './adler32.ts';
+import { ChecksumError, MalformedFileError } from './errors.ts';
+import { fileError, type FileHeader, readFileHeader, TXNLOG_MAGIC } from './snapshot.ts';
+import { ChunkedInput } from './source.ts';
+
+export interface LogEntry extends TxnEntry {
+  /** Offset of the entry (its checksum) in the file. */
+  offset: number;
+  /** Payload bytes (header + record + digest), the unit the checksum covers. */
+  payload: Buffer;
+  storedChecksum: number;
+  /** False only under `force`: the entry's checksum did not match and its content is suspect. */
+  checksumOk: boolean;
+}
+
+export type LogEnd =
+  | { kind: 'preallocated'; offset: number }
+  | { kind: 'eof'; offset: number }
+  | { kind: 'torn'; offset: number; detail: string };
+
+export interface TxnLogOptions {
+  force?: boolean;
+  /** Largest entry accepted; ZooKeeper's own limit is jute.maxbuffer (~1 MiB by default). */
+  maxEntryLength?: number;
+  chunk?: number;
+}
+
+const DEFAULT_MAX_ENTRY = 64 << 20;
+
+export class TxnLogReader {
+  readonly file: string;
+  header: FileHeader | null = null;
+  /** How the log ended; set once entries() has run to the end. */
+  end: LogEnd | null = null;
+  count = 0;
+  checksumErrors = 0;
+  readonly warnings: string[] = [];
+  private readonly opts: TxnLogOptions;
+
+  constructor(file: string, opts: TxnLogOptions = {}) {
+    this.file = file;
+    this.opts = opts;
+  }
+
+  /** Reads only the header (to sort or identify files cheaply). */
+  static async readHeader(file: string): Promise<FileHeader> {
+    const input = await ChunkedInput.open(file, { chunk: 64 });
+    try {
+      await input.refill(0);
+      return await input.parse((r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'), (e) => e instanceof JuteUnderflowError);
+    } catch (e) {
+      throw fileError(file, e, 'the file header');
+    } finally {
+      await input.close();
+    }
+  }
+
+  async *entries(): AsyncGenerator<LogEntry> {
+    const file = this.file;
+    const maxLen = this.opts.maxEntryLength ?? DEFAULT_MAX_ENTRY;
+    const input = await ChunkedInput.open(file, { chunk: this.opts.chunk ?? 1 << 20 });
+    try {
+      await input.refill(0);
+      try {
+        this.header = await input.parse((r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'), (e) => e instanceof JuteUnderflowError);
+      } catch (e) {
+        throw fileError(file, e, 'the file header');
+      }
+      for (;;) {
+        if (input.reader.remaining === 0 && !(await input.refill())) {
+          this.end = { kind: 'eof', offset: input.offset };
+          return;
+        }
+        const offset = input.offset;
+        let raw: { crc: number; payload: Buffer | null; eor: number };
+        try {
+          raw = await input.parse((r) => {
+            const crc = Number(BigInt.asUintN(64, r.readLong('entry.checksum')));
+            const lenAt = r.offset;
+            const len = r.readInt('entry.length');
+            if (len === 0) return { crc, payload: null, eor: 0 };
+            if (len < 0 || len > maxLen) throw new JuteDecodeError('entry.length', lenAt, `a length between 1 and ${maxLen}`, `got ${len}`);
+            r.pos -= 4;
+            const payload = r.readBuffer('entry.payload');
+            const eor = r.readByte('entry.end');
+            return { crc, payload, eor };
+          }, (e) => e instanceof JuteUnderflowError);
+        } catch (e) {
+          if (e instanceof JuteUnderflowError) {
+            this.end = { kind: 'torn', offset, detail: `the file ends inside the entry (${e.field})` };
+            return;
+          }
+          throw fileError(file, e, `the entry at offset ${offset}`);
+        }
+        if (raw.payload === null) {
+          this.end = { kind: 'preallocated', offset };
+          return;
+        }
+        const payload = raw.payload;
+        if (raw.eor !== 0x42) {
+          this.end = { kind: 'torn', offset, detail: `the entry's end byte is 0x${(raw.eor & 0xff).toString(16)}, not 'B' (a partial last write)` };
+          return;
+        }
+        const computed = adler32(payload);
+        const checksumOk = computed === raw.crc;
+        if (!checksumOk) {
+          this.checksumErrors++;
+          const err = new ChecksumError(file, offset, `the entry's ${payload.length}-byte payload`, raw.crc, computed);
+          if (!this.opts.force) throw err;
+          this.warnings.push(`${err.message}; kept as suspect (--force)`);
+        }
+        let entry: TxnEntry;
+        try {
+          entry = decodeTxnEntry(payload, offset + 12);
+        } catch (e) {
+          if (e instanceof JuteDecodeError) {
+            const err = new MalformedFileError(file, e.offset, `${e.expected} for ${e.field} of the entry at offset ${offset}`);
+            if (checksumOk || !this.opts.force) throw err;
+            this.warnings.push(`${err.message}; skipped (--force)`);
+            continue;
+          }
+          throw e;
+        }
+        this.count++;
+        yield { ...entry, offset, payload, storedChecksum: raw.crc, checksumOk };
+      }
+    } finally {
+      await input.close();
+    }
+  }
+}
+
+/** Reads a whole log into memory (for small logs and tests). */
+export async function readTxnLog(file: string, opts: TxnLogOptions = {}): Promise<{ reader: TxnLogReader; entries: LogEntry[] }> {
+  const reader = new TxnLogReader(file, opts);
+  const entries: LogEntry[] = [];
+  for await (const e of reader.entries()) entries.push(e);
+  return { reader, entries };
+}

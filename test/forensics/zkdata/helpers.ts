@@ -1,0 +1,131 @@
+/**
+ * Test helpers for the zkdata tests: a workload driven through zkwarden's own client, reads of
+ * the live tree from one server, and ZooKeeper's own SnapshotFormatter to compare with.
+ */
+import { execFile } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { createClient, type ZooKeeperClient } from '../../../src/zk/client.ts';
+import { Perms } from '../../../src/zk/records.ts';
+import { adler32 } from '../../../src/forensics/zkdata/adler32.ts';
+import { type LogEntry, readTxnLog } from '../../../src/forensics/zkdata/txnlog.ts';
+
+const run = promisify(execFile);
+export const ZK_CP = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-nop.jar', 'jackson-core.jar', 'jackson-databind.jar', 'jackson-annotations.jar', 'snappy-java.jar', 'netty-common.jar', 'netty-handler.jar', 'netty-buffer.jar', 'netty-transport.jar', 'netty-codec.jar', 'netty-resolver.jar', 'netty-transport-native-epoll.jar', 'netty-transport-native-unix-common.jar', 'commons-cli.jar', 'metrics-core.jar'].map((j) => `/usr/share/java/${j}`).join(':');
+
+export async function connect(address: string, timeoutMs = 15_000): Promise<ZooKeeperClient> {
+  const c = createClient(address, { sessionTimeoutMs: 6000 });
+  await c.connect({ timeoutMs });
+  return c;
+}
+
+/**
+ * A mixed workload touching every transaction type the readers decode: creates (persistent,
+ * ephemeral, sequential, container, TTL), setData, delete, setACL, a committed and a failed
+ * multi, and createSession/closeSession of short-lived clients. `tag` keeps runs apart.
+ */
+export async function workload(address: string, tag: string, n: number): Promise<void> {
+  const c = await connect(address);
+  try {
+    await c.create(`/${tag}`, 'root').catch(() => undefined);
+    for (let i = 0; i < n; i++) {
+      const p = `/${tag}/n${i}`;
+      await c.create(p, `d${i}`);
+      if (i % 3 === 0) await c.setData(p, `v2-${i}`);
+      if (i % 7 === 0) await c.delete(p);
+      if (i % 11 === 0) await c.create(`/${tag}/seq-`, 's', { mode: 'persistent_sequential' });
+      if (i % 13 === 0) {
+        const e = await connect(address);
+        await e.create(`/${tag}/eph${i}`, 'e', { mode: 'ephemeral' });
+        await e.close();
+      }
+    }
+    await c.create(`/${tag}/container`, null, { mode: 'container' });
+    await c.create(`/${tag}/container/child`, 'c');
+    await c.create(`/${tag}/ttl`, 't', { mode: 'ttl', ttlMs: 600_000 });
+    await c.create(`/${tag}/kept-eph`, 'mine', { mode: 'ephemeral_sequential' });
+    await c.setACL(`/${tag}/n1`, [{ perms: Perms.READ | Perms.WRITE, id: { scheme: 'world', id: 'anyone' } }]);
+    await c.multi([{ op: 'create', path: `/${tag}/m1` }, { op: 'setData', path: `/${tag}/n2`, data: 'multi' }, { op: 'delete', path: `/${tag}/n4` }]);
+    await c.multi([{ op: 'create', path: `/${tag}/m2` }, { op: 'delete', path: `/${tag}/absent` }]).catch(() => undefined);
+  } finally {
+    await c.close();
+  }
+}
+
+export interface LiveNode {
+  czxid: number; mzxid: number; pzxid: number; ctime: number; mtime: number;
+  version: number; cversion: number; aversion: number; ephemeralOwner: bigint; dataLength: number; numChildren: number;
+}
+
+/** Every node of the tree one server serves, with its Stat. */
+export async function liveTree(address: string): Promise<Map<string, LiveNode>> {
+  const c = await connect(address);
+  const out = new Map<string, LiveNode>();
+  try {
+    const walk = async (path: string): Promise<void> => {
+      const { children, stat } = await c.getChildren(path);
+      out.set(path, {
+        czxid: stat.czxid, mzxid: stat.mzxid, pzxid: stat.pzxid, ctime: stat.ctime, mtime: stat.mtime, version: stat.version,
+        cversion: stat.cversion, aversion: stat.aversion, ephemeralOwner: stat.ephemeralOwner, dataLength: stat.dataLength, numChildren: stat.numChildren,
+      });
+      for (const ch of children) await walk(path === '/' ? `/${ch}` : `${path}/${ch}`);
+    };
+    await walk('/');
+  } finally {
+    await c.close();
+  }
+  return out;
+}
+
+/** ZooKeeper's SnapshotFormatter parsed into path → printed fields. */
+export async function snapshotFormatter(file: string): Promise<{ nodes: Map<string, Record<string, string>>; sessions: string[]; out: string }> {
+  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.SnapshotFormatter', file], { maxBuffer: 1 << 30, env: { ...process.env, TZ: 'UTC' }, timeout: 120_000 });
+  return { ...parseFormatterText(stdout), out: stdout };
+}
+
+export function parseFormatterText(text: string): { nodes: Map<string, Record<string, string>>; sessions: string[] } {
+  const nodes = new Map<string, Record<string, string>>();
+  const sessions: string[] = [];
+  const lines = text.split('\n');
+  let cur: Record<string, string> | null = null;
+  let inSessions = false;
+  for (let i = 0; i < lines.length; i++) {
+    const l = lines[i]!;
+    if (l.startsWith('Session Details')) { inSessions = true; cur = null; continue; }
+    if (inSessions) {
+      if (/^0x[0-9a-f]+, \d+, \d+$/.test(l)) sessions.push(l);
+      else inSessions = false;
+      continue;
+    }
+    if (l === '----') { cur = null; continue; }
+    if (cur === null && l.startsWith('/') && lines[i + 1]?.startsWith('  cZxid = ')) {
+      cur = {};
+      nodes.set(l, cur);
+      continue;
+    }
+    const m = /^ {2}(\w+) = (.*)$/.exec(l);
+    if (m && cur) cur[m[1]!] = m[2]!;
+  }
+  return { nodes, sessions };
+}
+
+/**
+ * Rewrites a transaction log the way a tampering test needs: `edit` gets every entry's payload
+ * and returns the payloads to write (changed, or fewer); checksums are recomputed, so the file
+ * stays valid and only a comparison with other histories can tell.
+ */
+export async function rewriteLog(file: string, edit: (entries: LogEntry[]) => Buffer[]): Promise<void> {
+  const { entries } = await readTxnLog(file);
+  const orig = readFileSync(file);
+  const parts: Buffer[] = [orig.subarray(0, 16)];
+  for (const payload of edit(entries)) {
+    const head = Buffer.alloc(12);
+    head.writeBigUInt64BE(BigInt(adler32(payload)), 0);
+    head.writeInt32BE(payload.length, 8);
+    parts.push(head, payload, Buffer.from([0x42]));
+  }
+  const body = Buffer.concat(parts);
+  const out = Buffer.alloc(Math.max(orig.length, body.length + 12));
+  body.copy(out);
+  writeFileSync(file, out);
+}
