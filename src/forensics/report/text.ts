@@ -1,0 +1,104 @@
+/** Terminal and Markdown summaries: the verdict first, then the findings in time order. */
+import type { Investigation } from '../logs/investigate.ts';
+import { formatDuration, TimeZone } from '../logs/time.ts';
+import type { EvidenceLine, Finding } from '../logs/types.ts';
+
+function zoneOf(inv: Investigation): TimeZone {
+  const m = /\(([+-]\d{2}:\d{2}|UTC)\)$/.exec(inv.tz);
+  try {
+    return TimeZone.parse(m ? m[1] : inv.tz);
+  } catch {
+    return TimeZone.parse('UTC');
+  }
+}
+
+function evLine(e: EvidenceLine): string {
+  return `${e.file}:${e.line}  ${e.text}`;
+}
+
+const ORDER: Record<string, number> = { error: 0, warn: 1, info: 2 };
+
+export function renderText(inv: Investigation, opts: { maxFindings?: number; color?: boolean } = {}): string {
+  const tz = zoneOf(inv);
+  const c = (code: string, s: string): string => (opts.color ? `\x1b[${code}m${s}\x1b[0m` : s);
+  const out: string[] = [];
+  const span = Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)} (${formatDuration(inv.end - inv.start)})` : 'no timed lines';
+  out.push(c('1', `zkwarden investigate ${inv.bundle}`));
+  out.push(`nodes: ${inv.nodes.join(', ')}   time zone: ${inv.tz}   span: ${span}`);
+  out.push('');
+  if (inv.verdicts.length === 0) {
+    out.push(c('1', 'VERDICT: no leader failure pattern found') + ` (${inv.findings.length} findings below)`);
+  }
+  for (const v of inv.verdicts) {
+    out.push(c(v.severity === 'error' ? '1;31' : '1;33', `VERDICT: ${v.title}`));
+    for (const l of (v.detail ?? '').split('\n').filter(Boolean)) out.push(`  - ${l}`);
+    for (const e of v.evidence.slice(0, 6)) out.push(c('2', `    ${evLine(e)}`));
+    out.push('');
+  }
+  out.push(c('1', `Timeline of findings (${inv.tz})`));
+  const shown = inv.findings
+    .filter((f) => !(f.kind === 'quorum-state' && f.severity === 'info'))
+    .slice(0, opts.maxFindings ?? 200);
+  for (const f of shown) {
+    const sev = f.severity === 'error' ? c('31', 'E') : f.severity === 'warn' ? c('33', 'W') : 'I';
+    out.push(`${sev} ${tz.format(f.from, 3)}  ${f.title}`);
+    const first = f.evidence[0];
+    if (first && f.kind !== 'last-sign-of-life') out.push(c('2', `      ${evLine(first)}`.slice(0, 220)));
+  }
+  const hidden = inv.findings.length - shown.length;
+  if (hidden > 0) out.push(c('2', `  (${hidden} more — FOLLOWING/LEADING state changes and the rest — in --format md, json or html)`));
+  out.push('');
+  out.push(c('1', 'Lanes'));
+  for (const l of inv.lanes) out.push(`  ${l.id.padEnd(28)} ${String(l.lines).padStart(9)} lines  ${tz.format(l.first, 0)} – ${tz.format(l.last, 0)}`);
+  const unknown = inv.files.reduce((n, f) => n + f.unknown, 0);
+  out.push('');
+  out.push(`read ${inv.stats.files} files, ${(inv.stats.bytes / 1e6).toFixed(1)} MB, ${inv.stats.lines} lines (${unknown} continuation/unrecognised lines kept, ${inv.stats.untimed} untimed) in ${(inv.stats.ms / 1000).toFixed(2)} s`);
+  out.push(`data: ${inv.data.status} — ${inv.data.note}${inv.data.dataDirs.length ? ` (${inv.data.dataDirs.map((d) => `${d.node}:${d.rel}`).join(', ')})` : ''}`);
+  for (const w of inv.warnings) out.push(c('33', `warning: ${w}`));
+  return out.join('\n') + '\n';
+}
+
+function mdEscape(s: string): string {
+  return s.replace(/\|/g, '\\|');
+}
+
+function mdFinding(tz: TimeZone, f: Finding): string[] {
+  const out = [`- **${tz.format(f.from, 3)}** ${mdEscape(f.title)}`];
+  if (f.detail) for (const l of f.detail.split('\n')) out.push(`  - ${l}`);
+  if (f.evidence.length) {
+    out.push('', '  ```text');
+    for (const e of f.evidence.slice(0, 6)) {
+      out.push(`  ${e.file}:${e.line}  ${e.text}`);
+      for (const m of e.more ?? []) out.push(`  ${' '.repeat(e.file.length + String(e.line).length + 4)}${m}`);
+    }
+    out.push('  ```', '');
+  }
+  return out;
+}
+
+export function renderMarkdown(inv: Investigation): string {
+  const tz = zoneOf(inv);
+  const out: string[] = [`# Investigation of \`${inv.bundle}\``, ''];
+  out.push(`Nodes: ${inv.nodes.join(', ')} · time zone ${inv.tz} · ${Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)}` : 'no timed lines'}`, '');
+  out.push('## Verdict', '');
+  if (inv.verdicts.length === 0) out.push('No leader failure pattern found.', '');
+  for (const v of inv.verdicts) out.push(...mdFinding(tz, v), '');
+  out.push('## Findings', '');
+  for (const f of inv.findings.sort((a, b) => a.from - b.from || ORDER[a.severity]! - ORDER[b.severity]!)) out.push(...mdFinding(tz, f));
+  out.push('', '## Lanes', '', '| lane | lines | first | last |', '| --- | ---: | --- | --- |');
+  for (const l of inv.lanes) out.push(`| ${l.id} | ${l.lines} | ${tz.format(l.first, 3)} | ${tz.format(l.last, 3)} |`);
+  out.push('', '## Files', '', '| file | node | service | format | lines | unrecognised | year | mtime | note |', '| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |');
+  for (const f of inv.files) {
+    out.push(`| ${mdEscape(f.file)} | ${f.node} | ${f.service} | ${f.kind}${f.gzip ? ' (gz)' : ''} | ${f.lines} | ${f.unknown} | ${f.year ? `${f.year} (${mdEscape(f.yearSource ?? '')})` : ''} | ${f.mtime ? `${tz.format(f.mtime, 0)} (${mdEscape(f.mtimeSource ?? '')})` : mdEscape(f.mtimeSource ?? '')} | ${mdEscape(f.note ?? '')} |`);
+  }
+  out.push('', '## Topology', '');
+  for (const s of inv.topology.sources) out.push(`- ${s}`);
+  out.push('', '## ZooKeeper data', '', `${inv.data.status}: ${inv.data.note}`);
+  for (const d of inv.data.dataDirs) out.push(`- ${d.node}: \`${d.rel}\` (${d.snapshots.length} snapshots, ${d.txnLogs.length} transaction logs${d.myid ? `, myid ${d.myid}` : ''})`);
+  return out.join('\n') + '\n';
+}
+
+/** JSON with NaN as null (JSON has no NaN). */
+export function renderJson(inv: Investigation): string {
+  return JSON.stringify(inv, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n';
+}

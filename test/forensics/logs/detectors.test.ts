@@ -1,0 +1,152 @@
+// Detectors and readers on small hand-made bundles: service session expiry, error bursts, GNU
+// stat listings, captures, zoo.cfg/bundle.json topology, the verdict's negative case, the merge's
+// order and stability, and the report formats.
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseCapture, parseStatListing } from '../../../src/forensics/logs/captures.ts';
+import { investigate } from '../../../src/forensics/logs/investigate.ts';
+import { mergeTimeline } from '../../../src/forensics/logs/merge.ts';
+import { TimeZone } from '../../../src/forensics/logs/time.ts';
+import type { Entry } from '../../../src/forensics/logs/types.ts';
+import { render } from '../../../src/forensics/report/index.ts';
+
+let dir: string;
+before(() => {
+  dir = mkdtempSync(join(tmpdir(), 'zkw-detectors-'));
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+const utc = TimeZone.parse('UTC');
+const hms = (s: number): string => `${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+
+function write(root: string, rel: string, lines: string[]): void {
+  const p = join(root, rel);
+  mkdirSync(join(p, '..'), { recursive: true });
+  writeFileSync(p, lines.join('\n') + '\n');
+}
+
+test('service sessions expired and error bursts are grouped per lane', async () => {
+  const root = join(dir, 'svc');
+  const chunk: string[] = [];
+  for (let s = 0; s < 8; s++) chunk.push(`E0625 05:44:0${s}.000000  12 meta_client.cc:88] [SESSION]: Session expired, session id 7`);
+  chunk.push('I0625 05:50:00.000000  12 meta_client.cc:90] reconnecting');
+  write(root, 'n2/zbs-chunkd.INFO', chunk);
+  write(root, 'n3/zbs-chunkd.INFO', ['W0625 05:44:03.500000  12 meta_client.cc:88] Session expired']);
+  const inv = await investigate({ root, tz: 'UTC', year: 2022 });
+  const exp = inv.findings.filter((f) => f.kind === 'service-session-expired');
+  assert.deepEqual(exp.map((f) => [f.node, f.service, f.facts?.count]), [['n2', 'zbs-chunkd', 8], ['n3', 'zbs-chunkd', 1]]);
+  const bursts = inv.findings.filter((f) => f.kind === 'error-burst');
+  assert.equal(bursts.length, 1);
+  assert.equal(bursts[0]!.facts?.count, 8);
+  assert.equal(utc.format(bursts[0]!.from, 0), '2022-06-25 05:44:00');
+  assert.equal(utc.format(bursts[0]!.to, 0), '2022-06-25 05:44:07');
+});
+
+test('GNU stat listings carry their own offset; BSD ones use the zone', () => {
+  const gnu = parseStatListing([
+    '  File: /var/log/zbs/zbs-metad.INFO', '  Size: 1', 'Access: 2022-06-28 15:56:28.000000000 +0800',
+    'Modify: 2022-06-25 05:43:24.123456789 +0800', 'Change: 2022-06-28 15:56:30.000000000 +0800',
+  ].join('\n'), utc);
+  assert.equal(gnu.length, 1);
+  assert.equal(gnu[0]!.path, '/var/log/zbs/zbs-metad.INFO');
+  assert.equal(new Date(gnu[0]!.mtime).toISOString(), '2022-06-24T21:43:24.123Z');
+  const bsd = parseStatListing('  File: "./x.log"\nModify: Sat Jun 25 05:43:24 2022\n', TimeZone.parse('+08:00'));
+  assert.equal(new Date(bsd[0]!.mtime).toISOString(), '2022-06-24T21:43:24.000Z');
+});
+
+test('srvr, mntr and dump captures are parsed', () => {
+  const srvr = parseCapture('srvr', 'Zookeeper version: 3.8.0-abc, built on 2024\nLatency min/avg/max: 0/0.5/3\nReceived: 10\nSent: 9\nConnections: 1\nOutstanding: 0\nZxid: 0x200000011\nMode: follower\nNode count: 32672\n');
+  assert.deepEqual([srvr.mode, srvr.zxid, srvr.nodeCount, srvr.version], ['follower', '0x200000011', 32672, '3.8.0-abc']);
+  const mntr = parseCapture('mntr', 'zk_version\t3.8.0-x, built\nzk_server_state\tleader\nzk_znode_count\t32689\nzk_ephemerals_count\t9\n');
+  assert.deepEqual([mntr.mode, mntr.nodeCount, mntr.ephemerals], ['leader', 32689, 9]);
+  const dump = parseCapture('dump', 'SessionTracker dump:\nGlobal Sessions(1):\n0x20000031a22e220\t6000ms\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x20000031a22e220:\n\t/zbs/meta/__mj_cluster/10.1.88.101:10100\n\t/zbs/meta/__mj_j/0000000000d9e955/0000000000d9eac2\n');
+  assert.deepEqual(dump.sessions, { '0x20000031a22e220': ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_j/0000000000d9e955/0000000000d9eac2'] });
+});
+
+test('topology from zoo.cfg, myid, a dump capture and bundle.json ports', async () => {
+  const root = join(dir, 'topo');
+  write(root, 'bundle.json', [JSON.stringify({ ports: { '10200': 'chunk' } })]);
+  write(root, 'a/zoo.cfg', ['tickTime=2000', 'dataDir=/data', 'server.1=10.9.0.1:2888:3888', 'server.2=10.9.0.2:2888:3888']);
+  write(root, 'a/data/myid', ['1']);
+  write(root, 'b/data/myid', ['2']);
+  write(root, 'b/captures/dump.txt', ['ephemeral nodes dump:', 'Sessions with Ephemerals (1):', '0x1:', '\t/svc/meta/__mj_cluster/10.9.0.1:10100']);
+  write(root, 'b/svc.INFO', [
+    'W0101 00:00:01.000000  1 c.cc:1] [ETimedOut] call failed socket: 10.9.0.2:5000-->10.9.0.1:10100',
+    'W0101 00:00:02.000000  1 c.cc:1] [ECONNREFUSED] call failed socket: 10.9.0.2:5001-->10.9.0.1:10200',
+  ]);
+  const inv = await investigate({ root, tz: 'UTC', year: 2024 });
+  assert.equal(inv.topology.addresses['10.9.0.1'], 'a');
+  assert.equal(inv.topology.addresses['10.9.0.2'], 'b');
+  const calls = inv.findings.filter((f) => f.kind === 'failed-calls');
+  assert.deepEqual(calls.map((c) => [c.facts?.remoteNode, c.facts?.remoteRole, c.facts?.error]), [['a', 'meta', 'ETimedOut'], ['a', 'chunk', 'ECONNREFUSED']]);
+});
+
+test('no gray-failure verdict when ZooKeeper holds an election among the survivors', async () => {
+  const root = join(dir, 'elect');
+  const zk = (node: number, s: number, level: string, thread: string, msg: string): string =>
+    `2022-06-25 ${hms(s)},000 [myid:${node}] - ${level.padEnd(5)} [${thread}:X@1] - ${msg}`;
+  const t0 = 5 * 3600;
+  const n1: string[] = [];
+  for (let s = 0; s < 40; s++) n1.push(zk(1, t0 + s, 'INFO', `NIOServerCxn.Factory:/10.1.88.101:2181`, 'tick'));
+  n1.push(zk(1, t0 + 3600, 'INFO', `NIOServerCxn.Factory:/10.1.88.101:2181`, 'back'));
+  write(root, 'node1/zookeeper.log', n1);
+  const n2: string[] = [];
+  for (let s = 0; s < 3700; s += 5) n2.push(zk(2, t0 + s, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'tick'));
+  n2.push(zk(2, t0 + 60, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'LOOKING'));
+  n2.push(zk(2, t0 + 61, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'LEADING'));
+  n2.sort();
+  write(root, 'node2/zookeeper.log', n2);
+  write(root, 'node2/chunk.INFO', [`W0625 ${hms(t0 + 100)}.000000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:1-->10.1.88.101:10100`]);
+  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100']);
+  const inv = await investigate({ root, tz: 'UTC' });
+  assert.ok(inv.findings.some((f) => f.kind === 'silence' && f.node === 'node1'), 'node1 is silent');
+  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'));
+  assert.equal(inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure').length, 0);
+});
+
+test('merge: many sources, interleaved and tied timestamps, come out sorted and stable', async () => {
+  const sources: Entry[][] = [];
+  let x = 12345;
+  const rnd = (): number => {
+    x = (x * 1103515245 + 12345) & 0x7fffffff;
+    return x / 0x7fffffff;
+  };
+  for (let s = 0; s < 17; s++) {
+    const arr: Entry[] = [];
+    let ts = Math.floor(rnd() * 100);
+    for (let i = 0; i < 500; i++) {
+      ts += Math.floor(rnd() * 3); // ties within and across sources
+      arr.push({ ts, node: `n${s}`, service: 's', file: 'f', line: i + 1, level: 'I', fmt: 'glog', text: '', msg: '', src: s, seq: i });
+    }
+    sources.push(arr);
+  }
+  async function* src(a: Entry[]): AsyncGenerator<Entry[]> {
+    for (let i = 0; i < a.length; i += 37) yield a.slice(i, i + 37);
+  }
+  const out: Entry[] = [];
+  for await (const b of mergeTimeline(sources.map(src), 100)) {
+    assert.ok(b.length <= 100);
+    out.push(...b);
+  }
+  assert.equal(out.length, 17 * 500);
+  for (let i = 1; i < out.length; i++) {
+    const a = out[i - 1]!;
+    const b = out[i]!;
+    assert.ok(a.ts < b.ts || (a.ts === b.ts && (a.src < b.src || (a.src === b.src && a.seq < b.seq))), `order at ${i}`);
+  }
+});
+
+test('report formats: text leads with the verdict, JSON round-trips (NaN as null), Markdown lists files', async () => {
+  const inv = await investigate({ root: join(import.meta.dirname, '..', '..', 'fixtures', 'seed-bundle') });
+  const text = render(inv, 'text');
+  assert.match(text.split('\n')[3]!, /^VERDICT: Gray failure/);
+  const json = JSON.parse(render(inv, 'json')) as { verdicts: unknown[]; files: { file: string; first: number | null }[] };
+  assert.equal(json.verdicts.length, 1);
+  assert.equal(json.files.find((f) => f.file === '_cluster/znode-meta-cluster.txt')?.first, null);
+  const md = render(inv, 'md');
+  assert.match(md, /^## Verdict$/m);
+  assert.match(md, /\| node1\/zbs-metad\.INFO \| node1 \| zbs-metad \| glog \| 1 \| 0 \| 2022 \(sibling log with full dates/);
+});
