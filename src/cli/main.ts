@@ -3,6 +3,9 @@
 import { Command, CommanderError } from 'commander';
 import { register as registerDemo } from './demo.ts';
 import { register as registerLab } from './lab.ts';
+import { register as registerInvestigate } from './investigate.ts';
+import { register as registerZkData } from './zkdata.ts';
+import { register as registerRecipes } from './recipes.ts';
 import { CliError, ExitCode } from './output.ts';
 
 export function buildProgram(): Command {
@@ -13,6 +16,9 @@ export function buildProgram(): Command {
     .exitOverride();
   registerDemo(program);
   registerLab(program);
+  registerInvestigate(program);
+  registerZkData(program);
+  registerRecipes(program);
   return program;
 }
 
