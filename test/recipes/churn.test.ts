@@ -76,6 +76,7 @@ describe('election under churn', () => {
         } else {
           // A second holder of the session closes it (what a guard does to a wedged leader).
           counts.closedByOther++;
+          obs.sessionEnding(c.name);
           const other = createClient(ens.connectString, { sessionId: c.client.sessionId, sessionPassword: c.client.sessionPassword });
           await other.connect();
           await other.close();

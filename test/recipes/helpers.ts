@@ -27,6 +27,7 @@ export class LeaderObserver {
   watch(who: string, e: Election): void {
     e.on('elected', ({ term, resumed }) => {
       this.views.push({ at: Date.now(), who, ev: 'elected', epoch: term.epoch, resumed });
+      if (this.sessionEnded.has(who) && !this.violation) this.violation = `${who} elected after its session was ended`;
       this.leaders.add(who);
       this.maxConcurrent = Math.max(this.maxConcurrent, this.leaders.size);
       if (this.leaders.size > 1 && !this.violation) this.violation = `two leaders at once: ${[...this.leaders].join(', ')}`;
@@ -39,6 +40,19 @@ export class LeaderObserver {
 
   /** The process of `who` is gone (killed): it acts no more, whatever its objects think. */
   dead(who: string): void {
+    this.leaders.delete(who);
+  }
+
+  readonly sessionEnded = new Set<string>();
+
+  /**
+   * Someone else is ending `who`'s session (what the guard does to a wedged leader). From this
+   * moment ZooKeeper no longer backs it: its successor may be elected before `who` itself learns
+   * (no client can learn that instantly), which is exactly what fencing covers. It is no longer
+   * counted as a leader, and it must never be elected again.
+   */
+  sessionEnding(who: string): void {
+    this.sessionEnded.add(who);
     this.leaders.delete(who);
   }
 
