@@ -1,39 +1,128 @@
 /**
- * `zkwarden demo`: the main job on embedded defaults. It starts a real 3-server ensemble, shows
- * it, kills the ZooKeeper leader and shows the quorum carry on (as node2 and node3 did in the
- * seed incident), then stops everything.
+ * `zkwarden demo`: the seed incident in miniature, on a real embedded ZooKeeper ensemble.
+ *
+ * Three meta services elect a leader through ZooKeeper (the seed's layout). A ZooKeeper leader
+ * change moves no meta leader. Then node1's meta wedges the way the seed's did: its work stops
+ * but its ZooKeeper client keeps heartbeating, so ZooKeeper goes on naming it. The remedy
+ * zkwarden's guard is built on ends the wedged leader's session from outside (a second client
+ * on the same session id and password): the next candidate leads within moments, in a higher
+ * epoch, and the old leader's late fenced write is refused. Last, `investigate` explains the
+ * seed's own logs.
  */
 import type { Command } from 'commander';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { investigate } from '../forensics/logs/investigate.ts';
 import { Ensemble } from '../lab/ensemble.ts';
-import { ensembleStatus, formatStatus } from './lab.ts';
+import { Election, FencedError, readLeader } from '../recipes/index.ts';
+import { createClient, type ZooKeeperClient } from '../zk/index.ts';
 import { note, printJson } from './output.ts';
+
+const SEED_BUNDLE = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'test', 'fixtures', 'seed-bundle');
+const SESSION_TIMEOUT_MS = 4000;
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`demo: timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
 
 export function register(program: Command): void {
   program
     .command('demo')
-    .description('run the demonstration on a real embedded ZooKeeper ensemble')
+    .description('the seed incident in miniature on a real embedded ZooKeeper ensemble, and its explanation')
     .option('--json', 'machine-readable output')
     .action(async (o: { json?: boolean }) => {
-      const say = (m: string) => (o.json ? undefined : process.stdout.write(`${m}\n`));
+      const steps: Record<string, unknown>[] = [];
+      const say = (m: string): void => {
+        if (!o.json) process.stdout.write(`${m}\n`);
+      };
+      const step = (name: string, facts: Record<string, unknown>, text: string): void => {
+        steps.push({ step: name, ...facts });
+        say(text);
+      };
+
       note('starting a real 3-server ZooKeeper ensemble on loopback...');
       const started = Date.now();
       const ens = await Ensemble.start({ size: 3, tickTime: 500 });
-      const steps: Record<string, unknown>[] = [];
+      const clients: ZooKeeperClient[] = [];
+      const open = async (): Promise<ZooKeeperClient> => {
+        const c = createClient(ens.connectString, { sessionTimeoutMs: SESSION_TIMEOUT_MS });
+        clients.push(c);
+        await c.connect({ timeoutMs: 15_000 });
+        return c;
+      };
       try {
-        const before = await ensembleStatus(ens);
-        steps.push({ step: 'started', ms: Date.now() - started, servers: before });
-        say(`ensemble up in ${Date.now() - started} ms: ${ens.connectString}\n${formatStatus(before)}`);
-        const leader = await ens.leaderId();
-        say(`\nkilling the ZooKeeper leader (server ${leader}) with kill -9...`);
-        const killedAt = Date.now();
-        await ens.kill(leader);
+        step('ensemble', { connectString: ens.connectString, ms: Date.now() - started, zkLeader: await ens.leaderId() },
+          `1. ZooKeeper ensemble up in ${Date.now() - started} ms (${ens.connectString}); ZooKeeper leader: server ${await ens.leaderId()}`);
+
+        const metas: { name: string; client: ZooKeeperClient; election: Election }[] = [];
+        for (const i of [1, 2, 3]) {
+          const client = await open();
+          const election = new Election(client, { candidate: { endpoint: `10.1.88.10${i}:10100`, name: `node${i}-meta` } });
+          await election.join();
+          metas.push({ name: `node${i}-meta`, client, election });
+        }
+        const observer = await open();
+        const first = await metas[0]!.election.awaitLeadership({ timeoutMs: 15_000 });
+        const seen = await readLeader(observer);
+        step('elected', { leader: seen?.name, endpoint: seen?.endpoint, epoch: seen?.epoch },
+          `2. meta leader elected under /zbs/meta/__mj_j: ${seen?.name} (${seen?.endpoint}), epoch 0x${first.epoch.toString(16)}`);
+
+        const zkLeader = await ens.leaderId();
+        await ens.kill(zkLeader);
         const { leaderId } = await ens.waitForQuorum({ timeoutMs: 30_000 });
-        const after = await ensembleStatus(ens);
-        steps.push({ step: 'leader killed', killed: leader, newLeader: leaderId, ms: Date.now() - killedAt, servers: after });
-        say(`quorum re-formed in ${Date.now() - killedAt} ms, new leader: server ${leaderId}\n${formatStatus(after)}`);
+        await until('node1-meta to act again', () => metas[0]!.election.isLeader(), 15_000);
+        const after = await readLeader(observer);
+        step('zk-leader-killed', { killed: zkLeader, newZkLeader: leaderId, metaLeader: after?.name, epoch: after?.epoch },
+          `3. kill -9 of ZooKeeper's leader (server ${zkLeader}): quorum re-formed (server ${leaderId} leads ZooKeeper); meta leader still ${after?.name}, same epoch: ${after?.epoch === first.epoch}`);
+        await ens.startServer(zkLeader);
+
+        // node1's meta wedges: nothing in it runs any more except its ZooKeeper client's heartbeats.
+        const wedged = metas[0]!;
+        const waitMs = 3 * SESSION_TIMEOUT_MS;
+        await sleep(waitMs);
+        const still = await readLeader(observer);
+        step('wedged', { waitedMs: waitMs, zookeeperNames: still?.name, sessionAlive: wedged.client.state === 'connected' },
+          `4. node1-meta stops doing its work (its disk hangs) but its client keeps heartbeating: after ${waitMs / 1000} s (3 session timeouts) ZooKeeper still names ${still?.name}. This is the seed incident.`);
+
+        // The guard's remedy: end the wedged leader's session from outside.
+        const t0 = Date.now();
+        const guard = createClient(ens.connectString, {
+          sessionTimeoutMs: SESSION_TIMEOUT_MS,
+          sessionId: wedged.client.sessionId,
+          sessionPassword: wedged.client.sessionPassword,
+        });
+        await guard.connect({ timeoutMs: 15_000 });
+        await guard.close();
+        const successor = metas.find((m) => m !== wedged && m.election.isLeader());
+        await until('a successor', () => metas.some((m) => m !== wedged && m.election.isLeader()), 15_000);
+        const next = metas.find((m) => m !== wedged && m.election.isLeader()) ?? successor!;
+        const nextTerm = next.election.term!;
+        const handoverMs = Date.now() - t0;
+        step('deposed', { handoverMs, newLeader: next.name, epoch: nextTerm.epoch, higher: nextTerm.epoch > first.epoch },
+          `5. session of node1-meta ended from outside (a second client on its session id and password): ${next.name} leads after ${handoverMs} ms, epoch 0x${nextTerm.epoch.toString(16)} > 0x${first.epoch.toString(16)}`);
+
+        // node1 wakes up and tries to act on its old term: the write is fenced.
+        let fenced = 'not refused';
+        try {
+          await wedged.election.writer().setData('/zbs/meta', 'written by a deposed leader');
+        } catch (e) {
+          fenced = e instanceof FencedError ? `refused (${e.name}: ${e.message})` : `failed (${(e as Error).message})`;
+        }
+        step('fenced', { write: fenced }, `6. node1-meta wakes and writes as leader: ${fenced}`);
       } finally {
+        await Promise.all(clients.map((c) => c.close({ timeoutMs: 3000 }).catch(() => undefined)));
         await ens.close();
       }
+
+      const inv = await investigate({ root: SEED_BUNDLE });
+      const verdict = inv.verdicts[0];
+      step('investigate', { bundle: SEED_BUNDLE, verdict: verdict?.title ?? null, findings: inv.findings.length },
+        `7. zkwarden investigate on the seed's own log lines (${SEED_BUNDLE}):\n   ${verdict?.title ?? 'no verdict'}\n   (${inv.findings.length} findings; run: npx zkwarden investigate ${SEED_BUNDLE})`);
       say('\nensemble stopped; no process or port left behind.');
       if (o.json) printJson({ steps });
     });
