@@ -4,6 +4,29 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble, EnsembleError, portFree } from '../../src/lab/ensemble.ts';
 import { parseMntr } from '../../src/lab/four-letter.ts';
+import { createClient } from '../../src/zk/index.ts';
+
+/** A quorum works when a write through it succeeds and every serving server can read it back. */
+async function writeThroughQuorum(ens: Ensemble, path: string): Promise<void> {
+  const up = ens.servers.filter((s) => ens.state(s.id) === 'running').map((s) => ens.address(s.id));
+  const writer = createClient(up.join(','), { sessionTimeoutMs: 4000 });
+  await writer.connect({ timeoutMs: 10_000 });
+  try {
+    await writer.create(path, 'written');
+  } finally {
+    await writer.close();
+  }
+  for (const address of up) {
+    const reader = createClient(address, { sessionTimeoutMs: 4000 });
+    await reader.connect({ timeoutMs: 10_000 });
+    try {
+      await reader.sync(path);
+      assert.equal((await reader.getData(path)).data.toString(), 'written', `${address} serves the write`);
+    } finally {
+      await reader.close();
+    }
+  }
+}
 
 async function syncedFollowers(ens: Ensemble): Promise<number> {
   const leader = await ens.leaderId();
@@ -47,6 +70,7 @@ describe('a real 3-server ensemble', () => {
     await ens.waitForQuorum({ timeoutMs: 20_000 });
     assert.equal(await ens.leaderId(), leader, 'losing a follower does not change the leader');
     assert.equal(await eventually('leader to see one follower', async () => ((await syncedFollowers(ens)) === 1 ? true : undefined)), true);
+    await writeThroughQuorum(ens, '/after-follower-kill');
     await ens.startServer(follower);
     await ens.waitForQuorum();
     assert.equal(await eventually('follower back in sync', async () => ((await syncedFollowers(ens)) === 2 ? true : undefined)), true);
@@ -58,6 +82,7 @@ describe('a real 3-server ensemble', () => {
     const { leaderId } = await ens.waitForQuorum({ timeoutMs: 30_000 });
     assert.notEqual(leaderId, old);
     assert.equal((await ens.srvr(leaderId))?.mode, 'leader');
+    await writeThroughQuorum(ens, '/after-leader-kill');
     await ens.startServer(old);
     await ens.waitForQuorum();
     assert.equal((await ens.srvr(old))?.mode, 'follower', 'the old leader rejoins as a follower');
