@@ -6,44 +6,11 @@
  * CreateTxnV0, and a closeSession with no record is from before CloseSessionTxn existed.
  */
 import { JuteDecodeError, JuteReader, JuteUnderflowError, JuteWriter } from './jute.ts';
+import { OpCode } from './protocol.ts';
 import { type ACL, readACLVector, writeACLVector } from './records.ts';
 
-/** Operation codes (ZooDefs.OpCode) that appear in transactions, plus the rest for naming. */
-export const OpCode = {
-  notification: 0,
-  create: 1,
-  delete: 2,
-  exists: 3,
-  getData: 4,
-  setData: 5,
-  getACL: 6,
-  setACL: 7,
-  getChildren: 8,
-  sync: 9,
-  ping: 11,
-  getChildren2: 12,
-  check: 13,
-  multi: 14,
-  create2: 15,
-  reconfig: 16,
-  checkWatches: 17,
-  removeWatches: 18,
-  createContainer: 19,
-  deleteContainer: 20,
-  createTTL: 21,
-  multiRead: 22,
-  auth: 100,
-  setWatches: 101,
-  sasl: 102,
-  getEphemerals: 103,
-  getAllChildrenNumber: 104,
-  setWatches2: 105,
-  addWatch: 106,
-  whoAmI: 107,
-  createSession: -10,
-  closeSession: -11,
-  error: -1,
-} as const;
+/** Operation codes (ZooDefs.OpCode): one table for the wire client and the log readers. */
+export { OpCode };
 
 const OP_NAMES = new Map<number, string>(
   Object.entries(OpCode).map(([k, v]) => [v, k === 'createTTL' ? 'createTtl' : k]),
