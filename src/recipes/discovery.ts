@@ -12,14 +12,14 @@
  * lagging server, a restarted reader seeded with `minEpoch`) ignores that view.
  */
 import { EventEmitter } from 'node:events';
-import { NoNodeError, type WatchEvent, type WatchListener, type ZooKeeperClient } from '../zk/index.ts';
+import { WatchedRead } from './watched-read.ts';
+import { NoNodeError, type WatchListener, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
   checkPrefix,
   checkRecipePath,
   decodePayload,
-  isSessionTrouble,
   sortCandidates,
 } from './layout.ts';
 
@@ -121,11 +121,7 @@ export class LeaderDiscovery extends EventEmitter<DiscoveryEvents> {
   private readonly opts: DiscoveryOptions;
   private _leader: LeaderInfo | null = null;
   private _highestEpoch: number;
-  private running = false;
-  private chain: Promise<void> = Promise.resolve();
-  private queued = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private readonly onReconnected = (): void => this.refresh();
+  private readonly follower: WatchedRead;
 
   constructor(client: ZooKeeperClient, opts: DiscoveryOptions = {}) {
     super();
@@ -133,6 +129,12 @@ export class LeaderDiscovery extends EventEmitter<DiscoveryEvents> {
     this.client = client;
     this.opts = opts;
     this._highestEpoch = opts.minEpoch ?? 0;
+    this.follower = new WatchedRead(
+      client,
+      async (onWatch) => this.accept(await readLeader(this.client, this.opts, onWatch)),
+      (err) => this.emit('warning', err),
+      opts.retryDelayMs ?? 1000,
+    );
   }
 
   /** The current leader view (null: none, or not read yet). */
@@ -146,55 +148,21 @@ export class LeaderDiscovery extends EventEmitter<DiscoveryEvents> {
   }
 
   async start(): Promise<LeaderInfo | null> {
-    if (this.running) return this._leader;
-    this.running = true;
-    this.client.on('reconnected', this.onReconnected);
-    this.refresh();
-    await this.chain;
+    await this.follower.start();
     return this._leader;
   }
 
   stop(): void {
-    this.running = false;
-    this.client.off('reconnected', this.onReconnected);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.follower.stop();
   }
-
-  private readonly onWatch = (_e: WatchEvent): void => {
-    if (this.running) this.refresh();
-  };
 
   /** Reads again (serialized: at most one read in flight and one waiting). */
   refresh(): void {
-    if (this.queued || !this.running) return;
-    this.queued = true;
-    this.chain = this.chain.then(async () => {
-      this.queued = false;
-      if (!this.running) return;
-      try {
-        this.accept(await readLeader(this.client, this.opts, this.onWatch));
-      } catch (e) {
-        if (!this.running) return;
-        // A lost connection: the reconnect reads again. A request that timed out on a live
-        // connection has no such trigger: read again after a pause.
-        if (isSessionTrouble(e)) {
-          if (this.client.state !== 'connected') return;
-        } else {
-          this.emit('warning', e instanceof Error ? e : new Error(String(e)));
-        }
-        if (!this.retryTimer) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            this.refresh();
-          }, this.opts.retryDelayMs ?? 1000);
-        }
-      }
-    });
+    this.follower.refresh();
   }
 
   private accept(view: LeaderInfo | null): void {
-    if (!this.running) return;
+    if (!this.follower.running) return;
     if (view && view.epoch < this._highestEpoch) {
       this.emit('stale', view, this._highestEpoch);
       return;

@@ -4,9 +4,10 @@
  * as long as the instance's session. Anyone can list the members and follow changes.
  */
 import { EventEmitter } from 'node:events';
+import { WatchedRead } from './watched-read.ts';
 import { NoNodeError, NodeExistsError, type WatchEvent, type ZooKeeperClient } from '../zk/index.ts';
 import { MemberExistsError, RecipeUsageError } from './errors.ts';
-import { DEFAULT_MEMBERS_PATH, checkRecipePath, decodePayload, encodePayload, ensurePath, isSessionTrouble } from './layout.ts';
+import { DEFAULT_MEMBERS_PATH, checkRecipePath, decodePayload, encodePayload, ensurePath } from './layout.ts';
 
 export interface Member {
   /** The znode name: the endpoint as registered. */
@@ -117,20 +118,16 @@ export class MembersWatcher extends EventEmitter<MembersEvents> {
   readonly client: ZooKeeperClient;
   private readonly opts: MembershipOptions;
   private _members: Member[] = [];
-  private running = false;
-  private chain: Promise<void> = Promise.resolve();
-  private queued = false;
-  private retryTimer: NodeJS.Timeout | null = null;
-  private readonly onReconnected = (): void => this.refresh();
-  private readonly onWatch = (): void => {
-    if (this.running) this.refresh();
-  };
+  private readonly follower: WatchedRead;
 
   constructor(client: ZooKeeperClient, opts: MembershipOptions = {}) {
     super();
     membersPath(opts);
     this.client = client;
     this.opts = opts;
+    this.follower = new WatchedRead(client, async (onWatch) => this.accept(await listMembers(this.client, this.opts, onWatch)), (err) =>
+      this.emit('warning', err),
+    );
   }
 
   get members(): Member[] {
@@ -138,53 +135,26 @@ export class MembersWatcher extends EventEmitter<MembersEvents> {
   }
 
   async start(): Promise<Member[]> {
-    if (this.running) return this._members;
-    this.running = true;
-    this.client.on('reconnected', this.onReconnected);
-    this.refresh();
-    await this.chain;
+    await this.follower.start();
     return this._members;
   }
 
   stop(): void {
-    this.running = false;
-    this.client.off('reconnected', this.onReconnected);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.follower.stop();
   }
 
   refresh(): void {
-    if (this.queued || !this.running) return;
-    this.queued = true;
-    this.chain = this.chain.then(async () => {
-      this.queued = false;
-      if (!this.running) return;
-      try {
-        const now = await listMembers(this.client, this.opts, this.onWatch);
-        if (!this.running) return;
-        const key = (m: Member): string => `${m.endpoint}@${m.sessionId}`;
-        const before = new Set(this._members.map(key));
-        const after = new Set(now.map(key));
-        const joined = now.filter((m) => !before.has(key(m)));
-        const left = this._members.filter((m) => !after.has(key(m)));
-        this._members = now;
-        if (joined.length > 0 || left.length > 0) this.emit('change', now, joined, left);
-      } catch (e) {
-        if (!this.running) return;
-        // A lost connection: the reconnect reads again. A request that timed out on a live
-        // connection has no such trigger: read again after a pause.
-        if (isSessionTrouble(e)) {
-          if (this.client.state !== 'connected') return;
-        } else {
-          this.emit('warning', e instanceof Error ? e : new Error(String(e)));
-        }
-        if (!this.retryTimer) {
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = null;
-            this.refresh();
-          }, 1000);
-        }
-      }
-    });
+    this.follower.refresh();
+  }
+
+  private accept(now: Member[]): void {
+    if (!this.follower.running) return;
+    const key = (m: Member): string => `${m.endpoint}@${m.sessionId}`;
+    const before = new Set(this._members.map(key));
+    const after = new Set(now.map(key));
+    const joined = now.filter((m) => !before.has(key(m)));
+    const left = this._members.filter((m) => !after.has(key(m)));
+    this._members = now;
+    if (joined.length > 0 || left.length > 0) this.emit('change', now, joined, left);
   }
 }
