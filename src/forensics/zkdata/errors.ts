@@ -44,7 +44,7 @@ export class ChecksumError extends ZkDataError {
   }
 }
 
-/** A format zkwarden knows but cannot read (snappy-compressed snapshots). */
+/** A format zkwarden recognises but cannot read (e.g. a snapshot version it does not know). */
 export class UnsupportedFormatError extends ZkDataError {
   constructor(file: string, offset: number, expected: string, detail?: string) {
     super(file, offset, expected, detail);

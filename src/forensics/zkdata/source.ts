@@ -12,7 +12,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { createGunzip } from 'node:zlib';
 import { JuteReader } from '../../zk/jute.ts';
 import { Adler32 } from './adler32.ts';
-import { UnsupportedFormatError } from './errors.ts';
+import { snappyPull } from './snappy.ts';
 
 export const DEFAULT_CHUNK = 4 << 20;
 
@@ -61,15 +61,20 @@ export class ChunkedInput {
   }
 
   /**
-   * Opens FILE. `.gz` files are decompressed on the fly (ZooKeeper's checksum covers the
-   * decompressed bytes); `.snappy` is refused with a clear error, as zkwarden has no snappy
-   * codec (decompress it with ZooKeeper's tools or snappy-java first).
+   * Opens FILE. `.gz` and `.snappy` files are decompressed on the fly (ZooKeeper's checksum
+   * covers the decompressed bytes, and error offsets are then offsets in that stream).
    */
   static async open(file: string, opts: { chunk?: number; checksum?: boolean } = {}): Promise<ChunkedInput> {
     const chunk = opts.chunk ?? DEFAULT_CHUNK;
     if (file.endsWith('.snappy')) {
-      throw new UnsupportedFormatError(file, 0, 'an uncompressed or .gz snapshot',
-        'snappy-compressed snapshots are not supported; decompress it first (e.g. with snappy-java) and pass the result');
+      const fh = await open(file, 'r');
+      try {
+        const { size } = await fh.stat();
+        return new ChunkedInput(file, snappyPull(fh, file, size), () => fh.close(), true, opts.checksum ?? false);
+      } catch (e) {
+        await fh.close();
+        throw e;
+      }
     }
     if (file.endsWith('.gz')) {
       const raw = createReadStream(file, { highWaterMark: chunk });
