@@ -2,8 +2,9 @@
  * The verdicts: conclusions drawn from several findings together.
  *
  * Gray failure of a leader (the seed's pattern): clients on other nodes fail against one endpoint
- * while its node is silent, ZooKeeper keeps a quorum without that node (no election among the
- * others) and no client moves to another endpoint of the same role. The leader's ZooKeeper
+ * while its node is silent (or, with the node still logging, for at least a minute: a hung
+ * service), ZooKeeper keeps a quorum (no election among the others) and no client moves to
+ * another endpoint of the same role. The leader's ZooKeeper
  * session — and so its election znode — outlived its ability to serve.
  *
  * ZooKeeper leader change: an election whose previous leader went silent or was killed.
@@ -14,6 +15,8 @@ import { formatDuration } from './time.ts';
 import type { EvidenceLine, Finding } from './types.ts';
 
 const FAILING = /timed?out|refused|unreach|reset|ETimedOut|Exception/i;
+/** Failures against a leader whose node still logs count only when they last this long. */
+const SUSTAINED_MS = 60_000;
 
 export function verdicts(ctx: DetectorContext, q: QuorumFacts): Finding[] {
   const out: Finding[] = [];
@@ -35,21 +38,25 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts): Finding[] {
     const count = group.reduce((n, f) => n + Number(f.facts!.count), 0);
     const observers = [...new Set(group.map((f) => `${f.node} ${f.service}`))];
     const silence = fs.find((f) => f.kind === 'silence' && f.node === target && f.from <= firstFail && f.to >= firstFail);
-    if (!silence) continue;
-    const life = fs.find((f) => f.kind === 'last-sign-of-life' && f.node === target);
+    // Without a silent node, the failures alone must make the case: sustained, not a blip.
+    if (!silence && (lastFail - firstFail < SUSTAINED_MS || count < 3)) continue;
+    const windowFrom = silence ? silence.from : firstFail;
+    const life = silence ? fs.find((f) => f.kind === 'last-sign-of-life' && f.node === target) : undefined;
     const survivors = ctx.nodes.filter((n) => n !== target);
-    const looking = q.lookingTimes.filter((l) => l.node !== target && l.ts >= silence.from && l.ts <= lastFail);
-    const elections = q.elections.filter((el) => el.leader !== target && el.ts >= silence.from && el.ts <= lastFail);
-    const drop = fs.find((f) => f.kind === 'quorum-member-dropped' && f.facts?.peer === target && f.to >= silence.from - 60_000 && f.to <= lastFail + 60_000);
+    const looking = q.lookingTimes.filter((l) => l.node !== target && l.ts >= windowFrom && l.ts <= lastFail);
+    const elections = q.elections.filter((el) => el.leader !== target && el.ts >= windowFrom && el.ts <= lastFail);
+    const drop = fs.find((f) => f.kind === 'quorum-member-dropped' && f.facts?.peer === target && f.to >= windowFrom - 60_000 && f.to <= lastFail + 60_000);
     const zkLeader = [...q.leading].filter((l) => l.node !== target && l.ts <= (drop?.to ?? lastFail)).sort((a, b) => b.ts - a.ts)[0]?.node
       ?? (drop ? String(drop.facts!.by) : undefined);
     const otherSameRole = calls.filter((f) => f.facts!.remoteRole === role && String(f.facts!.remote) !== remote && f.from >= firstFail);
     const quorumKept = looking.length === 0 && elections.length === 0;
     if (!quorumKept || otherSameRole.length > 0) continue;
-    const end = silence.facts?.resumed ? silence.to : lastFail;
-    const from = life && life.facts?.beforeSilence ? life.from : silence.from;
+    const end = silence?.facts?.resumed ? silence.to : lastFail;
+    const from = life && life.facts?.beforeSilence ? life.from : windowFrom;
     const reasons = [
-      `${target} stopped: ${life ? life.detail ?? life.title : `silent from ${ctx.tz.format(silence.from, 3)}`}; ${silence.facts?.resumed ? `its logs resume ${ctx.tz.format(silence.to, 3)}` : 'no line after it in the bundle'}.`,
+      silence
+        ? `${target} stopped: ${life ? life.detail ?? life.title : `silent from ${ctx.tz.format(silence.from, 3)}`}; ${silence.facts?.resumed ? `its logs resume ${ctx.tz.format(silence.to, 3)}` : 'no line after it in the bundle'}.`
+        : `${target} itself kept logging: the node is up, its ${role} is not serving (a hung service, not a dead node).`,
       `${observers.join(', ')} failed ${count} call(s) against ${remote} (${target}'s ${role}) from ${ctx.tz.format(firstFail, 3)} to ${ctx.tz.format(lastFail, 3)}.`,
       drop
         ? `ZooKeeper kept a quorum without ${target}: ${drop.title}; no election among ${survivors.join(', ')} in the window.`

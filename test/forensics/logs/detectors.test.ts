@@ -107,6 +107,49 @@ test('no gray-failure verdict when ZooKeeper holds an election among the survivo
   assert.equal(inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure').length, 0);
 });
 
+/** node1's meta hangs at 05:00:40 while node1's ZooKeeper keeps logging; chunks on node2/node3 time out against it. */
+function hungServiceBundle(root: string, failures: number, spacingS: number): void {
+  const zk = (node: number, s: number, msg: string): string =>
+    `2022-06-25 ${hms(s)},000 [myid:${node}] - INFO  [QuorumPeer[myid=${node}]/10.1.88.10${node}:2181:X@1] - ${msg}`;
+  const t0 = 5 * 3600;
+  for (const node of [1, 2, 3]) {
+    const lines: string[] = [];
+    for (let s = 0; s < 3600; s += 10) lines.push(zk(node, t0 + s, 'tick'));
+    write(root, `node${node}/zookeeper.log`, lines);
+  }
+  const meta: string[] = [];
+  for (let s = 0; s < 40; s++) meta.push(`I0625 ${hms(t0 + s)}.000000  7 meta.cc:1] served request ${s}`);
+  write(root, 'node1/zbs-metad.INFO', meta);
+  for (const node of [2, 3]) {
+    const chunk: string[] = [];
+    for (let k = 0; k < failures; k++) {
+      chunk.push(`W0625 ${hms(t0 + 60 + k * spacingS)}.000000  3 zbs_client.cc:641] [ETimedOut]: ProtoAsyncClient meet timeout: expect timeout ms: 10000 socket: 10.1.88.10${node}:5682${k % 10}-->10.1.88.101:10100`);
+    }
+    write(root, `node${node}/zbs-chunkd.INFO`, chunk);
+  }
+  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_cluster/10.1.88.102:10100', '/zbs/meta/__mj_cluster/10.1.88.103:10100']);
+}
+
+test('a hung leader service on a node that keeps logging is still a gray failure', async () => {
+  const root = join(dir, 'hung-service');
+  hungServiceBundle(root, 30, 60);
+  const inv = await investigate({ root, tz: 'UTC' });
+  assert.ok(!inv.findings.some((f) => f.kind === 'silence' && f.node === 'node1'), 'node1 as a whole is not silent');
+  const gray = inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure');
+  assert.equal(gray.length, 1, JSON.stringify(inv.verdicts.map((v) => v.title)));
+  assert.equal(gray[0]!.facts?.leaderNode, 'node1');
+  assert.equal(gray[0]!.facts?.endpoint, '10.1.88.101:10100');
+  assert.match(gray[0]!.detail ?? '', /node1 itself kept logging/);
+});
+
+test('a short burst of failures against a node that keeps logging is no verdict', async () => {
+  const root = join(dir, 'blip');
+  hungServiceBundle(root, 3, 5);
+  const inv = await investigate({ root, tz: 'UTC' });
+  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'), 'the failures are found');
+  assert.equal(inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure').length, 0);
+});
+
 test('merge: many sources, interleaved and tied timestamps, come out sorted and stable', async () => {
   const sources: Entry[][] = [];
   let x = 12345;
