@@ -12,15 +12,13 @@
  */
 import { basename, dirname, join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { crc32 } from 'node:zlib';
 import { sessionHex } from '../../zk/records.ts';
-import { opName } from '../../zk/txn.ts';
-import { type DataDir, openDataDir } from './datadir.ts';
-import { hexZxid, isoTime, recordString } from './format.ts';
+import { type DataDir, type DataFile, openDataDir } from './datadir.ts';
+import { describeTxn, hexZxid, isoTime } from './format.ts';
 import { groupByPattern, type GroupItem } from './group.ts';
-import { counterOf, type Gap, history, type HistoryEntry, lastLoggedZxid, newReport } from './history.ts';
+import { counterOf, describeRelog, type Gap, history, type HistoryEntry, lastLoggedZxid, newReport, type Relog, txnFingerprint } from './history.ts';
 import { treeAt } from './replay.ts';
-import { detect3642, detectFromLog, detectOrphanEphemerals, type LogLine, scanServerLog, type Signature } from './signatures.ts';
+import { detect3642, detect4394, detect4409, detectFromLog, detectOrphanEphemerals, type LogLine, scanServerLog, type Signature } from './signatures.ts';
 import { COMPARED_FIELDS, type DataTree, type ZNode } from './tree.ts';
 import { type LogEnd } from './txnlog.ts';
 
@@ -43,6 +41,10 @@ export interface MemberFacts {
   logs: number;
   logEnd: LogEnd | null;
   gaps: Gap[];
+  /** Runs of transactions this member logged a second time (after a re-sync). */
+  relogs: Relog[];
+  /** Holes in this member's log that a later snapshot of its own may cover. */
+  holes: LogHole[];
   serverLog: string | null;
   /** Filled after the comparison. */
   status: AuditClass;
@@ -51,6 +53,27 @@ export interface MemberFacts {
   sessionCount: number | null;
   suspect: boolean;
   warnings: string[];
+}
+
+/**
+ * Transactions missing from one member's log though a snapshot it wrote later exists. A
+ * learner applies a committed transaction in memory without waiting for its own log write
+ * (CommitProcessor and SyncRequestProcessor run apart); if its SyncThread dies before the write
+ * (ZOOKEEPER-4409), the tree it serves and the snapshots it takes still hold the transaction,
+ * and so does what it loads on restart (the newest snapshot, then the log after it). Whether
+ * the snapshot really holds them is checked: the member's tree rebuilt from that snapshot must
+ * equal the others' at a zxid they all reached. Verified, the hole is reported, not counted as
+ * divergence; otherwise its transactions are missing like any others.
+ */
+export interface LogHole {
+  /** Last zxid logged before the hole, first and last missing zxid (as the others have them). */
+  after: number;
+  from: number;
+  to: number;
+  count: number;
+  snapshot: DataFile;
+  /** Set by the audit: the zxid whose tree comparison showed the snapshot holds the missing changes, or null. */
+  verifiedAt: number | null;
 }
 
 export interface TxnConflict {
@@ -111,6 +134,8 @@ export interface AuditReport {
   diffCount: number;
   findings: Finding[];
   signatures: Signature[];
+  /** Re-logged transactions whose two copies differ: a member disagreeing with itself. */
+  selfConflicts: { member: string; relog: Relog }[];
   warnings: string[];
 }
 
@@ -124,13 +149,13 @@ export interface AuditOptions {
 
 const STAT_FIELDS = COMPARED_FIELDS;
 
+/** Directory names that say nothing about which member it is (a bundle's node1/zookeeper/data). */
+const GENERIC_DIRS: ReadonlySet<string> = new Set(['data', 'version-2', 'zookeeper']);
+
 function memberName(dir: string): string {
-  const b = basename(dir.replace(/\/+$/, ''));
-  if (b === 'data' || b === 'version-2') {
-    const p = basename(dirname(dir.replace(/\/+$/, '')));
-    return b === 'version-2' ? basename(dirname(dirname(dir))) : p;
-  }
-  return b;
+  let d = dir.replace(/\/+$/, '');
+  while (GENERIC_DIRS.has(basename(d)) && dirname(d) !== d) d = dirname(d);
+  return basename(d) || basename(dir);
 }
 
 function findServerLog(dd: DataDir): string | null {
@@ -138,33 +163,6 @@ function findServerLog(dd: DataDir): string | null {
     if (existsSync(cand)) return cand;
   }
   return null;
-}
-
-/**
- * What must be equal across members for a transaction to count as the same one. A failed multi
- * changes nothing, and ZooKeeper does not log it the same way everywhere: members that logged
- * the proposal keep the sub-transactions before the failing one as they were, while another can
- * log a copy in which DataTree.processTxn has already retyped them as errors but kept their
- * original bytes (so they decode as ErrorTxn with a meaningless code). Seen on 3.8.0 ensembles
- * in the audit tests, on one member at random: the request object that is logged is the one
- * the tree applies.
- * Such a multi is compared by its header and its number of operations alone.
- */
-function fingerprint(e: HistoryEntry): string {
-  const rec = e.record;
-  if (rec?.kind === 'multi' && rec.txns.some((t) => t.type === TXN_ERROR)) {
-    const h = e.header;
-    return `failed-multi:${h.clientId}:${h.cxid}:${h.time}:${rec.txns.length}`;
-  }
-  return `${e.payload.length}:${crc32(e.payload)}:${e.storedChecksum}`;
-}
-
-/** OpCode.error, the type of a multi's failed (and, once processed, of every) sub-transaction. */
-const TXN_ERROR = -1;
-
-function describeTxn(e: HistoryEntry): string {
-  const rec = recordString(e.record);
-  return `${opName(e.header.type)} ${rec.length > 160 ? `${rec.slice(0, 160)}…` : rec} (session ${sessionHex(e.header.clientId)}, ${isoTime(e.header.time)})`;
 }
 
 /**
@@ -181,13 +179,15 @@ function oddMembers(names: string[], keys: (string | null)[], ambiguous: 'all' |
 }
 
 /** Merges the members' histories by zxid and compares them transaction by transaction. */
-async function compareHistories(dds: DataDir[], names: string[], facts: MemberFacts[], opts: AuditOptions): Promise<{ compared: number; conflicts: TxnConflict[]; count: number; behind: number[] }> {
+async function compareHistories(dds: DataDir[], names: string[], facts: MemberFacts[], opts: AuditOptions): Promise<{ compared: number; conflicts: TxnConflict[]; count: number; behind: number[]; deferred: DeferredConflict[] }> {
   const reports = dds.map(() => newReport());
   const its = dds.map((dd, i) => history(dd, reports[i]!, { force: opts.force }));
   const heads: (HistoryEntry | null)[] = await Promise.all(its.map(async (it) => (await it.next()).value ?? null));
   const prev: (number | null)[] = dds.map(() => null);
   const limit = opts.limit ?? 50;
   const conflicts: TxnConflict[] = [];
+  // Conflicts that exist only because a member's log has a hole a later snapshot may cover.
+  const deferred: DeferredConflict[] = [];
   let count = 0;
   let compared = 0;
   // Transactions others have after each member's last zxid: "behind" counted in transactions.
@@ -201,12 +201,13 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
       const txns: (string | null | undefined)[] = [];
       const keys: (string | null)[] = [];
       const keyNames: string[] = [];
+      const inHole: number[] = [];
       let present = 0;
       for (let i = 0; i < heads.length; i++) {
         const h = heads[i];
         if (h && h.header.zxid === z) {
           txns.push(describeTxn(h));
-          keys.push(fingerprint(h));
+          keys.push(txnFingerprint(h));
           keyNames.push(names[i]!);
           present++;
           continue;
@@ -217,13 +218,26 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
         if (p === null || z > lastKnown) { txns.push(undefined); continue; }
         const covered = dds[i]!.snapshots.some((s) => s.zxid >= z && s.zxid > p && (h === null || s.zxid < h.header.zxid));
         if (covered) { txns.push(undefined); continue; }
+        const later = dds[i]!.snapshots.find((s) => s.zxid >= z && s.zxid <= lastKnown);
+        if (later) {
+          const holes = facts[i]!.holes;
+          const last = holes[holes.length - 1];
+          if (last && last.after === p && last.snapshot === later) { last.to = z; last.count++; }
+          else holes.push({ after: p, from: z, to: z, count: 1, snapshot: later, verifiedAt: null });
+          inHole.push(i);
+        }
         txns.push(null);
         keys.push(null);
         keyNames.push(names[i]!);
       }
       if (present > 1 || keys.length > 1) compared++;
       const distinct = new Set(keys.map(String));
-      if (distinct.size > 1) {
+      const holeNames = new Set(inHole.map((i) => names[i]!));
+      const others = new Set(keys.filter((_k, n) => !holeNames.has(keyNames[n]!)).map(String));
+      if (inHole.length > 0 && distinct.size > 1 && others.size <= 1) {
+        // Kept up to the limit; the count is the holes' own.
+        if (deferred.length < limit) deferred.push({ members: inHole.map((i) => names[i]!), conflict: { zxid: z, kind: 'missing', txns, odd: inHole.map((i) => names[i]!) } });
+      } else if (distinct.size > 1) {
         count++;
         if (conflicts.length < limit) {
           conflicts.push({ zxid: z, kind: keys.includes(null) ? 'missing' : 'changed', txns, odd: oddMembers(keyNames, keys) });
@@ -241,10 +255,16 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
   }
   for (let i = 0; i < facts.length; i++) {
     facts[i]!.gaps = reports[i]!.gaps;
+    facts[i]!.relogs = reports[i]!.relogs;
     facts[i]!.warnings.push(...reports[i]!.warnings);
     if (reports[i]!.checksumErrors > 0) facts[i]!.suspect = true;
   }
-  return { compared, conflicts, count, behind };
+  return { compared, conflicts, count, behind, deferred };
+}
+
+interface DeferredConflict {
+  members: string[];
+  conflict: TxnConflict;
 }
 
 function variantOf(member: string, n: ZNode | undefined, sessions: Map<bigint, number>): NodeVariant {
@@ -338,7 +358,7 @@ async function memberFacts(input: MemberInput, opts: AuditOptions): Promise<{ dd
     dd,
     facts: {
       name: input.name ?? memberName(input.dir), dir: input.dir, lastZxid: last, lastLoggedZxid: logged.zxid, newestSnapshotZxid: newestSnap,
-      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], serverLog, status: 'consistent', behindBy: 0,
+      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], relogs: [], holes: [], serverLog, status: 'consistent', behindBy: 0,
       nodeCount: null, sessionCount: null, suspect: false, warnings: [],
     },
   };
@@ -368,8 +388,9 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
    * tree beside the reference at a time. The first pass (all members) also records each
    * member's figures and its ephemerals whose session is gone.
    */
-  const compareTreesAt = async (sel: number[], at: number, firstPass: boolean): Promise<{ nodeDiffs: NodeDiff[]; diffCount: number; nodesCompared: number }> => {
+  const compareTreesAt = async (sel: number[], at: number, firstPass: boolean): Promise<{ nodeDiffs: NodeDiff[]; diffCount: number; nodesCompared: number; snaps: (DataFile | null)[] }> => {
     const diffs = new Map<string, (ZNode | undefined | null)[]>();
+    const snaps: (DataFile | null)[] = [];
     const sessionsOf: Map<bigint, number>[] = [];
     let ref: DataTree | null = null;
     let nodesCompared = 0;
@@ -381,12 +402,15 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
         onTxn: (e) => { if (e.header.type === -11) closes.set(e.header.clientId, e.header.zxid); },
       });
       const t = res.tree;
+      snaps.push(res.snapshot);
       if (t.suspect) facts[i]!.suspect = true;
       sessionsOf.push(t.sessions);
       if (firstPass) {
         facts[i]!.nodeCount = t.size;
         facts[i]!.sessionCount = t.sessions.size;
-        facts[i]!.warnings.push(...res.warnings.filter((w) => !facts[i]!.warnings.includes(w)));
+        // Re-logged runs are reported once, from the whole history; a replay from a snapshot sees only part of one.
+        const partial = new Set(res.report.relogs.map(describeRelog));
+        facts[i]!.warnings.push(...res.warnings.filter((w) => !partial.has(w) && !facts[i]!.warnings.includes(w)));
         // Ephemerals whose session is gone from this member's own session table.
         const orphans: { path: string; owner: string; closedAt: number | null }[] = [];
         for (const [owner, paths] of t.ephemerals) {
@@ -441,7 +465,7 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
       const eph = existing.some((n) => isEphemeralOwner(n.ephemeralOwner));
       nodeDiffs.push({ path: path === '' ? '/' : path, kind, ephemeral: eph, variants, fields: [...fields], odd, zxid: diffZxid(variants, [...fields]) });
     }
-    return { nodeDiffs, diffCount: diffs.size, nodesCompared };
+    return { nodeDiffs, diffCount: diffs.size, nodesCompared, snaps };
   };
 
   const all = dds.map((_d, i) => i);
@@ -449,6 +473,40 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   const nodeDiffs = main.nodeDiffs;
   let diffCount = main.diffCount;
   const nodesCompared = main.nodesCompared;
+
+  // Holes in a member's log with a later snapshot of its own: verified when the member's tree,
+  // rebuilt from a snapshot taken after the hole, equals the others' at a zxid they reached.
+  for (const i of all) {
+    for (const h of facts[i]!.holes) {
+      const used = main.snaps[i];
+      if (main.diffCount === 0 && used && used.zxid >= h.to) { h.verifiedAt = comparedAt; continue; }
+      if (opts.at !== undefined || comparedAt >= h.snapshot.zxid) continue;
+      const sel = [i, ...all.filter((j) => j !== i && facts[j]!.lastZxid >= h.snapshot.zxid)];
+      if (sel.length < 2) continue;
+      const at = Math.min(...sel.map((j) => facts[j]!.lastZxid));
+      const check = await compareTreesAt(sel, at, false);
+      if (check.diffCount === 0 && (check.snaps[0]?.zxid ?? -1) >= h.to) h.verifiedAt = at;
+    }
+  }
+  // Unverified holes are missing transactions after all.
+  for (const f of facts) for (const h of f.holes) if (h.verifiedAt === null) hist.count += h.count;
+  for (const d of hist.deferred) {
+    const unverified = d.members.filter((m) => facts.find((f) => f.name === m)!.holes.some((h) => h.verifiedAt === null && d.conflict.zxid >= h.from && d.conflict.zxid <= h.to));
+    if (unverified.length === 0) continue;
+    d.conflict.odd = unverified;
+    hist.conflicts.push(d.conflict);
+  }
+  hist.conflicts.sort((a, b) => a.zxid - b.zxid);
+  if (hist.conflicts.length > (opts.limit ?? 50)) hist.conflicts.length = opts.limit ?? 50;
+  for (const f of facts) {
+    // A verified hole is no evidence of a lost transaction for the 3642 detector either.
+    for (const g of f.gaps) {
+      const h = f.holes.find((x) => x.after === g.after && x.verifiedAt !== null);
+      if (h && !g.coveredBy) g.coveredLater = h.snapshot;
+    }
+  }
+  // A re-logged transaction whose copies differ: the member disagrees with itself.
+  const selfConflicts = facts.flatMap((f) => f.relogs.filter((r) => r.differing > 0).map((relog) => ({ member: f.name, relog })));
   // Conflicts after the zxid every member reached happened among the members ahead: compare
   // their trees too, at the newest zxid they all reached, to name the znodes.
   let secondAt: number | null = null;
@@ -469,13 +527,17 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   if (firstConflict) {
     firstDivergence = { zxid: firstConflict.zxid, how: firstConflict.kind === 'changed' ? `the transaction differs on ${firstConflict.odd.join(', ')}` : `the transaction is missing from ${firstConflict.odd.join(', ')}` };
   }
+  const firstSelf = selfConflicts.map((c) => ({ member: c.member, zxid: c.relog.differences[0]?.zxid ?? c.relog.from })).sort((a, b) => a.zxid - b.zxid)[0];
+  if (firstSelf && (!firstDivergence || firstSelf.zxid < firstDivergence.zxid)) {
+    firstDivergence = { zxid: firstSelf.zxid, how: `${firstSelf.member} logged the transaction twice and the two copies differ` };
+  }
   // A transaction conflict is the cause; tree differences are its consequences. Without one
   // (histories purged, or a hole covered by nothing), the trees date the divergence.
   if (!firstDivergence && nodeDiffs.length > 0) {
     const z = Math.min(...nodeDiffs.map((d) => d.zxid));
     firstDivergence = { zxid: z, how: `the trees at ${hexZxid(comparedAt)} differ; the earliest change involved is at ${hexZxid(z)}` };
   }
-  const divergedMembers = new Set<string>([...hist.conflicts.flatMap((c) => c.odd), ...nodeDiffs.flatMap((d) => d.odd)]);
+  const divergedMembers = new Set<string>([...hist.conflicts.flatMap((c) => c.odd), ...nodeDiffs.flatMap((d) => d.odd), ...selfConflicts.map((c) => c.member)]);
   for (const f of facts) {
     f.behindBy = hist.behind[facts.indexOf(f)]!;
     f.status = divergedMembers.has(f.name) ? 'diverged' : f.lastZxid < maxZxid ? 'lagging' : 'consistent';
@@ -495,14 +557,22 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
     }
     const s = detect3642(f.name, f.gaps, log);
     if (s) signatures.push(s);
+    const sync = detect4409(f.name, f.gaps, log);
+    if (sync) signatures.push(sync);
+    const relog = detect4394(f.name, f.relogs, log);
+    if (relog) signatures.push(relog);
+    for (const h of f.holes) {
+      if (h.verifiedAt === null) continue;
+      warnings.push(`${f.name}: its log lacks ${h.count} transaction(s) ${hexZxid(h.from)}–${hexZxid(h.to)} that ${basename(h.snapshot.path)}, written later, holds (its tree equals the others' at ${hexZxid(h.verifiedAt)}): not a divergence, but a restart from an older snapshot would lose them`);
+    }
     if (log) signatures.push(...detectFromLog(f.name, log));
   }
   for (const f of facts) if (f.suspect) warnings.push(`${f.name}: checksum mismatches were passed with --force; its data is suspect`);
 
-  const verdict = verdictLine(cls, facts, comparedAt, firstDivergence, hist.count, diffCount);
+  const verdict = verdictLine(cls, facts, comparedAt, firstDivergence, hist.count + selfConflicts.reduce((n, c) => n + c.relog.differing, 0), diffCount);
   return {
     verdict, class: cls, comparedAt, alsoComparedAt: secondAt, firstDivergence, members: facts, txnsCompared: hist.compared, conflicts: hist.conflicts, conflictCount: hist.count,
-    nodesCompared, diffCount, findings, signatures, warnings,
+    nodesCompared, diffCount, findings, signatures, selfConflicts, warnings,
   };
 }
 
@@ -539,6 +609,20 @@ export function renderAudit(r: AuditReport): string {
     c.txns.forEach((t, i) => { if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`); });
     k = end + 1;
   }
+  const relogged = r.members.filter((m) => m.relogs.length > 0);
+  if (relogged.length > 0) {
+    out.push('', 'Re-logged transactions (one run per re-sync; the first copy is the one compared):');
+    for (const m of relogged) {
+      for (const run of m.relogs) {
+        out.push(`  ${m.name}: ${describeRelog(run)}`);
+        for (const d of run.differences) {
+          out.push(`    ${hexZxid(d.zxid)} first at offset ${d.first.offset} of ${d.first.file}: ${d.first.text}`);
+          out.push(`    ${hexZxid(d.zxid)} again at offset ${d.again.offset} of ${d.again.file}: ${d.again.text}`);
+        }
+        if (run.differing > run.differences.length) out.push(`    … and ${run.differing - run.differences.length} more that differ`);
+      }
+    }
+  }
   out.push('', `Trees at ${hexZxid(r.comparedAt ?? 0)}${r.alsoComparedAt !== null ? ` (and, among the members ahead, at ${hexZxid(r.alsoComparedAt)})` : ''}: ${r.nodesCompared} znodes compared, ${r.diffCount} differ.`);
   for (const f of r.findings.slice(0, 30)) {
     out.push(`  - ${f.text}`);
@@ -555,7 +639,9 @@ export function renderAudit(r: AuditReport): string {
       for (const e of s.evidence) out.push(`    ${e}`);
     }
   }
-  const warn = [...r.warnings, ...r.members.flatMap((m) => m.warnings.map((w) => `${m.name}: ${w}`))];
+  // Re-log runs have their own section above.
+  const runs = new Set(r.members.flatMap((m) => m.relogs.map(describeRelog)));
+  const warn = [...r.warnings, ...r.members.flatMap((m) => m.warnings.filter((w) => !runs.has(w)).map((w) => `${m.name}: ${w}`))];
   if (warn.length > 0) {
     out.push('', 'Warnings:');
     for (const w of warn.slice(0, 30)) out.push(`  ${w}`);

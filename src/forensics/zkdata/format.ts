@@ -100,3 +100,9 @@ export function txnLine(e: TxnEntry): string {
   const h = e.header;
   return `${isoTime(h.time)} session ${sessionHex(h.clientId)} cxid 0x${(h.cxid >>> 0).toString(16)} zxid ${hexZxid(h.zxid)} ${opName(h.type)} ${recordString(e.record)}`;
 }
+
+/** One transaction in a line of a report: type, record (cut at 160 characters), session, time. */
+export function describeTxn(e: TxnEntry): string {
+  const rec = recordString(e.record);
+  return `${opName(e.header.type)} ${rec.length > 160 ? `${rec.slice(0, 160)}…` : rec} (session ${sessionHex(e.header.clientId)}, ${isoTime(e.header.time)})`;
+}

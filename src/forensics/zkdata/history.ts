@@ -4,12 +4,71 @@
  * grows by one, and a new epoch starts its counter at 1, so a hole is visible in one server's
  * files alone (except for whole epochs, which only a comparison with other servers shows).
  */
+import { crc32 } from 'node:zlib';
 import { type DataDir, type DataFile } from './datadir.ts';
+import { describeTxn, hexZxid } from './format.ts';
 import { type LogEnd, type LogEntry, TxnLogReader, type TxnLogOptions } from './txnlog.ts';
 
 export interface HistoryEntry extends LogEntry {
   file: string;
 }
+
+/** Where one copy of a transaction sits, and what it says. */
+export interface TxnCopy {
+  file: string;
+  offset: number;
+  text: string;
+}
+
+/**
+ * A run of transactions one server logged a second time: its zxids go back to ones it already
+ * logged and repeat them. A learner re-synced with a DIFF from its last *processed* zxid
+ * (Learner.syncWithLeader) logs again every transaction it had logged but not yet applied, for
+ * instance when a sync broke off after NEWLEADER (ZOOKEEPER-4394's NullPointerException); its
+ * FileTxnLog then warns "Current zxid N is <= M". Each re-logged entry is compared with the
+ * first copy, read again from the files (bounded memory: one entry of each copy at a time).
+ */
+export interface Relog {
+  /** First and last zxid logged again. */
+  from: number;
+  to: number;
+  count: number;
+  /** Where the repeated run starts and ends (it may run on into the next log file). */
+  start: { file: string; offset: number };
+  end: { file: string; offset: number };
+  /** Re-logged entries equal to their first copy. */
+  identical: number;
+  /** Entries whose first copy differs: counted exactly, the first few kept with both versions. */
+  differing: number;
+  differences: { zxid: number; first: TxnCopy; again: TxnCopy }[];
+  /** Re-logged entries with no first copy on disk (purged, or a hole the re-log fills). */
+  unmatched: number;
+}
+
+/**
+ * What must be equal for two copies of a transaction to count as the same one. A failed multi
+ * changes nothing, and ZooKeeper does not log it the same way everywhere: members that logged
+ * the proposal keep the sub-transactions before the failing one as they were, while another can
+ * log a copy in which DataTree.processTxn has already retyped them as errors but kept their
+ * original bytes (so they decode as ErrorTxn with a meaningless code). Seen on 3.8.0 ensembles
+ * in the audit tests, on one member at random: the request object that is logged is the one
+ * the tree applies.
+ * Such a multi is compared by its header and its number of operations alone.
+ */
+export function txnFingerprint(e: LogEntry): string {
+  const rec = e.record;
+  if (rec?.kind === 'multi' && rec.txns.some((t) => t.type === TXN_ERROR)) {
+    const h = e.header;
+    return `failed-multi:${h.clientId}:${h.cxid}:${h.time}:${rec.txns.length}`;
+  }
+  return `${e.payload.length}:${crc32(e.payload)}:${e.storedChecksum}`;
+}
+
+/** OpCode.error, the type of a multi's failed (and, once processed, of every) sub-transaction. */
+const TXN_ERROR = -1;
+
+/** Most differing re-logged entries kept with both versions (the count stays exact). */
+const MAX_DIFFERENCES = 10;
 
 export interface Gap {
   /** The last zxid present before the hole (0 if none). */
@@ -18,11 +77,14 @@ export interface Gap {
   next: number;
   /** The snapshot that covers the hole (a SNAP sync), if any. */
   coveredBy: DataFile | null;
+  /** Set by the audit: a snapshot written after the hole that was shown to hold its transactions. */
+  coveredLater?: DataFile;
 }
 
 export interface HistoryReport {
   logEnds: { file: string; end: LogEnd | null; count: number }[];
   gaps: Gap[];
+  relogs: Relog[];
   warnings: string[];
   checksumErrors: number;
   first: number | null;
@@ -39,7 +101,7 @@ export function follows(prev: number, next: number): boolean {
 }
 
 export function newReport(): HistoryReport {
-  return { logEnds: [], gaps: [], warnings: [], checksumErrors: 0, first: null, last: null };
+  return { logEnds: [], gaps: [], relogs: [], warnings: [], checksumErrors: 0, first: null, last: null };
 }
 
 /** The snapshot that makes a hole legitimate: written between the two zxids (a SNAP sync). */
@@ -50,8 +112,93 @@ function coveringSnapshot(dd: DataDir, after: number, next: number): DataFile | 
 }
 
 /**
+ * The first copies of a re-logged run, read again from the files, up to where the run starts.
+ * They are normally consecutive in one stretch, so the cursor moves forward through them; when
+ * a copy is not where the last one left off (a re-sync can roll the log into a file named after
+ * the re-logged zxid, so files sorted by name interleave two syncs), the cursor reopens at the
+ * first file whose zxid range holds it and looks for its first occurrence.
+ */
+class FirstCopies {
+  private it: AsyncGenerator<HistoryEntry> | null = null;
+  private head: HistoryEntry | null = null;
+
+  constructor(
+    private readonly logs: DataFile[],
+    /** First file, in iteration order, whose zxids span this one (null: none does). */
+    private readonly locate: (zxid: number) => number | null,
+    private readonly stop: { index: number; offset: number },
+    private readonly opts: TxnLogOptions,
+  ) {}
+
+  private async open(fromIndex: number): Promise<void> {
+    const { logs, stop, opts } = this;
+    await this.it?.return(undefined);
+    this.it = (async function* (): AsyncGenerator<HistoryEntry> {
+      for (let j = fromIndex; j <= stop.index; j++) {
+        const f = logs[j]!;
+        for await (const e of new TxnLogReader(f.path, { ...opts, force: true }).entries()) {
+          if (j === stop.index && e.offset >= stop.offset) return;
+          yield { ...e, file: f.path };
+        }
+      }
+    })();
+    this.head = null;
+  }
+
+  private async advance(): Promise<void> {
+    const n = await this.it!.next();
+    this.head = n.done ? null : n.value;
+  }
+
+  async find(zxid: number): Promise<HistoryEntry | null> {
+    // The common case: the next first copy follows the previous one.
+    if (this.head && this.head.header.zxid <= zxid) {
+      while (this.head && this.head.header.zxid < zxid) await this.advance();
+      if (this.head?.header.zxid === zxid) return this.take();
+    }
+    const from = this.locate(zxid);
+    if (from === null) return null;
+    await this.open(from);
+    for (await this.advance(); this.head; await this.advance()) if (this.head.header.zxid === zxid) return this.take();
+    return null;
+  }
+
+  private async take(): Promise<HistoryEntry> {
+    const hit = this.head!;
+    await this.advance();
+    return hit;
+  }
+
+  async close(): Promise<void> {
+    await this.it?.return(undefined);
+  }
+}
+
+/** The one warning line a re-logged run gets. */
+export function describeRelog(r: Relog): string {
+  const where = r.start.file === r.end.file
+    ? `at offsets ${r.start.offset}–${r.end.offset} of ${r.start.file}`
+    : `from offset ${r.start.offset} of ${r.start.file} to offset ${r.end.offset} of ${r.end.file}`;
+  const span = r.from === r.to ? `zxid ${hexZxid(r.from)}` : `zxids ${hexZxid(r.from)}–${hexZxid(r.to)}`;
+  const verdict = r.differing > 0
+    ? `${r.differing} DIFFERENT from the first copy`
+    : r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} with no first copy on disk` : 'all identical to the first copy';
+  return `${span} logged again ${where} after a re-sync (${r.count} entr${r.count === 1 ? 'y' : 'ies'}, ${verdict})`;
+}
+
+/**
  * Every transaction with zxid > fromZxid, in file order. Log files wholly before fromZxid are
- * not opened. Entries that go backwards (a zxid already seen) are skipped with a warning.
+ * not opened. Entries that go back to a zxid already seen are a re-logged run (see Relog):
+ * compared with their first copy and reported once per run in `report.relogs`, not yielded.
+ *
+ * The first copy is the one yielded, so the comparison across members and the replay use it.
+ * ZooKeeper itself, on restart, applies both copies in file order (FileTxnSnapLog
+ * .fastForwardFromEdits logs "highestZxid > next log" and processes the entry anyway; the
+ * FileTxnIterator does not skip it), and the running learner applied the copy of its last
+ * sync. For identical copies this is the same tree: replaying again a run of transactions the
+ * tree already holds changes nothing under processTxn's idempotent replay rules (a create
+ * finds its node, cversion and pzxid only move forward). Copies that differ are the server
+ * disagreeing with itself: the audit reports both versions and counts the member as diverged.
  */
 export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogOptions & { fromZxid?: number } = {}): AsyncGenerator<HistoryEntry> {
   const from = opts.fromZxid ?? 0;
@@ -60,30 +207,76 @@ export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogO
   for (let i = 0; i < logs.length; i++) if (logs[i]!.zxid <= from + 1) start = i;
   // The snapshot replay starts from is the first link: its successor must be the first entry.
   let prev: number | null = from > 0 ? from : null;
-  for (let i = start; i < logs.length; i++) {
-    const f = logs[i]!;
-    const reader = new TxnLogReader(f.path, opts);
-    for await (const e of reader.entries()) {
-      const z = e.header.zxid;
-      if (z <= from) continue;
-      if (prev !== null && z <= prev) {
-        report.warnings.push(`${f.path}: zxid 0x${z.toString(16)} at offset ${e.offset} does not follow 0x${prev.toString(16)}; skipped`);
-        continue;
+  let run: Relog | null = null;
+  let firsts: FirstCopies | null = null;
+  // The zxid range each file read so far holds: where a re-logged zxid's first copy can be.
+  const ranges: { min: number; max: number }[] = [];
+  const locate = (zxid: number): number | null => {
+    for (let k = start; k < ranges.length; k++) if (ranges[k] && ranges[k]!.min <= zxid && zxid <= ranges[k]!.max) return k;
+    return null;
+  };
+  const endRun = async (): Promise<void> => {
+    if (!run) return;
+    report.relogs.push(run);
+    report.warnings.push(describeRelog(run));
+    run = null;
+    await firsts?.close();
+    firsts = null;
+  };
+  try {
+    for (let i = start; i < logs.length; i++) {
+      const f = logs[i]!;
+      const reader = new TxnLogReader(f.path, opts);
+      for await (const e of reader.entries()) {
+        const z = e.header.zxid;
+        if (z <= from) continue;
+        const range = ranges[i];
+        if (prev !== null && z <= prev) {
+          if (!run || z !== run.to + 1) {
+            await endRun();
+            firsts = new FirstCopies(logs, locate, { index: i, offset: e.offset }, opts);
+            run = { from: z, to: z, count: 0, start: { file: f.path, offset: e.offset }, end: { file: f.path, offset: e.offset }, identical: 0, differing: 0, differences: [], unmatched: 0 };
+          }
+          if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
+          const r: Relog = run;
+          r.to = z;
+          r.count++;
+          r.end = { file: f.path, offset: e.offset };
+          const first = await firsts!.find(z);
+          if (!first) r.unmatched++;
+          else if (txnFingerprint(first) === txnFingerprint(e)) r.identical++;
+          else {
+            r.differing++;
+            if (r.differences.length < MAX_DIFFERENCES) {
+              r.differences.push({
+                zxid: z,
+                first: { file: first.file, offset: first.offset, text: describeTxn(first) },
+                again: { file: f.path, offset: e.offset, text: describeTxn(e) },
+              });
+            }
+          }
+          continue;
+        }
+        await endRun();
+        if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
+        if (prev !== null && !follows(prev, z)) {
+          report.gaps.push({ after: prev, next: z, coveredBy: coveringSnapshot(dd, prev, z) });
+        }
+        report.first ??= z;
+        report.last = z;
+        prev = z;
+        yield { ...e, file: f.path };
       }
-      if (prev !== null && !follows(prev, z)) {
-        report.gaps.push({ after: prev, next: z, coveredBy: coveringSnapshot(dd, prev, z) });
+      report.logEnds.push({ file: f.path, end: reader.end, count: reader.count });
+      report.checksumErrors += reader.checksumErrors;
+      for (const w of reader.warnings) report.warnings.push(w);
+      if (reader.end?.kind === 'torn' && i < logs.length - 1) {
+        report.warnings.push(`${f.path}: torn entry at offset ${reader.end.offset} (${reader.end.detail}) but later logs exist`);
       }
-      report.first ??= z;
-      report.last = z;
-      prev = z;
-      yield { ...e, file: f.path };
     }
-    report.logEnds.push({ file: f.path, end: reader.end, count: reader.count });
-    report.checksumErrors += reader.checksumErrors;
-    for (const w of reader.warnings) report.warnings.push(w);
-    if (reader.end?.kind === 'torn' && i < logs.length - 1) {
-      report.warnings.push(`${f.path}: torn entry at offset ${reader.end.offset} (${reader.end.detail}) but later logs exist`);
-    }
+    await endRun();
+  } finally {
+    await (firsts as FirstCopies | null)?.close();
   }
 }
 

@@ -129,3 +129,26 @@ export async function rewriteLog(file: string, edit: (entries: LogEntry[]) => Bu
   body.copy(out);
   writeFileSync(file, out);
 }
+
+/**
+ * The zxids of a transaction log in file order, as ZooKeeper's own TxnLogToolkit prints them
+ * (an independent reading of the file, to check what zkwarden's reader finds).
+ */
+export async function txnLogToolkitZxids(file: string): Promise<number[]> {
+  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.persistence.TxnLogToolkit', '--dump', file], { maxBuffer: 1 << 28, timeout: 60_000 });
+  return [...stdout.matchAll(/ zxid 0x([0-9a-f]+) /g)].map((m) => parseInt(m[1]!, 16));
+}
+
+/**
+ * A create transaction's payload with the first byte of its data replaced: TxnHeader (32 bytes),
+ * then CreateTxn {ustring path, buffer data, …}. The length stays, so only the content differs.
+ */
+export function withCreateDataByte(payload: Buffer, byte: number): Buffer {
+  const p = Buffer.from(payload);
+  const pathLen = p.readInt32BE(32);
+  const dataAt = 36 + pathLen;
+  const dataLen = p.readInt32BE(dataAt);
+  if (dataLen < 1) throw new Error('the create has no data to change');
+  p[dataAt + 4] = byte;
+  return p;
+}
