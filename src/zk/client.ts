@@ -858,6 +858,20 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * is recorded locally only. A recursive watch does not deliver childrenChanged, and cannot
    * share its path with a child watch.
    */
+  /**
+   * What every watching read starts with: a valid path, its chrooted form, and whether the
+   * server must be asked to set a watch (a combination 3.8 cannot hold is refused here).
+   */
+  private prepareRead(path: string, watch: WatchListener | undefined, table: 'data' | 'child'): { sp: string; serverWatch: boolean } | Error {
+    const invalid = checkPath(path);
+    if (invalid) return invalid;
+    try {
+      return { sp: this.prefix(path), serverWatch: watch !== undefined && this.needsServerWatch(path, table) };
+    } catch (e) {
+      return e as Error;
+    }
+  }
+
   private needsServerWatch(path: string, table: 'data' | 'child'): boolean {
     if (this.watches.has('persistent', path)) return false;
     if (this.watches.has('persistentRecursive', path)) {
@@ -891,16 +905,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** The node's Stat, or null if there is none. A watch fires on create, delete or data change. */
   exists(path: string, options: WatchOption = {}): Promise<Stat | null> {
-    const invalid = checkPath(path);
-    if (invalid) return Promise.reject(invalid);
-    const sp = this.prefix(path);
     const watch = options.watch;
-    let serverWatch: boolean;
-    try {
-      serverWatch = watch !== undefined && this.needsServerWatch(path, 'data');
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    const prep = this.prepareRead(path, watch, 'data');
+    if (prep instanceof Error) return Promise.reject(prep);
+    const { sp, serverWatch } = prep;
     return this.submit<Stat | null>(
       'exists',
       OpCode.exists,
@@ -928,16 +936,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** The node's data and Stat. A watch fires on data change or delete. */
   getData(path: string, options: WatchOption = {}): Promise<{ data: Buffer; stat: Stat }> {
-    const invalid = checkPath(path);
-    if (invalid) return Promise.reject(invalid);
-    const sp = this.prefix(path);
     const watch = options.watch;
-    let serverWatch: boolean;
-    try {
-      serverWatch = watch !== undefined && this.needsServerWatch(path, 'data');
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    const prep = this.prepareRead(path, watch, 'data');
+    if (prep instanceof Error) return Promise.reject(prep);
+    const { sp, serverWatch } = prep;
     return this.submit(
       'getData',
       OpCode.getData,
@@ -968,16 +970,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** Child names (unsorted, as the server returns them) and the parent's Stat. A watch fires on child create/delete or parent delete. */
   getChildren(path: string, options: WatchOption = {}): Promise<{ children: string[]; stat: Stat }> {
-    const invalid = checkPath(path);
-    if (invalid) return Promise.reject(invalid);
-    const sp = this.prefix(path);
     const watch = options.watch;
-    let serverWatch: boolean;
-    try {
-      serverWatch = watch !== undefined && this.needsServerWatch(path, 'child');
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
+    const prep = this.prepareRead(path, watch, 'child');
+    if (prep instanceof Error) return Promise.reject(prep);
+    const { sp, serverWatch } = prep;
     return this.submit(
       'getChildren',
       OpCode.getChildren2,
