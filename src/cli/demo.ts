@@ -10,16 +10,26 @@
  * seed's own logs.
  */
 import type { Command } from 'commander';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { investigate } from '../forensics/logs/investigate.ts';
 import { Ensemble } from '../lab/ensemble.ts';
 import { Election, FencedError, readLeader } from '../recipes/index.ts';
 import { createClient, type ZooKeeperClient } from '../zk/index.ts';
-import { note, printJson } from './output.ts';
+import { CliError, ExitCode, note, printJson } from './output.ts';
 
-const SEED_BUNDLE = join(fileURLToPath(new URL('.', import.meta.url)), '..', '..', 'test', 'fixtures', 'seed-bundle');
+/** The seed bundle ships in the repository; found from the source tree and from dist/ alike. */
+function seedBundle(): string {
+  let dir = fileURLToPath(new URL('.', import.meta.url));
+  for (let i = 0; i < 5; i++) {
+    const candidate = join(dir, 'test', 'fixtures', 'seed-bundle');
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new CliError('the seed bundle (test/fixtures/seed-bundle) is not beside this installation', ExitCode.environment);
+}
 const SESSION_TIMEOUT_MS = 4000;
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
@@ -119,10 +129,11 @@ export function register(program: Command): void {
         await ens.close();
       }
 
-      const inv = await investigate({ root: SEED_BUNDLE });
+      const bundle = seedBundle();
+      const inv = await investigate({ root: bundle });
       const verdict = inv.verdicts[0];
-      step('investigate', { bundle: SEED_BUNDLE, verdict: verdict?.title ?? null, findings: inv.findings.length },
-        `7. zkwarden investigate on the seed's own log lines (${SEED_BUNDLE}):\n   ${verdict?.title ?? 'no verdict'}\n   (${inv.findings.length} findings; run: npx zkwarden investigate ${SEED_BUNDLE})`);
+      step('investigate', { bundle, verdict: verdict?.title ?? null, findings: inv.findings.length },
+        `7. zkwarden investigate on the seed's own log lines (${bundle}):\n   ${verdict?.title ?? 'no verdict'}\n   (${inv.findings.length} findings; run: npx zkwarden investigate ${bundle})`);
       say('\nensemble stopped; no process or port left behind.');
       if (o.json) printJson({ steps });
     });
