@@ -306,6 +306,7 @@ describe('election', () => {
     // A guard deposes c1 by deleting its election znode; c1 hears of it, moves to the back.
     const deposed = new Promise<string>((r) => c1.election.once('deposed', ({ reason }) => r(reason)));
     const succ = nextElected(c2.election);
+    obs.deposeFromOutside('c1', old.epoch);
     await admin.delete(old.znode);
     // Sent with the old term before or after c1 noticed: ZooKeeper refuses it either way.
     await assert.rejects(
@@ -326,6 +327,7 @@ describe('election', () => {
     await w2.setData('/e5-data', 'by c2');
     const c2Deposed = new Promise<string>((r) => c2.election.once('deposed', ({ reason }) => r(reason)));
     const back = nextElected(c1.election);
+    obs.deposeFromOutside('c2', t2.epoch);
     await admin.setData(t2.znode, 'fenced by guard');
     await assert.rejects(
       fencedMulti(c2.client, t2, [{ op: 'setData', path: '/e5-data', data: 'stale' }]),

@@ -29,7 +29,7 @@ export class LeaderObserver {
       this.views.push({ at: Date.now(), who, ev: 'elected', epoch: term.epoch, resumed });
       // A claim ZooKeeper ordered before the external close may be reported after it began;
       // such a candidate is not counted (its session is going), and it learns 'lost' next.
-      if (this.sessionEnded.has(who)) {
+      if (term.epoch <= (this.deposedUpTo.get(who) ?? -Infinity)) {
         this.lateViews++;
         return;
       }
@@ -48,20 +48,26 @@ export class LeaderObserver {
     this.leaders.delete(who);
   }
 
-  readonly sessionEnded = new Set<string>();
-  /** 'elected' views reported by candidates whose session was already being ended. */
+  /** Per candidate, the highest epoch an outside agent has ended (Infinity: its whole session). */
+  readonly deposedUpTo = new Map<string, number>();
+  /** 'elected' views reported for terms an outside agent had already ended. */
   lateViews = 0;
 
   /**
-   * Someone else is ending `who`'s session (what the guard does to a wedged leader). From this
-   * moment ZooKeeper no longer backs it: its successor may be elected before `who` itself learns
-   * (no client can learn that instantly), which is exactly what fencing covers. It is no longer
-   * counted as a leader (the churn test checks separately that it learns its session is lost,
-   * and that ZooKeeper's record of fenced writes never interleaves terms).
+   * An outside agent (what a guard does to a wedged leader) is ending `who`'s terms up to
+   * `epoch`: deleting or bumping its election znode, or closing its session. From this moment
+   * ZooKeeper no longer backs those terms, and the successor may be elected before `who` itself
+   * learns (no client can learn that instantly): exactly the window fencing covers. Such terms
+   * are not counted as leaders; later terms of `who` are.
    */
-  sessionEnding(who: string): void {
-    this.sessionEnded.add(who);
+  deposeFromOutside(who: string, epoch = Infinity): void {
+    this.deposedUpTo.set(who, Math.max(epoch, this.deposedUpTo.get(who) ?? -Infinity));
     this.leaders.delete(who);
+  }
+
+  /** Someone else is closing `who`'s session: every term of it is over. */
+  sessionEnding(who: string): void {
+    this.deposeFromOutside(who, Infinity);
   }
 
   elections(who?: string): View[] {
