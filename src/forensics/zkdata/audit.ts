@@ -16,7 +16,7 @@ import { sessionHex } from '../../zk/records.ts';
 import { type DataDir, type DataFile, openDataDir } from './datadir.ts';
 import { describeTxn, hexZxid, isoTime } from './format.ts';
 import { groupByPattern, type GroupItem } from './group.ts';
-import { counterOf, describeRelog, type Gap, history, type HistoryEntry, lastLoggedZxid, newReport, type Relog, txnFingerprint } from './history.ts';
+import { counterOf, describeRelog, epochOf, type Gap, history, type HistoryEntry, lastLoggedZxid, newReport, type Relog, txnFingerprint } from './history.ts';
 import { treeAt } from './replay.ts';
 import { detect3642, detect4394, detect4409, detectFromLog, detectOrphanEphemerals, type LogLine, scanServerLog, type Signature } from './signatures.ts';
 import { COMPARED_FIELDS, type DataTree, type ZNode } from './tree.ts';
@@ -46,6 +46,8 @@ export interface MemberFacts {
   /** Holes in this member's log that a later snapshot of its own may cover. */
   holes: LogHole[];
   serverLog: string | null;
+  /** Proposals only this member logged, in an epoch the others left for a newer one (see UncommittedTail). */
+  uncommitted: UncommittedTail[];
   /** Filled after the comparison. */
   status: AuditClass;
   behindBy: number;
@@ -74,6 +76,51 @@ export interface LogHole {
   snapshot: DataFile;
   /** Set by the audit: the zxid whose tree comparison showed the snapshot holds the missing changes, or null. */
   verifiedAt: number | null;
+}
+
+/**
+ * An uncommitted tail: transactions of epoch E that only this member (or these members) logged,
+ * while every member lacking them has moved on to a later epoch with nothing at or after them in
+ * epoch E. A leader logs a proposal before a quorum acknowledges it; if it loses the quorum
+ * first, the proposal is never committed, the next leader (elected by the others, whose history
+ * is what counts) starts a new epoch without it, and ZooKeeper discards it when the member
+ * rejoins: TRUNC when the new leader's log still holds that epoch after the tail, otherwise a
+ * SNAP sync whose snapshot supersedes it (the log keeps it, but a restart loads the snapshot and
+ * only later logs; seen on 3.8 in test/forensics/zkdata/uncommitted.test.ts).
+ *
+ * The rule, so that real divergence is not hidden:
+ *  - every member either holds the zxid with the same transaction or lacks it (a zxid others
+ *    also have with different content is a conflict as always);
+ *  - every member lacking it either never reached it (its last zxid is lower) or has moved on:
+ *    its next zxid after it is in a later epoch, and at least one has moved on (a tail in the
+ *    newest epoch of all may just be ahead, and is counted so);
+ *  - the holder's run ends its history ("pending": it has not rejoined since), or its next
+ *    entry is in a later epoch with a snapshot of its own in between (the SNAP sync that
+ *    superseded the tail). A holder that went on logging a later epoch on top of the tail with
+ *    no snapshot between would serve a tree holding uncommitted changes: counted as conflicts.
+ */
+export interface UncommittedTail {
+  from: number;
+  to: number;
+  count: number;
+  epoch: number;
+  /** The member's last zxid before the tail: what it holds as committed. */
+  after: number;
+  /** Still the end of the member's history (null), or the snapshot that superseded it on rejoin. */
+  supersededBy: DataFile | null;
+}
+
+/** The newest zxid a member reached that counts: a pending uncommitted tail does not. */
+export function reachedZxid(f: MemberFacts): number {
+  const pending = f.uncommitted.find((t) => t.supersededBy === null && t.to === f.lastZxid);
+  return pending ? pending.after : f.lastZxid;
+}
+
+export function describeTail(member: string, t: UncommittedTail): string {
+  const n = `${t.count} uncommitted proposal${t.count === 1 ? '' : 's'} ${t.from === t.to ? hexZxid(t.from) : `${hexZxid(t.from)}–${hexZxid(t.to)}`} (epoch ${t.epoch})`;
+  return t.supersededBy === null
+    ? `${member} holds ${n}, which ZooKeeper discards when it rejoins (TRUNC, or a SNAP sync that supersedes them)`
+    : `${member}'s log still holds ${n}, superseded by ${basename(t.supersededBy.path)} (a SNAP sync when it rejoined; ZooKeeper does not load them again)`;
 }
 
 export interface TxnConflict {
@@ -192,12 +239,65 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
   let compared = 0;
   // Transactions others have after each member's last zxid: "behind" counted in transactions.
   const behind = dds.map(() => 0);
+  const advance = async (z: number): Promise<void> => {
+    await Promise.all(heads.map(async (h, i) => {
+      if (h && h.header.zxid === z) {
+        prev[i] = z;
+        heads[i] = (await its[i]!.next()).value ?? null;
+      }
+    }));
+    // A candidate tail ending here: what its holders log next decides it (see UncommittedTail).
+    for (const run of runs) if (run.to === z) for (const j of run.holders) run.next.set(j, heads[j]?.header.zxid ?? null);
+  };
+  const runs: TailRun[] = [];
+  /** Whether zxid z (the lowest head) belongs to an uncommitted tail; if so it is recorded, not compared. */
+  const tailCandidate = (z: number): boolean => {
+    const e = epochOf(z);
+    const holders: number[] = [];
+    for (let i = 0; i < heads.length; i++) if (heads[i]?.header.zxid === z) holders.push(i);
+    if (holders.length === 0 || holders.length === heads.length) return false;
+    let movedOn = 0;
+    for (let i = 0; i < heads.length; i++) {
+      if (holders.includes(i)) continue;
+      const f = facts[i]!;
+      // Never got this far: lag, not a witness either way.
+      if (f.lastZxid < z) continue;
+      // Moved on: its next zxid is in a later epoch, and no snapshot of its own lies between
+      // z and that next zxid (a SNAP sync there may hold z's effects: z was then committed, and
+      // this member is no witness against it; the usual comparison applies).
+      const next = heads[i]?.header.zxid ?? f.lastZxid;
+      if (epochOf(next) <= e || epochOf(f.lastZxid) <= e) return false;
+      if (dds[i]!.snapshots.some((sn) => sn.zxid >= z && (heads[i] === null || sn.zxid < next))) return false;
+      movedOn++;
+    }
+    if (movedOn === 0) return false;
+    // Checked last: most zxids held by some members only are plain lag, settled above.
+    const key = txnFingerprint(heads[holders[0]!]!);
+    if (holders.some((j) => txnFingerprint(heads[j]!) !== key)) return false;
+    const hk = holders.join();
+    let run = runs.find((r) => r.holders.join() === hk && r.to === prev[holders[0]!] && holders.every((j) => prev[j] === r.to));
+    if (!run) {
+      const p = prev[holders[0]!];
+      run = { holders, from: z, to: z, count: 0, epoch: e, after: p ?? z - 1, conflicts: [], next: new Map() };
+      runs.push(run);
+    }
+    run.to = z;
+    run.count++;
+    if (run.conflicts.length < limit) {
+      const txns = heads.map((h, i) => (holders.includes(i) ? describeTxn(h!) : facts[i]!.lastZxid < z ? undefined : null));
+      const keyNames = names.filter((_n, i) => txns[i] !== undefined);
+      const keys = txns.filter((t) => t !== undefined).map((t) => (t === null ? null : key));
+      run.conflicts.push({ zxid: z, kind: 'missing', txns, odd: oddMembers(keyNames, keys) });
+    }
+    return true;
+  };
   try {
     for (;;) {
       let z = Infinity;
       for (const h of heads) if (h && h.header.zxid < z) z = h.header.zxid;
       if (z === Infinity) break;
       for (let i = 0; i < facts.length; i++) if (z > facts[i]!.lastZxid) behind[i]!++;
+      if (tailCandidate(z)) { await advance(z); continue; }
       const txns: (string | null | undefined)[] = [];
       const keys: (string | null)[] = [];
       const keyNames: string[] = [];
@@ -243,15 +343,26 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
           conflicts.push({ zxid: z, kind: keys.includes(null) ? 'missing' : 'changed', txns, odd: oddMembers(keyNames, keys) });
         }
       }
-      await Promise.all(heads.map(async (h, i) => {
-        if (h && h.header.zxid === z) {
-          prev[i] = z;
-          heads[i] = (await its[i]!.next()).value ?? null;
-        }
-      }));
+      await advance(z);
     }
   } finally {
     await Promise.all(its.map((it) => it.return(undefined)));
+  }
+  // Candidate tails become uncommitted tails, or, when the holder went on logging on top of
+  // them without a snapshot between, the conflicts they are.
+  for (const run of runs) {
+    const verdicts = run.holders.map((j) => {
+      const next = run.next.get(j) ?? null;
+      const snap = dds[j]!.snapshots.find((sn) => sn.zxid > run.to && epochOf(sn.zxid) > run.epoch && (next === null || sn.zxid < next));
+      if (snap) return { ok: true, snap };
+      return { ok: next === null, snap: null };
+    });
+    if (verdicts.every((v) => v.ok)) {
+      run.holders.forEach((j, k) => facts[j]!.uncommitted.push({ from: run.from, to: run.to, count: run.count, epoch: run.epoch, after: run.after, supersededBy: verdicts[k]!.snap }));
+    } else {
+      count += run.count;
+      conflicts.push(...run.conflicts.slice(0, Math.max(0, limit - conflicts.length)));
+    }
   }
   for (let i = 0; i < facts.length; i++) {
     facts[i]!.gaps = reports[i]!.gaps;
@@ -260,6 +371,20 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
     if (reports[i]!.checksumErrors > 0) facts[i]!.suspect = true;
   }
   return { compared, conflicts, count, behind, deferred };
+}
+
+/** A run of zxids that may be an uncommitted tail of its holders (see UncommittedTail). */
+interface TailRun {
+  holders: number[];
+  from: number;
+  to: number;
+  count: number;
+  epoch: number;
+  after: number;
+  /** What each holder logs after the run (null: nothing). */
+  next: Map<number, number | null>;
+  /** The conflicts the run counts as if it is not a tail after all. */
+  conflicts: TxnConflict[];
 }
 
 interface DeferredConflict {
@@ -358,7 +483,7 @@ async function memberFacts(input: MemberInput, opts: AuditOptions): Promise<{ dd
     dd,
     facts: {
       name: input.name ?? memberName(input.dir), dir: input.dir, lastZxid: last, lastLoggedZxid: logged.zxid, newestSnapshotZxid: newestSnap,
-      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], relogs: [], holes: [], serverLog, status: 'consistent', behindBy: 0,
+      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], relogs: [], holes: [], serverLog, uncommitted: [], status: 'consistent', behindBy: 0,
       nodeCount: null, sessionCount: null, suspect: false, warnings: [],
     },
   };
@@ -378,8 +503,9 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   const hist = await compareHistories(dds, names, facts, opts);
 
   // 2. Trees at the newest zxid all members reached.
-  const maxZxid = Math.max(...facts.map((f) => f.lastZxid));
-  const comparedAt = opts.at ?? Math.min(...facts.map((f) => f.lastZxid));
+  // A pending uncommitted tail is not a zxid its member reached: the trees are compared before it.
+  const maxZxid = Math.max(...facts.map(reachedZxid));
+  const comparedAt = opts.at ?? Math.min(...facts.map(reachedZxid));
   const limit = opts.limit ?? 2000;
   const orphanSigs: Signature[] = [];
 
@@ -481,9 +607,9 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
       const used = main.snaps[i];
       if (main.diffCount === 0 && used && used.zxid >= h.to) { h.verifiedAt = comparedAt; continue; }
       if (opts.at !== undefined || comparedAt >= h.snapshot.zxid) continue;
-      const sel = [i, ...all.filter((j) => j !== i && facts[j]!.lastZxid >= h.snapshot.zxid)];
+      const sel = [i, ...all.filter((j) => j !== i && reachedZxid(facts[j]!) >= h.snapshot.zxid)];
       if (sel.length < 2) continue;
-      const at = Math.min(...sel.map((j) => facts[j]!.lastZxid));
+      const at = Math.min(...sel.map((j) => reachedZxid(facts[j]!)));
       const check = await compareTreesAt(sel, at, false);
       if (check.diffCount === 0 && (check.snaps[0]?.zxid ?? -1) >= h.to) h.verifiedAt = at;
     }
@@ -512,9 +638,9 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   let secondAt: number | null = null;
   const later = hist.conflicts.find((c) => c.zxid > comparedAt);
   if (later && opts.at === undefined) {
-    const ahead = all.filter((i) => facts[i]!.lastZxid >= later.zxid);
+    const ahead = all.filter((i) => reachedZxid(facts[i]!) >= later.zxid);
     if (ahead.length >= 2) {
-      secondAt = Math.min(...ahead.map((i) => facts[i]!.lastZxid));
+      secondAt = Math.min(...ahead.map((i) => reachedZxid(facts[i]!)));
       const second = await compareTreesAt(ahead, secondAt, false);
       for (const d of second.nodeDiffs) { d.kind = `${d.kind} at ${hexZxid(secondAt)}`; nodeDiffs.push(d); }
       diffCount += second.diffCount;
@@ -540,9 +666,9 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   const divergedMembers = new Set<string>([...hist.conflicts.flatMap((c) => c.odd), ...nodeDiffs.flatMap((d) => d.odd), ...selfConflicts.map((c) => c.member)]);
   for (const f of facts) {
     f.behindBy = hist.behind[facts.indexOf(f)]!;
-    f.status = divergedMembers.has(f.name) ? 'diverged' : f.lastZxid < maxZxid ? 'lagging' : 'consistent';
+    f.status = divergedMembers.has(f.name) ? 'diverged' : reachedZxid(f) < maxZxid ? 'lagging' : 'consistent';
   }
-  const cls: AuditClass = firstDivergence ? 'diverged' : facts.some((f) => f.lastZxid < maxZxid) ? 'lagging' : 'consistent';
+  const cls: AuditClass = firstDivergence ? 'diverged' : facts.some((f) => reachedZxid(f) < maxZxid) ? 'lagging' : 'consistent';
 
   // 4. Findings and signatures.
   const findings: Finding[] = groupByPattern(nodeDiffs).map((g) => ({
@@ -578,15 +704,17 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
 
 function verdictLine(cls: AuditClass, facts: MemberFacts[], at: number, first: AuditReport['firstDivergence'], conflicts: number, diffs: number): string {
   const n = facts.length;
+  // Pending uncommitted tails are named on the verdict line: they explain the member's odd last zxid.
+  const pending = facts.flatMap((f) => f.uncommitted.filter((t) => t.supersededBy === null).map((t) => `; ${describeTail(f.name, t)}`)).join('');
   if (cls === 'diverged') {
     const odd = facts.filter((f) => f.status === 'diverged').map((f) => f.name);
-    return `DIVERGED: ${odd.join(', ') || 'members'} part from the others at ${hexZxid(first!.zxid)} (${first!.how}); ${conflicts} transaction conflict(s), ${diffs} znode(s) differ`;
+    return `DIVERGED: ${odd.join(', ') || 'members'} part from the others at ${hexZxid(first!.zxid)} (${first!.how}); ${conflicts} transaction conflict(s), ${diffs} znode(s) differ${pending}`;
   }
   if (cls === 'lagging') {
-    const behind = facts.filter((f) => f.status === 'lagging').map((f) => `${f.name} at ${hexZxid(f.lastZxid)} (${f.behindBy} transactions behind)`);
-    return `LAGGING: ${behind.join(', ')}; every history is a prefix of the newest and the trees agree at ${hexZxid(at)}`;
+    const behind = facts.filter((f) => f.status === 'lagging').map((f) => `${f.name} at ${hexZxid(reachedZxid(f))} (${f.behindBy} transactions behind)`);
+    return `LAGGING: ${behind.join(', ')}; every history is a prefix of the newest${pending ? ' but for uncommitted proposals' : ''} and the trees agree at ${hexZxid(at)}${pending}`;
   }
-  return `CONSISTENT: all ${n} members at ${hexZxid(at)}, same transactions, identical trees (${facts[0]!.nodeCount} znodes)`;
+  return `CONSISTENT: all ${n} members at ${hexZxid(at)}, same transactions, identical trees (${facts[0]!.nodeCount} znodes)${pending}`;
 }
 
 export function renderAudit(r: AuditReport): string {
@@ -594,7 +722,7 @@ export function renderAudit(r: AuditReport): string {
   out.push('Members:');
   for (const m of r.members) {
     const end = m.logEnd ? (m.logEnd.kind === 'torn' ? `, last log TORN at offset ${m.logEnd.offset}` : '') : '';
-    out.push(`  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`);
+    out.push(`  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.uncommitted.some((t) => t.supersededBy === null && t.to === m.lastZxid) ? `, last committed ${hexZxid(reachedZxid(m))}` : ''}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`);
   }
   out.push('', `Transactions: ${r.txnsCompared} compared across members, ${r.conflictCount} conflict(s).`);
   // Runs of conflicts of one kind on the same members read as one entry: the first in full.
@@ -608,6 +736,11 @@ export function renderAudit(r: AuditReport): string {
     out.push(`  ${run} ${c.kind === 'missing' ? 'missing from' : 'different on'} ${c.odd.join(', ')}; the first:`);
     c.txns.forEach((t, i) => { if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`); });
     k = end + 1;
+  }
+  const tails = r.members.flatMap((m) => m.uncommitted.map((t) => describeTail(m.name, t)));
+  if (tails.length > 0) {
+    out.push('', 'Uncommitted proposals (logged by one member, never committed: the others moved on to a newer epoch without them; not divergence):');
+    for (const t of tails) out.push(`  ${t}`);
   }
   const relogged = r.members.filter((m) => m.relogs.length > 0);
   if (relogged.length > 0) {
