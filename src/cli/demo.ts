@@ -108,9 +108,9 @@ export function register(program: Command): void {
         });
         await guard.connect({ timeoutMs: 15_000 });
         await guard.close();
-        const successor = metas.find((m) => m !== wedged && m.election.isLeader());
-        await until('a successor', () => metas.some((m) => m !== wedged && m.election.isLeader()), 15_000);
-        const next = metas.find((m) => m !== wedged && m.election.isLeader()) ?? successor!;
+        const successor = (): (typeof metas)[number] | undefined => metas.find((m) => m !== wedged && m.election.isLeader());
+        await until('a successor', () => successor() !== undefined, 15_000);
+        const next = successor()!;
         const nextTerm = next.election.term!;
         const handoverMs = Date.now() - t0;
         step('deposed', { handoverMs, newLeader: next.name, epoch: nextTerm.epoch, higher: nextTerm.epoch > first.epoch },

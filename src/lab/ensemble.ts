@@ -473,7 +473,6 @@ export class Ensemble {
         if (!done) safeKill(p.pid, 'SIGKILL');
       }
       await p.exited;
-      this.paused.delete(id);
       await this.waitPortsFree(id);
     }
     this.paused.delete(id);
