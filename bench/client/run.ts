@@ -12,7 +12,7 @@
  * The whole measurement is repeated (--repeat) and every figure is the median over the repeats.
  *
  *   npm run bench:client -- [--ops 6000[,24000]] [--concurrency 1,64] [--slices 12[,48]] [--repeat 3] [--data 128]
- *                           [--clients zkwarden,nzc,native] [--only create,getData,setData,delete] [--no-write]
+ *                           [--clients zkwarden,nzc,native,twin] [--only create,getData,setData,delete] [--no-write]
  *
  * --diag prints event-loop delay and GC pauses per client and op, and --dump FILE (with --diag)
  * writes every request's start and latency; a diagnostic run never writes the docs. They show
@@ -49,10 +49,11 @@ interface Adapter {
 
 const SESSION_MS = 10_000;
 
-function zkwarden(): Adapter {
+/** `twin`: a second zkwarden client in the same run (`--clients zkwarden,twin`), an A/A comparison that shows how far two identical clients drift apart. */
+function zkwarden(twin = false): Adapter {
   let zk: ZooKeeperClient;
   return {
-    name: 'zkwarden',
+    name: twin ? 'zkwarden (twin)' : 'zkwarden',
     async connect(cs) {
       zk = createZkwarden(cs, { sessionTimeoutMs: SESSION_MS, requestTimeoutMs: 60_000 });
       await zk.connect();
@@ -185,6 +186,10 @@ interface Sample {
   cpuUsPerOp: number;
   /** How many separate moments the requests at or above p99 came from (see tailEvents()). */
   tailEvents: number;
+  /** The three servers' CPU (user + system) per request while this client ran: what its way of using the wire costs them. */
+  serverCpuUsPerOp: number;
+  /** Requests per second in each of the client's slices, in slice order (paired with the other clients' slices of the same round). */
+  sliceRates: number[];
 }
 
 /**
@@ -204,6 +209,36 @@ function tailEvents(starts: number[], lats: number[], p99: number): number {
     end = Math.max(end, e);
   }
   return events;
+}
+
+function medianOf(v: number[]): number {
+  const s = [...v].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+}
+
+/**
+ * Throughput of zkwarden over a peer, round by round: in every round each client ran one slice
+ * of the same requests moments apart, so the ratio of two slices cancels most of what the
+ * machine was doing at the time. Median of the ratios with a bootstrap 95 % interval (fixed
+ * seed, so the same slices give the same interval): an interval that contains 1 is a tie.
+ */
+function pairedRatio(mine: number[], peer: number[]): { median: number; low: number; high: number; rounds: number } {
+  const n = Math.min(mine.length, peer.length);
+  const ratios = Array.from({ length: n }, (_, i) => mine[i] / peer[i]);
+  let seed = 0x2545f491;
+  const random = (): number => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const medians: number[] = [];
+  for (let b = 0; b < 2000; b++) {
+    const sample = Array.from({ length: n }, () => ratios[Math.floor(random() * n)]);
+    medians.push(medianOf(sample));
+  }
+  medians.sort((a, b) => a - b);
+  return { median: medianOf(ratios), low: medians[Math.floor(0.025 * medians.length)], high: medians[Math.floor(0.975 * medians.length)], rounds: n };
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -272,6 +307,24 @@ function startGcObserver(): void {
   }).observe({ entryTypes: ['gc'] });
 }
 
+/** The servers' processes, whose CPU time is read around every slice. */
+let serverPids: number[] = [];
+/** User + system CPU of the server processes in µs (/proc/PID/stat, clock ticks of 10 ms; summed over many slices the rounding averages out). */
+function serverCpuUs(): number {
+  let ticks = 0;
+  for (const pid of serverPids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      // Fields after the parenthesised command name; utime and stime are the 14th and 15th fields.
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      // a server that is gone costs nothing from here on
+    }
+  }
+  return ticks * 10_000;
+}
+
 /** Requests [from, to) of one op with C outstanding; returns wall ms and CPU µs. */
 async function drive(
   from: number,
@@ -308,6 +361,8 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
   for (const op of OPS) {
     const wall = adapters.map(() => 0);
     const cpu = adapters.map(() => 0);
+    const serverCpu = adapters.map(() => 0);
+    const sliceRates: number[][] = adapters.map(() => []);
     const lats: number[][] = adapters.map(() => []);
     const starts: number[][] = adapters.map(() => []);
     for (let s = 0; s < slices; s++) {
@@ -318,7 +373,10 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
         if (from >= to) continue;
         const d = diagOn ? diagFor(`${adapters[ai].name} c=${concurrency} ${op}`) : null;
         if (d) currentDiag = d;
+        const sc0 = serverCpuUs();
         const [w, c] = await drive(from, to, concurrency, opFn(adapters[ai], op, bases[ai], data), lats[ai], starts[ai]);
+        serverCpu[ai] += serverCpuUs() - sc0;
+        sliceRates[ai].push(((to - from) / w) * 1000);
         if (dumpRows) {
           for (const r of dumpRows.splice(0)) dumpOut.push(`${adapters[ai].name}\t${op}\t${concurrency}\t${s}\t${r}`);
         }
@@ -341,6 +399,8 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
         p999: percentile(lat, 0.999),
         max: lat[lat.length - 1],
         cpuUsPerOp: cpu[ai] / lat.length,
+        serverCpuUsPerOp: serverCpu[ai] / lat.length,
+        sliceRates: sliceRates[ai],
       });
     });
   }
@@ -372,9 +432,9 @@ async function main(): Promise<void> {
   const clientNames = arg('clients', 'zkwarden,nzc,native').split(',');
   const only = arg('only', ALL_OPS.join(',')).split(',') as OpName[];
   for (const o of only) if (!ALL_OPS.includes(o)) throw new Error(`--only: unknown op ${o} (expected ${ALL_OPS.join(', ')})`);
-  const byName: Record<string, () => Adapter | string> = { zkwarden, nzc: nodeZookeeperClient, native: nativeZookeeper };
+  const byName: Record<string, () => Adapter | string> = { zkwarden: () => zkwarden(), twin: () => zkwarden(true), nzc: nodeZookeeperClient, native: nativeZookeeper };
   for (const c of clientNames) if (!byName[c]) throw new Error(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
-  const narrowed = clientNames.length < 3 || only.length < ALL_OPS.length;
+  const narrowed = [...clientNames].sort().join(',') !== 'native,nzc,zkwarden' || only.length < ALL_OPS.length;
   const wantDiag = process.argv.includes('--diag');
   if (wantDiag) {
     startGcObserver();
@@ -402,7 +462,9 @@ async function main(): Promise<void> {
     tickTime: 2000,
     fastStartup: false,
     heapMb: 512,
-    snapCount: 100_000,
+    // No snapshot during the run: a snapshot is a burst of server CPU that lands in whichever
+    // client's slice is running, noise for a comparison (the transaction log just grows).
+    snapCount: 10_000_000,
     extraConfig: { forceSync: 'no' },
   });
   const runs: Sample[] = [];
@@ -410,6 +472,7 @@ async function main(): Promise<void> {
     // Everyone talks to the same follower: the same server-side path for every client.
     const leader = await ens.leaderId();
     const target = ens.servers.find((s) => s.id !== leader)!;
+    serverPids = ens.servers.map((s) => ens.pid(s.id)).filter((p): p is number => p !== null);
     const cs = ens.address(target.id);
     const setup = createZkwarden(cs, { sessionTimeoutMs: SESSION_MS });
     await setup.connect();
@@ -430,7 +493,7 @@ async function main(): Promise<void> {
         runs.push(...s);
         for (const x of s) {
           process.stderr.write(
-            `run ${rep + 1}/${repeats} c=${c} ${x.op} ${x.client}: ${Math.round(x.opsPerSec)}/s p50 ${x.p50.toFixed(2)} ms p99 ${x.p99.toFixed(2)} ms (${x.tailEvents} events) cpu ${x.cpuUsPerOp.toFixed(1)} µs/op\n`,
+            `run ${rep + 1}/${repeats} c=${c} ${x.op} ${x.client}: ${Math.round(x.opsPerSec)}/s p50 ${x.p50.toFixed(2)} ms p99 ${x.p99.toFixed(2)} ms (${x.tailEvents} events) cpu ${x.cpuUsPerOp.toFixed(1)} µs/op, servers ${x.serverCpuUsPerOp.toFixed(0)} µs/op\n`,
           );
         }
       }
@@ -460,7 +523,7 @@ async function main(): Promise<void> {
       for (const a of adapters) {
         const xs = runs.filter((r) => r.client === a.name && r.concurrency === c && r.op === op);
         if (xs.length === 0) continue;
-        const med = (k: 'opsPerSec' | 'p50' | 'p99' | 'p999' | 'max' | 'cpuUsPerOp' | 'tailEvents'): number => {
+        const med = (k: 'opsPerSec' | 'p50' | 'p99' | 'p999' | 'max' | 'cpuUsPerOp' | 'tailEvents' | 'serverCpuUsPerOp'): number => {
           const v = xs.map((x) => x[k]).sort((p, q) => p - q);
           return v[Math.floor(v.length / 2)];
         };
@@ -475,20 +538,22 @@ async function main(): Promise<void> {
           max: med('max'),
           cpuUsPerOp: med('cpuUsPerOp'),
           tailEvents: med('tailEvents'),
+          serverCpuUsPerOp: med('serverCpuUsPerOp'),
+          sliceRates: xs.flatMap((x) => x.sliceRates),
         });
       }
     }
   }
   const rows: string[] = [];
-  rows.push('| op | outstanding | client | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | client CPU µs/op | p99 events |');
-  rows.push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  rows.push('| op | outstanding | client | ops/s | p50 ms | p99 ms | p99.9 ms | max ms | client CPU µs/op | servers CPU µs/op | p99 events |');
+  rows.push('| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const c of concurrencies) {
     for (const op of reported) {
       for (const a of adapters) {
         const x = samples.find((s) => s.client === a.name && s.concurrency === c && s.op === op);
         if (!x) continue;
         rows.push(
-          `| ${op} | ${c} | ${a.name} | ${Math.round(x.opsPerSec).toLocaleString('en-US')} | ${x.p50.toFixed(2)} | ${x.p99.toFixed(2)} | ${x.p999.toFixed(2)} | ${x.max.toFixed(1)} | ${x.cpuUsPerOp.toFixed(1)} | ${x.tailEvents} |`,
+          `| ${op} | ${c} | ${a.name} | ${Math.round(x.opsPerSec).toLocaleString('en-US')} | ${x.p50.toFixed(2)} | ${x.p99.toFixed(2)} | ${x.p999.toFixed(2)} | ${x.max.toFixed(1)} | ${x.cpuUsPerOp.toFixed(1)} | ${Math.round(x.serverCpuUsPerOp)} | ${x.tailEvents} |`,
         );
       }
     }
@@ -514,6 +579,36 @@ async function main(): Promise<void> {
       if (mine.cpuUsPerOp < Math.min(...peers.map((p) => p.cpuUsPerOp))) lowerCpu++;
     }
   }
+  const paired: string[] = [
+    '| op | outstanding | peer | zkwarden ÷ peer, throughput per round: median | 95 % interval | rounds |',
+    '| --- | ---: | --- | ---: | --- | ---: |',
+  ];
+  // Per row, against every peer: ahead (interval above 1), tied (interval holds 1) or behind (interval below 1).
+  let pairedAhead = 0;
+  let pairedTied = 0;
+  let pairedBehind = 0;
+  const behindRows: string[] = [];
+  for (const c of concurrencies) {
+    for (const op of reported) {
+      const mine = samples.find((s) => s.client === 'zkwarden' && s.concurrency === c && s.op === op);
+      if (!mine) continue;
+      const verdicts: number[] = [];
+      for (const peer of samples.filter((s) => s.client !== 'zkwarden' && s.concurrency === c && s.op === op)) {
+        const r = pairedRatio(mine.sliceRates, peer.sliceRates);
+        verdicts.push(r.low > 1 ? 1 : r.high < 1 ? -1 : 0);
+        if (r.high < 1) behindRows.push(`${op} at ${c}: ${r.median.toFixed(3)} of ${peer.client}`);
+        paired.push(`| ${op} | ${c} | ${peer.client} | ${r.median.toFixed(3)} | ${r.low.toFixed(3)}–${r.high.toFixed(3)} | ${r.rounds} |`);
+      }
+      if (verdicts.length === 0) continue;
+      if (verdicts.includes(-1)) pairedBehind++;
+      else if (verdicts.includes(0)) pairedTied++;
+      else pairedAhead++;
+    }
+  }
+  const pairedVerdict =
+    `Round by round, zkwarden's throughput was above every peer's (interval above 1) in ${pairedAhead} rows, ` +
+    `tied with a peer (interval holds 1) in ${pairedTied} and below a peer in ${pairedBehind}` +
+    (behindRows.length ? ` (${behindRows.join('; ')}).` : '.');
   const verdict =
     `Of ${rowsTotal} op × concurrency rows, zkwarden had the highest throughput in ${fastest} (within 5 % of the fastest peer in ${within5}), ` +
     `the lowest p99 in ${lowerP99} and the lowest client CPU per request in ${lowerCpu}. ` +
@@ -538,6 +633,21 @@ async function main(): Promise<void> {
       '(one sweeper checks deadlines), no Array#shift (a head-indexed FIFO), and no copy of the receive buffer except a partial ' +
       'frame\'s tail. Sending the requests of one tick in one writev was compared with one write per request and with ' +
       '"first request at once, the rest corked": no difference in p99 beyond run-to-run noise, so the batching (lowest CPU) stays.',
+    '',
+    'Writes at 64 outstanding are the ensemble\'s limit, not the client\'s: every write goes follower → leader → quorum → ' +
+      'follower, and the three JVMs share two cores with the client (during those slices the machine is about 60 % kernel time ' +
+      'with ~95,000 context switches/s and under 10 % idle). Looked at with narrowed runs of the writes at 64 outstanding, 5 ' +
+      'repeats each, with temporary variants of zkwarden in the same run (patches not kept): one write per request, or the ' +
+      'first request at once and the rest corked, instead of one writev per tick; create (op 1) instead of create2; a 5 or ' +
+      '15 µs pause before each write (about node-zookeeper-client\'s own cost per request). None moved zkwarden\'s throughput ' +
+      'beyond what separates two identical zkwarden clients in one run (`--clients zkwarden,twin`: per-round ratio 0.98–1.01, ' +
+      '95 % intervals ±3–6 %). The paced variants made the servers spend up to 16 % less CPU per request in almost every ' +
+      'repeat, which is why node-zookeeper-client, the slower writer, often shows the lowest "servers CPU" on writes, but they ' +
+      'did not make the writes faster. The same write row can also come out for either client from one run to the next: ' +
+      'setData at 64 against node-zookeeper-client was 0.960 and 0.927 in two full runs and 0.989, 1.005 and 1.041 in three ' +
+      'narrowed runs on the same day, so an interval from one run understates the spread between runs (each run starts a new ' +
+      'ensemble, with its own JIT and thread placement). On writes at 64 outstanding the clients are within that spread of ' +
+      'each other.',
   ].join('\n');
   const cmd = `npm run bench:client -- --ops ${opsPer.join(',')} --concurrency ${concurrencies.join(',')} --slices ${slicesPer.join(',')} --repeat ${repeats} --data ${data.length}`;
   const perLevelText = (v: number[], unit: string): string =>
@@ -554,11 +664,13 @@ async function main(): Promise<void> {
     '',
     `\`${cmd}\` (bench/client/run.ts), ${new Date().toISOString().slice(0, 10)}.`,
     '',
-    `One 3-server ensemble (ZooKeeper 3.8.0, tickTime 2000, full JIT, forceSync=no so that the disk does not drown the clients' differences); every client connects to the same follower. ` +
+    `One 3-server ensemble (ZooKeeper 3.8.0, tickTime 2000, full JIT, forceSync=no so that the disk does not drown the clients' differences, ` +
+      `no snapshot during the run so that a snapshot's burst of server CPU does not land in one client's slice); every client connects to the same follower. ` +
       `For each op, each client does ${perLevelText(opsPer, 'requests')} (N outstanding = N workers, each awaiting its request); ` +
       `the clients take turns in slices (${perLevelText(slicesPer, 'slices')}) with the order rotated, so load changes hit all alike; ` +
       `ops/s = a client's requests / its own wall time; client CPU = this process's CPU time (all threads, so the native client's C thread counts) per request during the client's own slices, ` +
-      `the figure least moved by other load; ${data.length}-byte values; every figure is the median of ${repeats} repeated runs. ` +
+      `the figure least moved by other load; servers CPU = the three server processes' CPU time (/proc, 10 ms ticks summed over all slices) per request during the client's slices, ` +
+      `what the client's way of using the connection costs the ensemble; ${data.length}-byte values; every figure is the median of ${repeats} repeated runs. ` +
       `Peers: node-zookeeper-client ${nzcVersion}, zookeeper (native C binding) ${nativeVersion}. ` +
       `Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; clients and servers share the cores ` +
       `(1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadavg()[0].toFixed(1)} at the end: other work on the machine moves the figures).`,
@@ -566,6 +678,14 @@ async function main(): Promise<void> {
     ...rows,
     '',
     verdict,
+    '',
+    'The same comparison slice by slice: in each round every client ran one slice of the same requests moments apart, so a ' +
+      'ratio of two slices cancels most of the machine\'s drift. Median of the per-round ratios over all repeats, with a ' +
+      'bootstrap 95 % interval; an interval containing 1.000 means the two are not told apart by this run.',
+    '',
+    ...paired,
+    '',
+    pairedVerdict,
     '',
     reading,
     '',
