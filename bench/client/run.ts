@@ -4,7 +4,7 @@
  *
  * For each concurrency level and op (create, getData, setData, delete), every client does `ops`
  * requests with C workers keeping C requests outstanding. The clients take turns in short
- * slices (ops / slices requests each, order rotated every slice), so a change of load on the
+ * slices (ops / slices requests each, every round in another order of the clients), so a change of load on the
  * machine or drift of the ensemble (JIT, log rolls) hits all of them alike. Throughput is a
  * client's requests / its own wall time over its slices; latency percentiles are over all of its
  * requests.
@@ -37,13 +37,14 @@ import { createClient as createZkwarden, type ZooKeeperClient } from '../../src/
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
+/** Each op returns the library's own promise (no extra async layer), so every client pays only for its own API. */
 interface Adapter {
   name: string;
   connect(connectString: string): Promise<void>;
-  create(path: string, data: Buffer): Promise<void>;
-  get(path: string): Promise<void>;
-  set(path: string, data: Buffer): Promise<void>;
-  del(path: string): Promise<void>;
+  create(path: string, data: Buffer): Promise<unknown>;
+  get(path: string): Promise<unknown>;
+  set(path: string, data: Buffer): Promise<unknown>;
+  del(path: string): Promise<unknown>;
   close(): Promise<void>;
 }
 
@@ -58,18 +59,10 @@ function zkwarden(twin = false): Adapter {
       zk = createZkwarden(cs, { sessionTimeoutMs: SESSION_MS, requestTimeoutMs: 60_000 });
       await zk.connect();
     },
-    async create(p, d) {
-      await zk.create(p, d);
-    },
-    async get(p) {
-      await zk.getData(p);
-    },
-    async set(p, d) {
-      await zk.setData(p, d);
-    },
-    async del(p) {
-      await zk.delete(p);
-    },
+    create: (p, d) => zk.create(p, d),
+    get: (p) => zk.getData(p),
+    set: (p, d) => zk.setData(p, d),
+    del: (p) => zk.delete(p),
     async close() {
       await zk.close();
     },
@@ -150,18 +143,10 @@ function nativeZookeeper(): Adapter | string {
         zk.init({});
       });
     },
-    async create(p, d) {
-      await zk.create(p, d, 0);
-    },
-    async get(p) {
-      await zk.get(p, false);
-    },
-    async set(p, d) {
-      await zk.set(p, d, -1);
-    },
-    async del(p) {
-      await zk.delete_(p, -1);
-    },
+    create: (p, d) => zk.create(p, d, 0),
+    get: (p) => zk.get(p, false),
+    set: (p, d) => zk.set(p, d, -1),
+    del: (p) => zk.delete_(p, -1),
     async close() {
       zk.close();
     },
@@ -246,7 +231,7 @@ function percentile(sorted: Float64Array, q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
-function opFn(a: Adapter, op: OpName, base: string, data: Buffer): (i: number) => Promise<void> {
+function opFn(a: Adapter, op: OpName, base: string, data: Buffer): (i: number) => Promise<unknown> {
   switch (op) {
     case 'create':
       return (i) => a.create(`${base}/n${i}`, data);
@@ -330,7 +315,7 @@ async function drive(
   from: number,
   to: number,
   concurrency: number,
-  fn: (i: number) => Promise<void>,
+  fn: (i: number) => Promise<unknown>,
   lat: number[],
   starts: number[],
 ): Promise<[number, number]> {
@@ -354,7 +339,22 @@ async function drive(
   return [Number(process.hrtime.bigint() - t0) / 1e6, cpu.user + cpu.system];
 }
 
-/** Every client through every op at one concurrency, in rotating slices. */
+/**
+ * The orders in which the clients take their turns, one per round, cycled: every order of n
+ * clients, so each client follows every other one equally often. A plain rotation would give
+ * each client a fixed predecessor, and whatever a slice leaves behind on the servers (the other
+ * members still applying its commits, its garbage) would always be charged to the same client.
+ */
+function permutations(n: number): number[][] {
+  if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
+  const out: number[][] = [];
+  for (const rest of permutations(n - 1)) {
+    for (let at = 0; at <= rest.length; at++) out.push([...rest.slice(0, at), n - 1, ...rest.slice(at)]);
+  }
+  return out;
+}
+
+/** Every client through every op at one concurrency, in slices whose order changes every round (see permutations()). */
 async function runLevel(adapters: Adapter[], bases: string[], n: number, slices: number, concurrency: number, data: Buffer): Promise<Sample[]> {
   const out: Sample[] = [];
   const per = Math.ceil(n / slices);
@@ -365,9 +365,10 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
     const sliceRates: number[][] = adapters.map(() => []);
     const lats: number[][] = adapters.map(() => []);
     const starts: number[][] = adapters.map(() => []);
+    const orders = permutations(adapters.length);
     for (let s = 0; s < slices; s++) {
       for (let k = 0; k < adapters.length; k++) {
-        const ai = (k + s) % adapters.length;
+        const ai = orders[s % orders.length][k];
         const from = s * per;
         const to = Math.min(n, from + per);
         if (from >= to) continue;
@@ -637,17 +638,24 @@ async function main(): Promise<void> {
     'Writes at 64 outstanding are the ensemble\'s limit, not the client\'s: every write goes follower → leader → quorum → ' +
       'follower, and the three JVMs share two cores with the client (during those slices the machine is about 60 % kernel time ' +
       'with ~95,000 context switches/s and under 10 % idle). Looked at with narrowed runs of the writes at 64 outstanding, 5 ' +
-      'repeats each, with temporary variants of zkwarden in the same run (patches not kept): one write per request, or the ' +
-      'first request at once and the rest corked, instead of one writev per tick; create (op 1) instead of create2; a 5 or ' +
-      '15 µs pause before each write (about node-zookeeper-client\'s own cost per request). None moved zkwarden\'s throughput ' +
-      'beyond what separates two identical zkwarden clients in one run (`--clients zkwarden,twin`: per-round ratio 0.98–1.01, ' +
-      '95 % intervals ±3–6 %). The paced variants made the servers spend up to 16 % less CPU per request in almost every ' +
-      'repeat, which is why node-zookeeper-client, the slower writer, often shows the lowest "servers CPU" on writes, but they ' +
-      'did not make the writes faster. The same write row can also come out for either client from one run to the next: ' +
-      'setData at 64 against node-zookeeper-client was 0.960 and 0.927 in two full runs and 0.989, 1.005 and 1.041 in three ' +
-      'narrowed runs on the same day, so an interval from one run understates the spread between runs (each run starts a new ' +
-      'ensemble, with its own JIT and thread placement). On writes at 64 outstanding the clients are within that spread of ' +
-      'each other.',
+      'repeats each, with temporary variants of zkwarden in the same run (patches not kept): one write per request, the first ' +
+      'request at once and the rest corked, every write in its own setImmediate, or a writev per 8 requests, instead of one ' +
+      'writev per tick; create (op 1) instead of create2; a 5 or 15 µs pause before each write (about node-zookeeper-client\'s ' +
+      'own cost per request). None moved zkwarden\'s throughput: against the current code the per-round ratios were ' +
+      '0.97–1.03, every interval holding 1.',
+    '',
+    'node-zookeeper-client costs the servers about 10 % (1–15 %) less CPU per write than zkwarden in nearly every repeat, also with every ' +
+      'order of the clients (so it is not what the previous slice left behind) and with identical request bytes apart from the ' +
+      'xid and create vs create2 (checked on the wire). Only the paced variants (the 5 or 15 µs pause) came close to that figure, ' +
+      'so it comes from the slower writer spreading its requests out, and paying for that on the client\'s side cancels the ' +
+      'gain: the paced variants were not faster.',
+    '',
+    'How much of a write row\'s gap is the client: two identical zkwarden clients in one run (`--clients zkwarden,twin`) came ' +
+      'out 1.046 (interval 1.021–1.076) on create and 1.002 on setData, and the same write row comes out for either client from ' +
+      'one run to the next (setData at 64 against node-zookeeper-client: 0.960, 0.927 and 0.971 in three full runs, 0.989, ' +
+      '1.005, 1.041 and 1.001 in narrowed runs on the same day). An interval from one run understates the spread between runs ' +
+      '(each run starts a new ensemble, with its own JIT and thread placement); on writes at 64 outstanding the clients are ' +
+      'within that spread of each other.',
   ].join('\n');
   const cmd = `npm run bench:client -- --ops ${opsPer.join(',')} --concurrency ${concurrencies.join(',')} --slices ${slicesPer.join(',')} --repeat ${repeats} --data ${data.length}`;
   const perLevelText = (v: number[], unit: string): string =>
@@ -667,7 +675,7 @@ async function main(): Promise<void> {
     `One 3-server ensemble (ZooKeeper 3.8.0, tickTime 2000, full JIT, forceSync=no so that the disk does not drown the clients' differences, ` +
       `no snapshot during the run so that a snapshot's burst of server CPU does not land in one client's slice); every client connects to the same follower. ` +
       `For each op, each client does ${perLevelText(opsPer, 'requests')} (N outstanding = N workers, each awaiting its request); ` +
-      `the clients take turns in slices (${perLevelText(slicesPer, 'slices')}) with the order rotated, so load changes hit all alike; ` +
+      `the clients take turns in slices (${perLevelText(slicesPer, 'slices')}), each round in another of the n! orders so that load changes hit all alike and every client follows every other one equally often; ` +
       `ops/s = a client's requests / its own wall time; client CPU = this process's CPU time (all threads, so the native client's C thread counts) per request during the client's own slices, ` +
       `the figure least moved by other load; servers CPU = the three server processes' CPU time (/proc, 10 ms ticks summed over all slices) per request during the client's slices, ` +
       `what the client's way of using the connection costs the ensemble; ${data.length}-byte values; every figure is the median of ${repeats} repeated runs. ` +
