@@ -173,8 +173,8 @@ interface Sample {
   tailEvents: number;
   /** The three servers' CPU (user + system) per request while this client ran: what its way of using the wire costs them. */
   serverCpuUsPerOp: number;
-  /** Requests per second in each of the client's slices, in slice order (paired with the other clients' slices of the same round). */
-  sliceRates: number[];
+  /** Requests per second in each of the client's slices, per repeat and in slice order (paired with the other clients' slices of the same round). */
+  sliceRates: number[][];
 }
 
 /**
@@ -204,12 +204,19 @@ function medianOf(v: number[]): number {
 /**
  * Throughput of zkwarden over a peer, round by round: in every round each client ran one slice
  * of the same requests moments apart, so the ratio of two slices cancels most of what the
- * machine was doing at the time. Median of the ratios with a bootstrap 95 % interval (fixed
- * seed, so the same slices give the same interval): an interval that contains 1 is a tie.
+ * machine was doing at the time. The estimate is the median of all rounds' ratios; the 95 %
+ * interval comes from a two-level bootstrap (repeats drawn with replacement, then rounds within
+ * each drawn repeat), because rounds of one repeat share that repeat's state of the ensemble and
+ * are not independent of each other. Fixed seed: the same slices give the same interval.
  */
-function pairedRatio(mine: number[], peer: number[]): { median: number; low: number; high: number; rounds: number } {
-  const n = Math.min(mine.length, peer.length);
-  const ratios = Array.from({ length: n }, (_, i) => mine[i] / peer[i]);
+function pairedRatio(mine: number[][], peer: number[][]): { median: number; low: number; high: number; rounds: number } {
+  const perRepeat: number[][] = [];
+  for (let r = 0; r < Math.min(mine.length, peer.length); r++) {
+    const n = Math.min(mine[r].length, peer[r].length);
+    if (n > 0) perRepeat.push(Array.from({ length: n }, (_, i) => mine[r][i] / peer[r][i]));
+  }
+  const all = perRepeat.flat();
+  if (all.length === 0) return { median: NaN, low: NaN, high: NaN, rounds: 0 };
   let seed = 0x2545f491;
   const random = (): number => {
     seed = (seed + 0x6d2b79f5) | 0;
@@ -217,13 +224,18 @@ function pairedRatio(mine: number[], peer: number[]): { median: number; low: num
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+  const pick = <T>(v: T[]): T => v[Math.floor(random() * v.length)];
   const medians: number[] = [];
   for (let b = 0; b < 2000; b++) {
-    const sample = Array.from({ length: n }, () => ratios[Math.floor(random() * n)]);
+    const sample: number[] = [];
+    for (let r = 0; r < perRepeat.length; r++) {
+      const rounds = pick(perRepeat);
+      for (let i = 0; i < rounds.length; i++) sample.push(pick(rounds));
+    }
     medians.push(medianOf(sample));
   }
   medians.sort((a, b) => a - b);
-  return { median: medianOf(ratios), low: medians[Math.floor(0.025 * medians.length)], high: medians[Math.floor(0.975 * medians.length)], rounds: n };
+  return { median: medianOf(all), low: medians[Math.floor(0.025 * medians.length)], high: medians[Math.floor(0.975 * medians.length)], rounds: all.length };
 }
 
 function percentile(sorted: Float64Array, q: number): number {
@@ -401,7 +413,7 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
         max: lat[lat.length - 1],
         cpuUsPerOp: cpu[ai] / lat.length,
         serverCpuUsPerOp: serverCpu[ai] / lat.length,
-        sliceRates: sliceRates[ai],
+        sliceRates: [sliceRates[ai]],
       });
     });
   }
@@ -689,7 +701,7 @@ async function main(): Promise<void> {
     '',
     'The same comparison slice by slice: in each round every client ran one slice of the same requests moments apart, so a ' +
       'ratio of two slices cancels most of the machine\'s drift. Median of the per-round ratios over all repeats, with a ' +
-      'bootstrap 95 % interval; an interval containing 1.000 means the two are not told apart by this run.',
+      'bootstrap 95 % interval over repeats and their rounds; an interval containing 1.000 means the two are not told apart by this run.',
     '',
     ...paired,
     '',
