@@ -659,15 +659,16 @@ async function main(): Promise<void> {
     'node-zookeeper-client costs the servers about 10 % (1–15 %) less CPU per write than zkwarden in nearly every repeat, also with every ' +
       'order of the clients (so it is not what the previous slice left behind) and with identical request bytes apart from the ' +
       'xid and create vs create2 (checked on the wire). Only the paced variants (the 5 or 15 µs pause) came close to that figure, ' +
-      'so it comes from the slower writer spreading its requests out, and paying for that on the client\'s side cancels the ' +
+      'so it most likely comes from the slower writer spreading its requests out, and paying for that on the client\'s side cancels the ' +
       'gain: the paced variants were not faster.',
     '',
-    'How much of a write row\'s gap is the client: two identical zkwarden clients in one run (`--clients zkwarden,twin`) came ' +
-      'out 1.046 (interval 1.021–1.076) on create and 1.002 on setData, and the same write row comes out for either client from ' +
-      'one run to the next (setData at 64 against node-zookeeper-client: 0.960, 0.927 and 0.971 in three full runs, 0.989, ' +
-      '1.005, 1.041 and 1.001 in narrowed runs on the same day). An interval from one run understates the spread between runs ' +
-      '(each run starts a new ensemble, with its own JIT and thread placement); on writes at 64 outstanding the clients are ' +
-      'within that spread of each other.',
+    'How much of a write row\'s gap is the client: two identical zkwarden clients in one run (`--clients zkwarden,twin`) ' +
+      'differ by as much as zkwarden and node-zookeeper-client do. In one such run their medians were 8,726 and 9,044 setData/s ' +
+      '(3.6 % apart; per-round ratio 1.005, interval 0.969–1.049), and an earlier one gave 1.046 on create. The same write row ' +
+      'also comes out for either client from one run to the next: setData at 64 against node-zookeeper-client was 0.960, 0.927, ' +
+      '0.971, 1.007 and 1.009 in five full runs and 0.981–1.041 in six narrowed runs on the same day (each run starts a new ' +
+      'ensemble, with its own JIT and thread placement). On writes at 64 outstanding the clients are within that spread of each ' +
+      'other.',
   ].join('\n');
   const cmd = `npm run bench:client -- --ops ${opsPer.join(',')} --concurrency ${concurrencies.join(',')} --slices ${slicesPer.join(',')} --repeat ${repeats} --data ${data.length}`;
   const perLevelText = (v: number[], unit: string): string =>
