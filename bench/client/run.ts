@@ -33,6 +33,10 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient as createZkwarden, type ZooKeeperClient } from '../../src/zk/index.ts';
+import { pairedRatio, percentile, permutations, tailEvents } from './stats.ts';
+
+/** A bad argument: reported in one line with exit code 2, not as a stack trace. */
+class UsageError extends Error {}
 
 const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -177,72 +181,6 @@ interface Sample {
   sliceRates: number[][];
 }
 
-/**
- * The requests at or above p99 grouped into moments: requests whose [start, end] intervals
- * overlap were waiting at the same time, so one stall (a server's GC pause, a descheduled
- * process) that holds up every request in flight counts once. At N outstanding, few events
- * mean p99 is the size of the few worst stalls, not a property of the steady state.
- */
-function tailEvents(starts: number[], lats: number[], p99: number): number {
-  const slow: [number, number][] = [];
-  for (let i = 0; i < lats.length; i++) if (lats[i] >= p99) slow.push([starts[i], starts[i] + lats[i]]);
-  slow.sort((x, y) => x[0] - y[0]);
-  let events = 0;
-  let end = -Infinity;
-  for (const [s, e] of slow) {
-    if (s > end) events++;
-    end = Math.max(end, e);
-  }
-  return events;
-}
-
-function medianOf(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-}
-
-/**
- * Throughput of zkwarden over a peer, round by round: in every round each client ran one slice
- * of the same requests moments apart, so the ratio of two slices cancels most of what the
- * machine was doing at the time. The estimate is the median of all rounds' ratios; the 95 %
- * interval comes from a two-level bootstrap (repeats drawn with replacement, then rounds within
- * each drawn repeat), because rounds of one repeat share that repeat's state of the ensemble and
- * are not independent of each other. Fixed seed: the same slices give the same interval.
- */
-function pairedRatio(mine: number[][], peer: number[][]): { median: number; low: number; high: number; rounds: number } {
-  const perRepeat: number[][] = [];
-  for (let r = 0; r < Math.min(mine.length, peer.length); r++) {
-    const n = Math.min(mine[r].length, peer[r].length);
-    if (n > 0) perRepeat.push(Array.from({ length: n }, (_, i) => mine[r][i] / peer[r][i]));
-  }
-  const all = perRepeat.flat();
-  if (all.length === 0) return { median: NaN, low: NaN, high: NaN, rounds: 0 };
-  let seed = 0x2545f491;
-  const random = (): number => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const pick = <T>(v: T[]): T => v[Math.floor(random() * v.length)];
-  const medians: number[] = [];
-  for (let b = 0; b < 2000; b++) {
-    const sample: number[] = [];
-    for (let r = 0; r < perRepeat.length; r++) {
-      const rounds = pick(perRepeat);
-      for (let i = 0; i < rounds.length; i++) sample.push(pick(rounds));
-    }
-    medians.push(medianOf(sample));
-  }
-  medians.sort((a, b) => a - b);
-  return { median: medianOf(all), low: medians[Math.floor(0.025 * medians.length)], high: medians[Math.floor(0.975 * medians.length)], rounds: all.length };
-}
-
-function percentile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
 function opFn(a: Adapter, op: OpName, base: string, data: Buffer): (i: number) => Promise<unknown> {
   switch (op) {
     case 'create':
@@ -351,21 +289,6 @@ async function drive(
   return [Number(process.hrtime.bigint() - t0) / 1e6, cpu.user + cpu.system];
 }
 
-/**
- * The orders in which the clients take their turns, one per round, cycled: every order of n
- * clients, so each client follows every other one equally often. A plain rotation would give
- * each client a fixed predecessor, and whatever a slice leaves behind on the servers (the other
- * members still applying its commits, its garbage) would always be charged to the same client.
- */
-function permutations(n: number): number[][] {
-  if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
-  const out: number[][] = [];
-  for (const rest of permutations(n - 1)) {
-    for (let at = 0; at <= rest.length; at++) out.push([...rest.slice(0, at), n - 1, ...rest.slice(at)]);
-  }
-  return out;
-}
-
 /** Every client through every op at one concurrency, in slices whose order changes every round (see permutations()). */
 async function runLevel(adapters: Adapter[], bases: string[], n: number, slices: number, concurrency: number, data: Buffer): Promise<Sample[]> {
   const out: Sample[] = [];
@@ -426,27 +349,33 @@ function arg(name: string, def: string): string {
 }
 
 async function main(): Promise<void> {
-  const concurrencies = arg('concurrency', '1,64').split(',').map(Number);
+  const positive = (name: string, text: string, max: number): number => {
+    const v = Number(text);
+    if (!Number.isInteger(v) || v <= 0 || v > max) throw new UsageError(`--${name}: expected an integer from 1 to ${max}, got ${text}`);
+    return v;
+  };
+  const concurrencies = arg('concurrency', '1,64').split(',').map((t) => positive('concurrency', t, 10_000));
   // --ops and --slices take one value or one per concurrency level: at N outstanding a stall of
   // the servers delays N requests at once, so p99 over `ops` requests is roughly the
   // (ops / 100 / N)-th largest stall, and a high level needs more requests to be more than one event.
   const perLevel = (name: string, def: string): number[] => {
     const v = arg(name, def).split(',').map(Number);
     if (v.some((x) => !Number.isInteger(x) || x <= 0) || (v.length !== 1 && v.length !== concurrencies.length)) {
-      throw new Error(`--${name}: expected one positive integer or one per --concurrency level, got ${arg(name, def)}`);
+      throw new UsageError(`--${name}: expected one positive integer or one per --concurrency level, got ${arg(name, def)}`);
     }
     return concurrencies.map((_, i) => v[Math.min(i, v.length - 1)]);
   };
   const opsPer = perLevel('ops', '6000');
   const slicesPer = perLevel('slices', '12');
   const n = Math.max(...opsPer);
-  const repeats = Number(arg('repeat', '3'));
-  const data = Buffer.alloc(Number(arg('data', '128')), 0x61);
+  const repeats = positive('repeat', arg('repeat', '3'), 1000);
+  // ZooKeeper's default packet limit is 1 MiB; a value near it leaves no room for the request.
+  const data = Buffer.alloc(positive('data', arg('data', '128'), 1_000_000), 0x61);
   const clientNames = arg('clients', 'zkwarden,nzc,native').split(',');
   const only = arg('only', ALL_OPS.join(',')).split(',') as OpName[];
-  for (const o of only) if (!ALL_OPS.includes(o)) throw new Error(`--only: unknown op ${o} (expected ${ALL_OPS.join(', ')})`);
+  for (const o of only) if (!ALL_OPS.includes(o)) throw new UsageError(`--only: unknown op ${o} (expected ${ALL_OPS.join(', ')})`);
   const byName: Record<string, () => Adapter | string> = { zkwarden: () => zkwarden(), twin: () => zkwarden(true), nzc: nodeZookeeperClient, native: nativeZookeeper };
-  for (const c of clientNames) if (!byName[c]) throw new Error(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
+  for (const c of clientNames) if (!byName[c]) throw new UsageError(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
   const narrowed = [...clientNames].sort().join(',') !== 'native,nzc,zkwarden' || only.length < ALL_OPS.length;
   const wantDiag = process.argv.includes('--diag');
   if (wantDiag) {
@@ -729,4 +658,9 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (e) {
+  process.stderr.write(`bench:client: ${(e as Error).message}\n`);
+  process.exit(e instanceof UsageError ? 2 : 1);
+}
