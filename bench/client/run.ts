@@ -500,13 +500,23 @@ async function main(): Promise<void> {
       }
     }
   }
-  // The goal, checked per row: zkwarden at least as fast as the fastest peer, with a lower p99.
+  // Per row: the goal (zkwarden at least as fast as the fastest peer, with a lower p99) by the
+  // medians, and round by round against every peer: ahead (interval above 1), tied (interval
+  // holds 1) or behind (interval below 1).
   let rowsTotal = 0;
   let fastest = 0;
   let within5 = 0;
   let lowerP99 = 0;
   let lowerCpu = 0;
   let goalRows = 0;
+  const paired: string[] = [
+    '| op | outstanding | peer | zkwarden ÷ peer, throughput per round: median | 95 % interval | rounds |',
+    '| --- | ---: | --- | ---: | --- | ---: |',
+  ];
+  let pairedAhead = 0;
+  let pairedTied = 0;
+  let pairedBehind = 0;
+  const behindRows: string[] = [];
   for (const c of concurrencies) {
     for (const op of reported) {
       const mine = samples.find((s) => s.client === 'zkwarden' && s.concurrency === c && s.op === op);
@@ -519,29 +529,14 @@ async function main(): Promise<void> {
       if (mine.opsPerSec >= bestPeer * 0.95) within5++;
       if (mine.p99 < Math.min(...peers.map((p) => p.p99))) lowerP99++;
       if (mine.cpuUsPerOp < Math.min(...peers.map((p) => p.cpuUsPerOp))) lowerCpu++;
-    }
-  }
-  const paired: string[] = [
-    '| op | outstanding | peer | zkwarden ÷ peer, throughput per round: median | 95 % interval | rounds |',
-    '| --- | ---: | --- | ---: | --- | ---: |',
-  ];
-  // Per row, against every peer: ahead (interval above 1), tied (interval holds 1) or behind (interval below 1).
-  let pairedAhead = 0;
-  let pairedTied = 0;
-  let pairedBehind = 0;
-  const behindRows: string[] = [];
-  for (const c of concurrencies) {
-    for (const op of reported) {
-      const mine = samples.find((s) => s.client === 'zkwarden' && s.concurrency === c && s.op === op);
-      if (!mine) continue;
+
       const verdicts: number[] = [];
-      for (const peer of samples.filter((s) => s.client !== 'zkwarden' && s.concurrency === c && s.op === op)) {
+      for (const peer of peers) {
         const r = pairedRatio(mine.sliceRates, peer.sliceRates);
         verdicts.push(r.low > 1 ? 1 : r.high < 1 ? -1 : 0);
         if (r.high < 1) behindRows.push(`${op} at ${c}: ${r.median.toFixed(3)} of ${peer.client}`);
         paired.push(`| ${op} | ${c} | ${peer.client} | ${r.median.toFixed(3)} | ${r.low.toFixed(3)}–${r.high.toFixed(3)} | ${r.rounds} |`);
       }
-      if (verdicts.length === 0) continue;
       if (verdicts.includes(-1)) pairedBehind++;
       else if (verdicts.includes(0)) pairedTied++;
       else pairedAhead++;
