@@ -8,7 +8,7 @@
  * resort, the exit hook) kills every JVM and waits until its ports are free.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -495,6 +495,15 @@ export class Ensemble {
     if (!p || p.hasExited) throw new EnsembleError(`server ${id} is not running`, id);
     safeKill(p.pid, 'SIGSTOP');
     this.paused.add(id);
+    // SIGSTOP reaches the JVM's threads asynchronously: a request sent the moment kill()
+    // returns could still be answered by a thread not yet stopped (seen under load). A pause
+    // is only a pause once every thread is in state T.
+    const deadline = Date.now() + 5000;
+    while (!allThreadsStopped(p.pid)) {
+      if (p.hasExited) throw new EnsembleError(`server ${id} exited while being paused`, id, tail(this.server(id).logFile));
+      if (Date.now() > deadline) throw new EnsembleError(`server ${id} (pid ${p.pid}) not stopped 5 s after SIGSTOP`, id);
+      await sleep(5);
+    }
   }
 
   async resume(id: number): Promise<void> {
@@ -523,6 +532,26 @@ export class Ensemble {
   killAllSync(): void {
     for (const p of this.procs.values()) if (!p.hasExited) safeKill(p.pid, 'SIGKILL');
   }
+}
+
+/** True when every thread of the process is stopped (T) or gone; Linux /proc. */
+function allThreadsStopped(pid: number): boolean {
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return true;
+  }
+  return tids.every((tid) => {
+    try {
+      // The state follows the command name in parentheses, which may itself contain spaces.
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      return state === 'T' || state === 't' || state === 'Z' || state === 'X';
+    } catch {
+      return true;
+    }
+  });
 }
 
 function safeKill(pid: number, signal: NodeJS.Signals): void {
