@@ -92,6 +92,8 @@ describe('a real 3-server ensemble', () => {
     const follower = (await ens.followerIds())[0]!;
     await ens.pause(follower);
     assert.equal(ens.state(follower), 'paused');
+    // pause() returns only once the JVM is stopped: not even a four-letter word is answered.
+    await assert.rejects(ens.fourLetter(follower, 'srvr', 500));
     // The leader drops a follower that does not ack within syncLimit ticks (here 5 x 200 ms).
     await eventually('leader to drop the paused follower', async () => ((await syncedFollowers(ens)) === 1 ? true : undefined));
     await ens.resume(follower);
