@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { investigate } from '../forensics/logs/investigate.ts';
 import { Ensemble } from '../lab/ensemble.ts';
 import { Election, FencedError, readLeader } from '../recipes/index.ts';
-import { createClient, type ZooKeeperClient } from '../zk/index.ts';
+import { createClient, endSession, type ZooKeeperClient } from '../zk/index.ts';
 import { CliError, ExitCode, note, printJson } from './output.ts';
 
 /** The seed bundle ships in the repository; found from the source tree and from dist/ alike. */
@@ -101,13 +101,9 @@ export function register(program: Command): void {
 
         // The guard's remedy: end the wedged leader's session from outside.
         const t0 = Date.now();
-        const guard = createClient(ens.connectString, {
-          sessionTimeoutMs: SESSION_TIMEOUT_MS,
-          sessionId: wedged.client.sessionId,
-          sessionPassword: wedged.client.sessionPassword,
-        });
-        await guard.connect({ timeoutMs: 15_000 });
-        await guard.close();
+        // endSession, not a plain attach-and-close: the wedged node's client is alive and
+        // reconnects at once when the attach replaces its connection (see src/zk/end-session.ts).
+        await endSession(ens.connectString, wedged.client.sessionId, wedged.client.sessionPassword, { timeoutMs: 15_000 });
         const successor = (): (typeof metas)[number] | undefined => metas.find((m) => m !== wedged && m.election.isLeader());
         await until('a successor', () => successor() !== undefined, 15_000);
         const next = successor()!;

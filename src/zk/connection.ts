@@ -52,6 +52,8 @@ export interface OpenOptions {
   request: ConnectRequest;
   /** Largest frame accepted from the server; larger ones end the connection (corrupt or hostile). */
   maxIncomingBytes: number;
+  /** Told when TCP is up, before the handshake: a caller can tell "refused" from "dropped mid-handshake". */
+  onTcpConnected?: () => void;
 }
 
 /** Builds a request frame with room for the xid; the caller writes the body with `body`. */
@@ -167,6 +169,7 @@ export class Connection {
         }
       };
       socket.connect({ host: opts.host, port: opts.port }, () => {
+        opts.onTcpConnected?.();
         const w = new JuteWriter(64);
         w.writeInt(0);
         writeConnectRequest(w, opts.request);

@@ -29,3 +29,5 @@ export type { ACL, Id, Stat, StatPersisted } from './records.ts';
 export { digestId, digestAcl } from './acl.ts';
 export { JuteDecodeError, JuteUnderflowError } from './jute.ts';
 export { parseConnectString, validatePath } from './paths.ts';
+export { endSession } from './end-session.ts';
+export type { EndSessionOptions, EndSessionResult } from './end-session.ts';

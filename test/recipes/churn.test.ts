@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble } from '../../src/lab/ensemble.ts';
-import { createClient } from '../../src/zk/index.ts';
+import { endSession } from '../../src/zk/index.ts';
 import { LeaderDiscovery, type LeaderInfo } from '../../src/recipes/index.ts';
 import { LeaderObserver, Pool, until, type Candidate } from './helpers.ts';
 
@@ -77,9 +77,7 @@ describe('election under churn', () => {
           // A second holder of the session closes it (what a guard does to a wedged leader).
           counts.closedByOther++;
           obs.sessionEnding(c.name);
-          const other = createClient(ens.connectString, { sessionId: c.client.sessionId, sessionPassword: c.client.sessionPassword });
-          await other.connect();
-          await other.close();
+          await endSession(ens.connectString, c.client.sessionId, c.client.sessionPassword, { timeoutMs: 20_000 });
           await until(`${c.name} to learn its session ended`, () => c.election.state === 'lost', 25_000);
           slot.cand = null;
           await c.client.close();

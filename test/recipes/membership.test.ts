@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { Ensemble } from '../../src/lab/ensemble.ts';
-import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
+import { endSession, type ZooKeeperClient } from '../../src/zk/index.ts';
 import {
   DEFAULT_MEMBERS_PATH,
   Election,
@@ -78,9 +78,7 @@ describe('membership', () => {
     // Leaves: a clean close, a session closed by another holder, an explicit unregister.
     await sessions[0].close();
     await until('node 1 to leave', () => watcher.members.length === 2);
-    const other = createClient(ens.connectString, { sessionId: sessions[1].sessionId, sessionPassword: sessions[1].sessionPassword });
-    await other.connect();
-    await other.close();
+    await endSession(ens.connectString, sessions[1].sessionId, sessions[1].sessionPassword);
     await until('node 2 to leave', () => watcher.members.length === 1);
     await unregisterMember(sessions[2], nodes[2]);
     await unregisterMember(sessions[2], nodes[2]); // idempotent

@@ -1,0 +1,117 @@
+// endSession on a real 3-server ensemble: a session whose holder is alive and reconnects at once
+// (the wedged-but-heartbeating leader of the seed) is ended for good, wherever the holder is
+// connected, and the holder is told its session expired. The race it closes: the holder, kicked
+// off the closer's server by the attach, reconnects there and either pre-empts the close or keeps
+// a connection that survives it (ZooKeeper closes the other servers' connections only).
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Ensemble } from '../../src/lab/ensemble.ts';
+import {
+  ConnectionLossError,
+  InvalidArgumentError,
+  createClient,
+  endSession,
+  type ClientState,
+  type ZooKeeperClient,
+} from '../../src/zk/index.ts';
+
+async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+describe('endSession', () => {
+  let ens: Ensemble;
+  let observer: ZooKeeperClient;
+  before(async () => {
+    ens = await Ensemble.start({ size: 3, tickTime: 250 });
+    observer = createClient(ens.connectString, { sessionTimeoutMs: 6000 });
+    await observer.connect({ timeoutMs: 15_000 });
+  });
+  after(async () => {
+    await observer?.close();
+    await ens?.close();
+  });
+
+  /** A holder pinned to one server, so that every reconnect goes back to it. */
+  async function holder(serverId: number, path: string): Promise<{ c: ZooKeeperClient; states: ClientState[] }> {
+    const c = createClient(ens.address(serverId), { sessionTimeoutMs: 6000, localExpiry: false });
+    const states: ClientState[] = [];
+    for (const ev of ['suspended', 'reconnected', 'expired'] as const) c.on(ev, () => void states.push(c.state));
+    await c.connect({ timeoutMs: 15_000 });
+    await c.create(path, 'held', { mode: 'ephemeral' });
+    return { c, states };
+  }
+
+  it('ends a live, reconnecting holder\'s session through its own server: ephemerals go, the holder learns it expired', async () => {
+    // The attach kicks the holder off server 1, which it reconnects to at once: the case where a
+    // plain attach-and-close left the session alive, or a connection serving a closed session.
+    for (let round = 0; round < 5; round++) {
+      const path = `/end-same-${round}`;
+      const { c, states } = await holder(1, path);
+      const order = [1, 2, 3].map((id) => ens.address(id)).join(',');
+      const r = await endSession(order, c.sessionId, c.sessionPassword, { timeoutMs: 20_000 });
+      assert.equal(r.outcome, 'closed', `round ${round}`);
+      // In any order: when the holder's reconnect drops our handshake on server 1, the close goes
+      // through another server and server 1 is confirmed last.
+      assert.deepEqual([...r.confirmedBy].sort(), [1, 2, 3].map((id) => ens.address(id)).sort());
+      assert.deepEqual(r.unreachable, []);
+      assert.equal(await observer.exists(path), null, `round ${round}: the ephemeral went with the session`);
+      await until(`round ${round}: the holder to learn its session expired`, () => c.state === 'expired');
+      assert.ok(states.includes('expired'));
+      await c.close();
+    }
+  });
+
+  it('ends it through another server than the holder\'s', async () => {
+    const { c } = await holder(2, '/end-other');
+    const r = await endSession(`${ens.address(3)},${ens.address(1)},${ens.address(2)}`, c.sessionId, c.sessionPassword);
+    assert.equal(r.outcome, 'closed');
+    assert.equal(r.confirmedBy.length, 3);
+    assert.equal(await observer.exists('/end-other'), null);
+    await until('the holder to learn its session expired', () => c.state === 'expired');
+    await c.close();
+  });
+
+  it('says alreadyEnded for a session that is gone, and closes nothing', async () => {
+    const c = createClient(ens.connectString, { sessionTimeoutMs: 6000 });
+    await c.connect({ timeoutMs: 15_000 });
+    const id = c.sessionId;
+    const pwd = c.sessionPassword;
+    await c.close();
+    const r = await endSession(ens.connectString, id, pwd);
+    assert.equal(r.outcome, 'alreadyEnded');
+    assert.equal(r.confirmedBy.length, 3);
+    assert.equal(r.attaches, 3);
+  });
+
+  it('works with a server down, and names it', async () => {
+    const { c } = await holder(1, '/end-one-down');
+    await ens.kill(3);
+    try {
+      const r = await endSession(ens.connectString, c.sessionId, c.sessionPassword, { connectTimeoutMs: 1000 });
+      assert.equal(r.outcome, 'closed');
+      assert.deepEqual(r.unreachable, [ens.address(3)]);
+      assert.equal(r.confirmedBy.length, 2);
+      assert.equal(await observer.exists('/end-one-down'), null);
+      await until('the holder to learn its session expired', () => c.state === 'expired');
+    } finally {
+      await c.close();
+      await ens.startServer(3);
+      await ens.waitForQuorum();
+    }
+  });
+
+  it('rejects bad arguments by name, and an unreachable ensemble with ConnectionLossError', async () => {
+    const pwd = Buffer.alloc(16, 1);
+    await assert.rejects(endSession('', 1n, pwd), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'connectString');
+    await assert.rejects(endSession(ens.connectString, 0n, pwd), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sessionId');
+    await assert.rejects(endSession(ens.connectString, 1n, Buffer.alloc(0)), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'password');
+    await assert.rejects(endSession(ens.connectString, 1n, pwd, { timeoutMs: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'timeoutMs');
+    await assert.rejects(endSession('127.0.0.1:1', 1n, pwd, { connectTimeoutMs: 500 }), (e: unknown) => e instanceof ConnectionLossError && /127\.0\.0\.1:1/.test(e.message));
+  });
+});
