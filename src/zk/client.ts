@@ -699,6 +699,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       const recovered = req.recover?.(h.err);
       if (recovered) this.succeed(req, recovered.value);
       else this.settle(req, errorFromCode(h.err, req.path, req.op));
+      // The leader says the session is gone. A connection can outlive its session: the server
+      // that received another holder's closeSession closes only that holder's connection, and
+      // followers answer pings and reads without checking the session. The first write is
+      // where it shows; from then on the session is over here too.
+      if (h.err === ErrorCode.SESSION_EXPIRED && !this.closing) this.expire('server');
       return;
     }
     let value: unknown;

@@ -13,11 +13,15 @@
  * is sent (the session lives on), or holds a connection that survives the close (its pings are
  * answered and its reads served on a closed session; seen in a test of 20 churning candidates).
  *
- * endSession therefore decides by observation, not by the close's reply: it keeps attaching to
- * a server until that server answers "expired", closing whenever the session is still alive,
- * and then attaches once to every other server too. Each "expired" attach has closed whatever
- * connection the holder still had on that server, so the holder reconnects and is told its
- * session expired.
+ * endSession therefore (1) holds each attach a moment before closing: a drop in that moment means
+ * the holder is reconnecting to that server, so the close goes through another one, which makes
+ * the holder's server close the holder's connection itself; (2) decides by observation, not by
+ * the close's reply: it attaches to every server until each answers "expired", closing again
+ * wherever the session is still alive. An "expired" attach also closes the connection that
+ * server has on record for the session, so a holder that raced in is told its session expired.
+ * What no outside party can reach is a connection the server lost track of (a closing connection
+ * removes the session's entry whoever holds it): that holder is told at its next write, when the
+ * leader answers SessionExpired (zkwarden's client then moves to `expired`).
  */
 import { Connection, buildFrame } from './connection.ts';
 import { ConnectionLossError, InvalidArgumentError, OperationTimeoutError } from './errors.ts';
@@ -81,31 +85,47 @@ async function attach(host: string, port: number, sessionId: bigint, password: B
   return { kind: 'alive', conn };
 }
 
-/** Sends closeSession and waits for its reply or the connection's end; either way the next attach decides. */
-function sendClose(conn: Connection, timeoutMs: number): Promise<void> {
+/**
+ * Holds the attached connection for SETTLE_MS before closing through it. A holder whose client
+ * lives and was connected here reconnects within milliseconds and replaces us: we learn where it
+ * is ('dropped') and close through another server instead, which makes this server close the
+ * holder's connection itself. Closing at once would race that reconnect, and the loser can be
+ * a connection that survives the close (ZooKeeper can then lose track of it: a closing
+ * connection removes the session's entry from the server's table whoever holds it).
+ */
+const SETTLE_MS = 150;
+
+/** Sends closeSession after the settle and waits for its reply or the connection's end; the next attach decides. */
+function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' | 'dropped'> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      conn.close(new OperationTimeoutError(undefined, `no reply to closeSession from ${conn.server} within ${timeoutMs} ms`));
-    }, timeoutMs);
+    let sent = false;
+    let replyTimer: NodeJS.Timeout | undefined;
+    const settleTimer = setTimeout(() => {
+      sent = true;
+      replyTimer = setTimeout(() => {
+        conn.close(new OperationTimeoutError(undefined, `no reply to closeSession from ${conn.server} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      conn.send({
+        xid: 1,
+        type: OpCode.closeSession,
+        frame: buildFrame(OpCode.closeSession, undefined, 16),
+        onReply: () => conn.close(new ConnectionLossError(undefined, 'closed after closeSession')),
+        onLoss: () => undefined,
+      });
+    }, SETTLE_MS);
     conn.start(
       {
         onNotification: () => undefined,
         onSpecialReply: () => undefined,
         onZxid: () => undefined,
         onClose: () => {
-          clearTimeout(timer);
-          resolve();
+          clearTimeout(settleTimer);
+          clearTimeout(replyTimer);
+          resolve(sent ? 'sent' : 'dropped');
         },
       },
       ATTACH_SESSION_TIMEOUT_MS * (2 / 3),
     );
-    conn.send({
-      xid: 1,
-      type: OpCode.closeSession,
-      frame: buildFrame(OpCode.closeSession, undefined, 16),
-      onReply: () => conn.close(new ConnectionLossError(undefined, 'closed after closeSession')),
-      onLoss: () => undefined,
-    });
   });
 }
 
@@ -144,9 +164,11 @@ export async function endSession(connectString: string, sessionId: bigint, passw
     if (a.kind === 'dropped' || a.kind === 'unreachable') errors.push(`${names[i]}: ${a.error.message}`);
     return a;
   };
-  const closeThrough = async (conn: Connection): Promise<void> => {
-    await sendClose(conn, Math.max(1, Math.min(connectTimeoutMs, deadline - Date.now())));
-    result.outcome = 'closed';
+  const closeThrough = async (conn: Connection, i: number): Promise<'sent' | 'dropped'> => {
+    const r = await closeAfterSettle(conn, Math.max(1, Math.min(connectTimeoutMs, deadline - Date.now())));
+    if (r === 'sent') result.outcome = 'closed';
+    else errors.push(`${names[i]}: replaced by another connection on the session before the close`);
+    return r;
   };
 
   // 1. Close it, preferring a server that does not drop our handshake: a drop means the holder is
@@ -160,8 +182,9 @@ export async function endSession(connectString: string, sessionId: bigint, passw
       if (a.kind === 'unreachable') continue;
       reached = true;
       if (a.kind === 'dropped') continue;
-      if (a.kind === 'alive') await closeThrough(a.conn);
-      else result.confirmedBy.push(names[i]!);
+      if (a.kind === 'alive') {
+        if ((await closeThrough(a.conn, i)) === 'dropped') continue;
+      } else result.confirmedBy.push(names[i]!);
       first = i;
     }
     if (!reached) throw new ConnectionLossError(undefined, `no server of ${connectString} could be reached to end session ${hex}: ${errors.join('; ')}`);
@@ -184,7 +207,7 @@ export async function endSession(connectString: string, sessionId: bigint, passw
         result.unreachable.push(names[i]!);
         break;
       }
-      if (a.kind === 'alive') await closeThrough(a.conn);
+      if (a.kind === 'alive') await closeThrough(a.conn, i);
       else await sleep(Math.min(20, remaining()));
     }
   }

@@ -10,6 +10,7 @@ import { Ensemble } from '../../src/lab/ensemble.ts';
 import {
   ConnectionLossError,
   InvalidArgumentError,
+  SessionExpiredError,
   createClient,
   endSession,
   type ClientState,
@@ -61,11 +62,22 @@ describe('endSession', () => {
       assert.deepEqual([...r.confirmedBy].sort(), [1, 2, 3].map((id) => ens.address(id)).sort());
       assert.deepEqual(r.unreachable, []);
       assert.equal(await observer.exists(path), null, `round ${round}: the ephemeral went with the session`);
-      await until(`round ${round}: the holder to learn its session expired`, () => c.state === 'expired');
+      await holderLearns(c, `${path}-after`, `round ${round}`);
       assert.ok(states.includes('expired'));
       await c.close();
     }
   });
+
+  /**
+   * The holder learns its session is over by itself (its connection closed, its reconnect told
+   * "expired"), or, if its connection outlived the session on a server that lost track of it, at
+   * its next write, which the leader answers SessionExpired. Either way it ends in `expired`.
+   */
+  async function holderLearns(c: ZooKeeperClient, probe: string, what: string): Promise<void> {
+    await assert.rejects(c.create(probe), (e: unknown) => e instanceof SessionExpiredError || e instanceof ConnectionLossError, `${what}: a write on the ended session`);
+    await until(`${what}: the holder to learn its session expired`, () => c.state === 'expired');
+    assert.equal(await observer.exists(probe), null, `${what}: nothing written on the ended session`);
+  }
 
   it('ends it through another server than the holder\'s', async () => {
     const { c } = await holder(2, '/end-other');
@@ -73,7 +85,7 @@ describe('endSession', () => {
     assert.equal(r.outcome, 'closed');
     assert.equal(r.confirmedBy.length, 3);
     assert.equal(await observer.exists('/end-other'), null);
-    await until('the holder to learn its session expired', () => c.state === 'expired');
+    await holderLearns(c, '/end-other-after', 'another server');
     await c.close();
   });
 
@@ -98,7 +110,7 @@ describe('endSession', () => {
       assert.deepEqual(r.unreachable, [ens.address(3)]);
       assert.equal(r.confirmedBy.length, 2);
       assert.equal(await observer.exists('/end-one-down'), null);
-      await until('the holder to learn its session expired', () => c.state === 'expired');
+      await holderLearns(c, '/end-one-down-after', 'one server down');
     } finally {
       await c.close();
       await ens.startServer(3);
