@@ -25,7 +25,7 @@
  *
  * Results go to stdout and, unless --no-write, to docs/benchmarks.md under "## Client".
  */
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { PerformanceObserver, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
@@ -34,6 +34,7 @@ import { fileURLToPath } from 'node:url';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient as createZkwarden, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { pairedRatio, percentile, permutations, tailEvents } from './stats.ts';
+import { writeBenchSection } from '../docs-section.ts';
 
 /** A bad argument: reported in one line with exit code 2, not as a stack trace. */
 class UsageError extends Error {}
@@ -639,16 +640,7 @@ async function main(): Promise<void> {
   process.stdout.write(section + '\n');
   if (write) {
     const file = join(root, 'docs', 'benchmarks.md');
-    let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\n';
-    const start = text.indexOf('\n## Client\n');
-    if (start >= 0) {
-      const rest = text.slice(start + 1);
-      const nextHeading = rest.indexOf('\n## ', 1);
-      text = text.slice(0, start + 1) + section + (nextHeading >= 0 ? '\n' + rest.slice(nextHeading + 1) : '');
-    } else {
-      text = text.replace(/\n*$/, '\n\n') + section;
-    }
-    writeFileSync(file, text.replace(/\n*$/, '\n'));
+    writeBenchSection(file, '## Client', section);
     process.stderr.write(`wrote the Client section of ${file}\n`);
   }
 }

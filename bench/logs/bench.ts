@@ -5,10 +5,11 @@
  * peak RSS. Usage: npm run bench:logs [-- --gb 1 --dir /tmp/zkw-bench-logs --keep]
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { generateBundle } from './gen.ts';
+import { writeBenchSection } from '../docs-section.ts';
 
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => {
@@ -87,10 +88,7 @@ const table = [
 const section = `## Logs\n\n\`npm run bench:logs\` (bench/logs/bench.ts), ${new Date().toISOString().slice(0, 10)}.\n\n${table.join('\n')}\n`;
 process.stdout.write(section);
 const docs = join(repo, 'docs', 'benchmarks.md');
-let text = existsSync(docs) ? readFileSync(docs, 'utf8') : '# Benchmarks\n\nEach section is written by its benchmark; numbers from one run on the development machine.\n';
-const re = /## Logs\n[\s\S]*?(?=\n## |$)/;
-text = re.test(text) ? text.replace(re, section.trimEnd() + '\n') : `${text.trimEnd()}\n\n${section}`;
-writeFileSync(docs, text);
+writeBenchSection(docs, '## Logs', section);
 if (!args.includes('--keep')) {
   rmSync(dir, { recursive: true, force: true });
   rmSync(smallDir, { recursive: true, force: true });
