@@ -546,7 +546,7 @@ function allThreadsStopped(pid: number): boolean {
     try {
       // The state follows the command name in parentheses, which may itself contain spaces.
       const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+      const state = stat.charAt(stat.lastIndexOf(')') + 2);
       return state === 'T' || state === 't' || state === 'Z' || state === 'X';
     } catch {
       return true;

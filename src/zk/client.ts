@@ -699,10 +699,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       const recovered = req.recover?.(h.err);
       if (recovered) this.succeed(req, recovered.value);
       else this.settle(req, errorFromCode(h.err, req.path, req.op));
-      // The leader says the session is gone. A connection can outlive its session: the server
-      // that received another holder's closeSession closes only that holder's connection, and
-      // followers answer pings and reads without checking the session. The first write is
-      // where it shows; from then on the session is over here too.
+      // The leader says the session is gone. A connection can outlive its session: a server
+      // that receives a closeSession closes only the connection it came on, and followers
+      // answer pings and reads without checking the session. The first write is where it
+      // shows; from then on the session is over here too.
       if (h.err === ErrorCode.SESSION_EXPIRED && !this.closing) this.expire('server');
       return;
     }
