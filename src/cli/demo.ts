@@ -4,8 +4,8 @@
  * Three meta services elect a leader through ZooKeeper (the seed's layout). A ZooKeeper leader
  * change moves no meta leader. Then node1's meta wedges the way the seed's did: its work stops
  * but its ZooKeeper client keeps heartbeating, so ZooKeeper goes on naming it. The remedy
- * zkwarden's guard is built on ends the wedged leader's session from outside (a second client
- * on the same session id and password): the next candidate leads within moments, in a higher
+ * zkwarden's guard is built on ends the wedged leader's session from outside (endSession, with
+ * its session id and password): the next candidate leads within moments, in a higher
  * epoch, and the old leader's late fenced write is refused. Last, `investigate` explains the
  * seed's own logs.
  */
@@ -110,7 +110,7 @@ export function register(program: Command): void {
         const nextTerm = next.election.term!;
         const handoverMs = Date.now() - t0;
         step('deposed', { handoverMs, newLeader: next.name, epoch: nextTerm.epoch, higher: nextTerm.epoch > first.epoch },
-          `5. session of node1-meta ended from outside (a second client on its session id and password): ${next.name} leads after ${handoverMs} ms, epoch 0x${nextTerm.epoch.toString(16)} > 0x${first.epoch.toString(16)}`);
+          `5. session of node1-meta ended from outside (endSession with its session id and password): ${next.name} leads after ${handoverMs} ms, epoch 0x${nextTerm.epoch.toString(16)} > 0x${first.epoch.toString(16)}`);
 
         // node1 wakes up and tries to act on its old term: the write is fenced.
         let fenced = 'not refused';
