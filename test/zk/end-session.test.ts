@@ -10,6 +10,7 @@ import { Ensemble } from '../../src/lab/ensemble.ts';
 import {
   ConnectionLossError,
   InvalidArgumentError,
+  OperationTimeoutError,
   SessionExpiredError,
   createClient,
   endSession,
@@ -74,7 +75,13 @@ describe('endSession', () => {
    * its next write, which the leader answers SessionExpired. Either way it ends in `expired`.
    */
   async function holderLearns(c: ZooKeeperClient, probe: string, what: string): Promise<void> {
-    await assert.rejects(c.create(probe), (e: unknown) => e instanceof SessionExpiredError || e instanceof ConnectionLossError, `${what}: a write on the ended session`);
+    // SessionExpired: told at once; ConnectionLoss: the leader dropped it; OperationTimeout: the
+    // holder was still reconnecting when the request's own deadline passed (a loaded machine).
+    await assert.rejects(
+      c.create(probe),
+      (e: unknown) => e instanceof SessionExpiredError || e instanceof ConnectionLossError || e instanceof OperationTimeoutError,
+      `${what}: a write on the ended session`,
+    );
     await until(`${what}: the holder to learn its session expired`, () => c.state === 'expired');
     assert.equal(await observer.exists(probe), null, `${what}: nothing written on the ended session`);
   }
@@ -98,7 +105,8 @@ describe('endSession', () => {
     const r = await endSession(ens.connectString, id, pwd);
     assert.equal(r.outcome, 'alreadyEnded');
     assert.equal(r.confirmedBy.length, 3);
-    assert.equal(r.attaches, 3);
+    // One attach per server, more only where a handshake was dropped or timed out and retried.
+    assert.ok(r.attaches >= 3, `${r.attaches} attaches`);
   });
 
   it('works with a server down, and names it', async () => {
