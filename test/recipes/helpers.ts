@@ -1,15 +1,8 @@
 /** Shared pieces of the recipe tests: candidates in their own sessions, an observer of every leader view. */
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createClient, type ClientOptions, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { Election, type DeposeReason, type ElectionOptions, type Term } from '../../src/recipes/index.ts';
 
-export async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { until } from '../until.ts';
 
 export type View = { at: number; who: string; ev: 'elected' | 'deposed'; epoch: number; resumed?: boolean; reason?: DeposeReason };
 

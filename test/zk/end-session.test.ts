@@ -5,8 +5,8 @@
 // a connection that survives it (ZooKeeper closes the other servers' connections only).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble } from '../../src/lab/ensemble.ts';
+import { until } from '../until.ts';
 import {
   ConnectionLossError,
   InvalidArgumentError,
@@ -18,13 +18,6 @@ import {
   type ZooKeeperClient,
 } from '../../src/zk/index.ts';
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
 
 describe('endSession', () => {
   let ens: Ensemble;
@@ -82,7 +75,7 @@ describe('endSession', () => {
       (e: unknown) => e instanceof SessionExpiredError || e instanceof ConnectionLossError || e instanceof OperationTimeoutError,
       `${what}: a write on the ended session`,
     );
-    await until(`${what}: the holder to learn its session expired`, () => c.state === 'expired');
+    await until(`${what}: the holder to learn its session expired`, () => c.state === 'expired', 20_000);
     assert.equal(await observer.exists(probe), null, `${what}: nothing written on the ended session`);
   }
 

@@ -3,8 +3,8 @@
 // multiRead, watches of every kind, chroot, the packet limit and 1 MiB of data.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble } from '../../src/lab/ensemble.ts';
+import { until } from '../until.ts';
 import {
   AuthFailedError,
   BadVersionError,
@@ -37,13 +37,6 @@ async function client(suffix = '', opts: Parameters<typeof createClient>[1] = {}
 }
 
 /** Polls until fn returns true; the deadline is generous (no timing assertion, just no hang). */
-async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function collector(): { events: WatchEvent[]; fn: (e: WatchEvent) => void; next(n?: number): Promise<WatchEvent[]> } {
   const events: WatchEvent[] = [];
@@ -51,7 +44,7 @@ function collector(): { events: WatchEvent[]; fn: (e: WatchEvent) => void; next(
     events,
     fn: (e) => void events.push(e),
     async next(n = 1) {
-      await until(`${n} watch event(s)`, () => events.length >= n);
+      await until(`${n} watch event(s)`, () => events.length >= n, 20_000);
       return events.slice(0, n);
     },
   };
@@ -143,12 +136,12 @@ describe('operations', () => {
     await zk.create('/box', null, { mode: 'container' });
     await zk.create('/box/item', 'x');
     await zk.delete('/box/item');
-    await until('the container manager to delete /box', async () => (await zk.exists('/box')) === null);
+    await until('the container manager to delete /box', async () => (await zk.exists('/box')) === null, 20_000);
     const ttl = await zk.create('/ttl-', 'x', { mode: 'persistent_sequential_ttl', ttlMs: 500 });
     assert.match(ttl.path, /^\/ttl-\d{10}$/);
     await zk.create('/ttl', 'y', { mode: 'ttl', ttlMs: 500 });
     assert.notEqual(await zk.exists('/ttl'), null);
-    await until('TTL nodes to expire', async () => (await zk.exists('/ttl')) === null && (await zk.exists(ttl.path)) === null);
+    await until('TTL nodes to expire', async () => (await zk.exists('/ttl')) === null && (await zk.exists(ttl.path)) === null, 20_000);
   });
 
   it('digest ACLs: NoAuth without the credential, access with it; getACL/setACL with aversion', async () => {

@@ -10,6 +10,7 @@ import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Ensemble } from '../../src/lab/ensemble.ts';
+import { until } from '../until.ts';
 import {
   ConnectionLossError,
   NotReadOnlyError,
@@ -29,13 +30,6 @@ function open(connectString: string, opts: ClientOptions = {}): ZooKeeperClient 
   return zk;
 }
 
-async function until(what: string, fn: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await fn())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 function once<T>(zk: ZooKeeperClient, event: 'suspended' | 'reconnected' | 'expired' | 'connected'): Promise<T> {
   return new Promise((resolve) => zk.once(event, ((info: T) => resolve(info)) as never));
