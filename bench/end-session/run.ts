@@ -23,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient, endSession, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { writeBenchSection } from '../docs-section.ts';
+import { medianOf } from '../client/stats.ts';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HEADING = '## Ending a session';
@@ -40,7 +41,7 @@ interface Round {
   toldByWrite?: boolean;
 }
 
-function positiveInt(name: string, text: string, max: number): number {
+function intArg(name: string, text: string, max: number): number {
   const v = Number(text);
   if (!Number.isInteger(v) || v < 0 || v > max) throw new UsageError(`--${name}: expected an integer from 0 to ${max}, got ${text}`);
   return v;
@@ -63,8 +64,8 @@ async function main(): Promise<void> {
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
-  const rounds = positiveInt('rounds', values.rounds, 10_000);
-  const load = positiveInt('load', values.load, 16);
+  const rounds = intArg('rounds', values.rounds, 10_000);
+  const load = intArg('load', values.load, 16);
   if (rounds === 0) throw new UsageError('--rounds: expected at least 1');
 
   const hogs: ChildProcess[] = [];
@@ -115,17 +116,13 @@ async function main(): Promise<void> {
     await ens.close();
   }
 
-  const median = (xs: number[]): number => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   const rows = (['attach+close', 'endSession'] as Way[]).map((way) => {
     const rs = results[way];
     const n = (o: Outcome): number => rs.filter((r) => r.outcome === o).length;
     const connected = rs.filter((r) => r.outcome === 'ended, holder connected');
     const split = connected.length ? ` (${connected.filter((r) => r.onLeader).length} on the leader; ${connected.filter((r) => r.toldByWrite).length} told at the next write)` : '';
     const ms = rs.map((r) => r.ms);
-    return `| ${way} | ${rs.length} | ${n('alive')} | ${connected.length}${split} | ${n('ended, holder reconnecting')} | ${n('ended, holder told')} | ${median(ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} |`;
+    return `| ${way} | ${rs.length} | ${n('alive')} | ${connected.length}${split} | ${n('ended, holder reconnecting')} | ${n('ended, holder told')} | ${medianOf(ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} |`;
   });
   const section = [
     HEADING,

@@ -175,11 +175,16 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   //    reconnecting there, and closing through another server makes that server close the
   //    holder's connection itself.
   let first = -1;
+  const unreachableAtFirst = new Set<number>();
   while (first < 0) {
     let reached = false;
     for (let i = 0; i < servers.length && first < 0; i++) {
       const a = await attachTo(i);
-      if (a.kind === 'unreachable') continue;
+      if (a.kind === 'unreachable') {
+        unreachableAtFirst.add(i);
+        continue;
+      }
+      unreachableAtFirst.delete(i);
       reached = true;
       if (a.kind === 'dropped') continue;
       if (a.kind === 'alive') {
@@ -197,6 +202,11 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   for (let k = 0; k < servers.length; k++) {
     const i = (first + k) % servers.length;
     if (result.confirmedBy.includes(names[i]!)) continue;
+    // Not tried again: a server that timed out once would cost another connect timeout.
+    if (unreachableAtFirst.has(i)) {
+      result.unreachable.push(names[i]!);
+      continue;
+    }
     for (;;) {
       const a = await attachTo(i);
       if (a.kind === 'expired') {
