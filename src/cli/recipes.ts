@@ -69,7 +69,7 @@ function runUntilStopped(client: ZooKeeperClient, stop: () => void): Promise<voi
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
       stop();
-      void client.close({ timeoutMs: 1000 }).then(resolve);
+      void client.close({ timeoutMs: 1000 }).then(() => resolve());
     };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
