@@ -82,42 +82,33 @@ export interface SrvrFields {
   nodeCount?: number;
 }
 
+const SRVR_COUNTS: Record<string, 'received' | 'sent' | 'connections' | 'outstanding' | 'nodeCount'> = {
+  Received: 'received',
+  Sent: 'sent',
+  Connections: 'connections',
+  Outstanding: 'outstanding',
+  'Node count': 'nodeCount',
+};
+
 export function srvrFields(text: string): SrvrFields {
   const out: SrvrFields = {};
   for (const line of lines(text)) {
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
+    const key = line.slice(0, colon).trim();
     const value = line.slice(colon + 1).trim();
-    switch (line.slice(0, colon).trim()) {
-      case 'Zookeeper version':
-        out.version = value.split(',')[0]!.trim();
-        break;
-      case 'Latency min/avg/max': {
-        const [min, avg, max] = value.split('/').map(Number);
-        if ([min, avg, max].every((n) => Number.isFinite(n))) out.latency = { min: min!, avg: avg!, max: max! };
-        break;
-      }
-      case 'Received':
-        out.received = Number(value);
-        break;
-      case 'Sent':
-        out.sent = Number(value);
-        break;
-      case 'Connections':
-        out.connections = Number(value);
-        break;
-      case 'Outstanding':
-        out.outstanding = Number(value);
-        break;
-      case 'Zxid':
-        if (/^0x[0-9a-fA-F]+$/.test(value)) out.zxidHex = value;
-        break;
-      case 'Mode':
-        if (value !== '') out.mode = value.split(/\s/)[0];
-        break;
-      case 'Node count':
-        out.nodeCount = Number(value);
-        break;
+    const count = SRVR_COUNTS[key];
+    if (count) {
+      out[count] = Number(value);
+    } else if (key === 'Zookeeper version') {
+      out.version = value.split(',')[0]!.trim();
+    } else if (key === 'Latency min/avg/max') {
+      const [min, avg, max] = value.split('/').map(Number);
+      if ([min, avg, max].every((n) => Number.isFinite(n))) out.latency = { min: min!, avg: avg!, max: max! };
+    } else if (key === 'Zxid') {
+      if (/^0x[0-9a-fA-F]+$/.test(value)) out.zxidHex = value;
+    } else if (key === 'Mode') {
+      if (value !== '') out.mode = value.split(/\s/)[0];
     }
   }
   return out;

@@ -284,7 +284,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.machine = new SessionStateMachine<Granted>({
       effects: (from, t) => this.effects(from, t),
-      deliver: (event, ...args) => this.emitSafe(event, ...args),
+      deliver: (event, args) => this.emitSafe(event, args),
     });
   }
 
@@ -625,9 +625,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     this.watches.clear();
   }
 
-  private emitSafe<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
+  /** Emits a state event; its arguments are ClientEvents[event] (session-state.ts builds them). */
+  private emitSafe(event: keyof ClientEvents, args: readonly unknown[]): void {
     try {
-      // The generic EventEmitter cannot relate K to its argument tuple here; the signature above does.
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (e) {
       this.reportListenerError(e);

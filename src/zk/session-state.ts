@@ -64,7 +64,7 @@ export type Transition<C> =
   | { to: 'expired'; reason: ExpiryReason; sessionId: bigint }
   | { to: 'authFailed'; scheme: string };
 
-type StateEvent = Exclude<keyof ClientEvents, 'listenerError'>;
+export type StateEvent = Exclude<keyof ClientEvents, 'listenerError'>;
 
 /**
  * Every legal move, with the event it emits (null: none). `connected` is reached from
@@ -88,8 +88,8 @@ export const FINAL_STATES: ReadonlySet<ClientState> = new Set(['closed', 'expire
 export interface StateMachineOwner<C> {
   /** Step 3: the owner's side of the move (from → t.to). */
   effects(from: ClientState, t: Transition<C>): void;
-  /** Step 4: tell the listeners. */
-  deliver<K extends StateEvent>(event: K, ...args: ClientEvents[K]): void;
+  /** Step 4: tell the listeners (`args` is what ClientEvents lists for the event). */
+  deliver(event: StateEvent, args: readonly unknown[]): void;
 }
 
 function eventArgs<C>(event: StateEvent, t: Transition<C>): unknown[] {
@@ -149,7 +149,7 @@ export class SessionStateMachine<C> {
     this.delivering = true;
     try {
       for (let next = this.queue.shift(); next; next = this.queue.shift()) {
-        (this.owner.deliver as (e: StateEvent, ...a: unknown[]) => void)(next.event, ...next.args);
+        this.owner.deliver(next.event, next.args);
       }
     } finally {
       this.delivering = false;
