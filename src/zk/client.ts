@@ -467,7 +467,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private startSearch(): void {
     const search = new AbortController();
     this.search = search;
-    void this.seek(search.signal);
+    this.seek(search.signal).catch((e: unknown) => {
+      // Not expected (every failure of an attempt is a value); say so rather than lose it.
+      process.emitWarning(`zkwarden client: the server search failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    });
   }
 
   /** Aborts the attempt in flight: its socket and timer go now, not at its connect timeout. */

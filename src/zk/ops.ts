@@ -129,7 +129,7 @@ export function setACLRequest(chroot: string, path: string, acl: readonly ACL[],
 }
 
 /** One op of a transaction, through the encoder its single call uses. */
-export function transactionOpRequest(chroot: string, o: Op, arg: string): OpRequest {
+function transactionOpRequest(chroot: string, o: Op, arg: string): OpRequest {
   switch (o?.op) {
     case 'create':
       return createRequest(chroot, o.path, o.data, o, arg);

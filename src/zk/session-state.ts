@@ -83,8 +83,6 @@ export const TRANSITIONS: { readonly [F in ClientState]: { readonly [T in Client
   closed: {},
 };
 
-export const FINAL_STATES: ReadonlySet<ClientState> = new Set(['closed', 'expired', 'authFailed']);
-
 export interface StateMachineOwner<C> {
   /** Step 3: the owner's side of the move (from → t.to). */
   effects(from: ClientState, t: Transition<C>): void;
@@ -168,9 +166,9 @@ export interface SessionTiming {
 }
 
 /** Java's client pings at least this often, whatever the session timeout (ClientCnxn's MAX_SEND_PING_INTERVAL). */
-export const MAX_PING_INTERVAL_MS = 10_000;
+const MAX_PING_INTERVAL_MS = 10_000;
 /** A floor for the per-server connect timeout, so a large server list cannot make it useless. */
-export const MIN_CONNECT_TIMEOUT_MS = 250;
+const MIN_CONNECT_TIMEOUT_MS = 250;
 
 /**
  * The rules of ClientCnxn (its constructor, then onConnected on every handshake): with session
