@@ -372,15 +372,15 @@ describe('the client against a scripted server', () => {
   it('pings an idle server; a server that stops answering is left after the read timeout (suspended)', async () => {
     const s = await server();
     const { zk } = client(s.address, { localExpiry: false });
-    const c = await connected(s, zk, 600); // read timeout 400 ms, ping after 200 ms idle
+    const c = await connected(s, zk, 3000); // read timeout 2 s, a ping after 1 s idle
     const suspended = new Promise<{ reason: Error }>((resolve) => zk.once('suspended', resolve));
-    while (c.pings < 3) {
+    while (c.pings < 2) {
       assert.equal(zk.state, 'connected', 'answered pings keep the connection');
       await new Promise((resolve) => c.socket.once('data', resolve));
     }
     c.answerPings = false;
     const { reason } = await suspended;
     assert.ok(reason instanceof ConnectionLossError);
-    assert.match(reason.message, /silent for \d+ ms \(read timeout 400 ms\)/);
+    assert.match(reason.message, /silent for \d+ ms \(read timeout 2000 ms\)/);
   });
 });
