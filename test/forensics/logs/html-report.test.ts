@@ -73,7 +73,7 @@ test('seed report: lanes, silence, marks; clicking a mark shows its lines; no ne
   await page.click('input[data-node="node3"]');
   const lanes3 = await page.$$eval('g.lane', (gs) => gs.map((g) => g.getAttribute('data-lane')));
   assert.ok(!lanes3.some((l) => l?.startsWith('node3/')), lanes3.join(','));
-  assert.equal(await page.$$eval('table.findings tr[data-node="node3"]', (trs) => trs.filter((t) => (t as HTMLElement).style.display !== 'none').length), 0);
+  assert.equal(await page.$$eval('table.findings tr[data-node="node3"]', (trs) => trs.filter((t) => (t as unknown as { style: { display: string } }).style.display !== 'none').length), 0);
   await page.click('input[data-node="node3"]');
   // --since/--until: the view narrows to the window, marks outside it go.
   await page.fill('#since', '2022-06-25 05:43:00');
@@ -99,7 +99,7 @@ test('no verdict is not green; nothing to judge says why; colliding marks cluste
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   await page.goto(`file://${file}`);
   await page.waitForSelector('svg#timeline');
-  const bg = await page.$eval('#verdict-box', (e) => getComputedStyle(e).backgroundColor);
+  const bg = await page.evaluate('getComputedStyle(document.getElementById("verdict-box")).backgroundColor');
   assert.notEqual(bg, 'rgb(241, 248, 241)', 'not the reassuring green');
   assert.match(await page.textContent('#verdict-box') ?? '', /No verdict — nothing to judge/);
   assert.match(await page.textContent('#unread') ?? '', /n1\/core — binary/);
