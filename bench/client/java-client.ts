@@ -113,14 +113,20 @@ export class JavaDriver {
   private readonly pending: { resolve(line: string): void; reject(e: Error): void; timer: NodeJS.Timeout }[] = [];
   private stderr = '';
   private exited = false;
+  /** No JVM outlives the runner, even when it fails in the middle of a slice. */
+  private readonly killOnExit = (): void => {
+    this.child.kill('SIGKILL');
+  };
 
   private constructor(private readonly child: ChildProcessWithoutNullStreams) {
+    process.once('exit', this.killOnExit);
     child.stderr.on('data', (d: Buffer) => {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
     });
     child.once('error', (e) => this.fail(`could not start (${e.message})`));
     child.once('exit', (code, signal) => {
       this.exited = true;
+      process.removeListener('exit', this.killOnExit);
       this.fail(`exited (${signal ?? `code ${code}`})`);
     });
     createInterface({ input: child.stdout }).on('line', (line) => {
@@ -160,6 +166,8 @@ export class JavaDriver {
       const timer = setTimeout(() => {
         const i = this.pending.findIndex((p) => p.timer === timer);
         if (i >= 0) this.pending.splice(i, 1);
+        // A late answer would be taken for the next command's: this driver is done.
+        this.child.kill('SIGKILL');
         reject(new Error(`Java client driver: no answer to ${what} within ${timeoutMs / 1000} s`));
       }, timeoutMs);
       this.pending.push({ resolve, reject, timer });

@@ -696,7 +696,27 @@ async function main(): Promise<void> {
         `Beside the goal: zkwarden's p99 was below the Java client's in ${javaLowerP99} of ${rowsTotal} rows, ` +
         `and its client CPU per request below the JVM's in ${javaLowerCpu}.`
       : '.');
+  const maxLoad = Math.max(loadBefore, ...loads, loadavg()[0]);
+  const busy =
+    maxLoad > cpus().length
+      ? [
+          `The machine was busy during this run (1-minute load average up to ${maxLoad.toFixed(1)} on ${cpus().length} cores, most of it other work): ` +
+            'the figures are noisier and the intervals wider than on a quiet machine; the command above measures it again.',
+          '',
+        ]
+      : [];
   const reading = [
+    'How the Java client is run: in its own JVM, started once before the warm-up and left running. The runner sends it one ' +
+      'slice at a time (`run create BASE FROM TO 64 128` on its stdin) and takes back every request\'s latency and start ' +
+      '(System.nanoTime, the monotonic clock process.hrtime reads), the slice\'s wall time and the JVM\'s CPU, so its slices ' +
+      'take their turns in the same rounds and orders as the Node clients\' and its round-by-round ratios pair slices that ran ' +
+      'moments apart. N outstanding is N asynchronous calls in flight, each callback (on the client\'s event thread) sending the ' +
+      'next: the same closed loop as the Node clients\' N workers. Its CPU is the whole JVM\'s, every thread (the send and event ' +
+      'threads, the JIT compilers and the garbage collector, which a Java application pays for too), counted within its own ' +
+      'slices as the Node clients\' process CPU is within theirs; neither the JVM idling through the other clients\' slices nor ' +
+      'the Node process waiting for the JVM is charged to anyone. The driver measures around the requests only: reading its ' +
+      'command and writing its reply fall outside, as the runner\'s bookkeeping outside a slice does for the Node clients.',
+    '',
     'Reading: throughput and latency are mostly the servers\' (three JVMs share the cores with the client process), so ' +
       'they move with whatever else runs on the machine; the client CPU column is each client\'s own cost per request and is ' +
       'the figure that is stable across runs.',
@@ -774,6 +794,7 @@ async function main(): Promise<void> {
       `Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; clients and servers share the cores ` +
       `(1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadText(loads)} after each level, ${loadavg()[0].toFixed(1)} at the end: other work on the machine moves the figures).`,
     '',
+    ...busy,
     ...rows,
     '',
     'The same comparison slice by slice: in each round every client ran one slice of the same requests moments apart, so a ' +
