@@ -696,11 +696,12 @@ async function main(): Promise<void> {
         `Beside the goal: zkwarden's p99 was below the Java client's in ${javaLowerP99} of ${rowsTotal} rows, ` +
         `and its client CPU per request below the JVM's in ${javaLowerCpu}.`
       : '.');
-  const maxLoad = Math.max(loadBefore, ...loads, loadavg()[0]);
+  // The load before the ensemble starts is other work: the bench itself raises the load to a few
+  // runnable threads once it runs, so the samples during the run cannot tell the two apart.
   const busy =
-    maxLoad > cpus().length
+    loadBefore >= 1
       ? [
-          `The machine was busy during this run (1-minute load average up to ${maxLoad.toFixed(1)} on ${cpus().length} cores, most of it other work): ` +
+          `Other work was running on the machine when this run started (1-minute load average ${loadBefore.toFixed(1)} before the bench started anything, on ${cpus().length} cores): ` +
             'the figures are noisier and the intervals wider than on a quiet machine; the command above measures it again.',
           '',
         ]
