@@ -124,6 +124,8 @@ export class JavaDriver {
       this.stderr = (this.stderr + d.toString()).slice(-4000);
     });
     child.once('error', (e) => this.fail(`could not start (${e.message})`));
+    // Writing to a JVM that has died fails with EPIPE; its exit is what gets reported.
+    child.stdin.on('error', () => {});
     child.once('exit', (code, signal) => {
       this.exited = true;
       process.removeListener('exit', this.killOnExit);
