@@ -1,8 +1,8 @@
 /**
  * Client benchmark: zkwarden's client, node-zookeeper-client (pure JS), zookeeper (native
  * binding to the C client) and ZooKeeper's own Java client (bench/client/java, a JVM driven slice
- * by slice over a pipe, see java-client.ts), side by side against one real 3-server ensemble in
- * one run.
+ * by slice over a pipe, see slice-driver.ts), side by side against one real 3-server ensemble in
+ * one run. The clients and their adapters are in clients.ts, the statistics in stats.ts.
  *
  * For each concurrency level and op (create, getData, setData, delete), every client does `ops`
  * requests with C workers keeping C requests outstanding (the Java client: C requests in
@@ -15,7 +15,7 @@
  * The whole measurement is repeated (--repeat) and every figure is the median over the repeats.
  *
  *   npm run bench:client -- [--ops 6000[,24000]] [--concurrency 1,64] [--slices 12[,48]] [--repeat 3] [--data 128]
- *                           [--clients zkwarden,nzc,native,java,twin] [--only create,getData,setData,delete] [--no-write]
+ *                           [--clients zkwarden,nzc,native,java,twin,own-process] [--only create,getData,setData,delete] [--no-write]
  *
  * --diag prints event-loop delay and GC pauses per client and op, and --dump FILE (with --diag)
  * writes every request's start and latency; a diagnostic run never writes the docs. They show
@@ -24,189 +24,45 @@
  * was not blocked.
  * --clients and --only narrow a run for profiling or A/B comparisons (`create` always runs,
  * the other ops need its nodes; only the listed ops are reported). A narrowed run never
- * writes docs/benchmarks.md.
+ * writes docs/benchmarks.md. `twin` (a second zkwarden client) and `own-process` (zkwarden in a
+ * process of its own, driven like the Java client) are controls: A/A comparisons of the
+ * measurement itself.
  *
  * Results go to stdout and, unless --no-write, to docs/benchmarks.md under "## Client".
  */
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { parseArgs } from 'node:util';
 import { PerformanceObserver, createHistogram, type RecordableHistogram } from 'node:perf_hooks';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Ensemble } from '../../src/lab/ensemble.ts';
-import { createClient as createZkwarden, type ZooKeeperClient } from '../../src/zk/index.ts';
+import { createClient as createZkwarden } from '../../src/zk/index.ts';
 import { balancedOrders, pairedRatio, percentile, tailEvents } from './stats.ts';
-import { JavaDriver, buildJavaDriver, type SliceRequest, type SliceResult } from './java-client.ts';
+import { drive } from './drive.ts';
+import {
+  ALL_OPS,
+  JAVA,
+  SESSION_MS,
+  javaClient,
+  nativeZookeeper,
+  nodeZookeeperClient,
+  opFn,
+  zkwarden,
+  zkwardenOwnProcess,
+  type Adapter,
+  type DriverAdapter,
+  type OpName,
+} from './clients.ts';
+import type { SliceRequest } from './slice-driver.ts';
 import { CLOCK_TICK_US, procCpuTicks } from './proc.ts';
 import { writeBenchSection } from '../docs-section.ts';
 
 /** A bad argument: reported in one line with exit code 2, not as a stack trace. */
 class UsageError extends Error {}
 
-const require = createRequire(import.meta.url);
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-interface AdapterBase {
-  name: string;
-  connect(connectString: string): Promise<void>;
-  close(): Promise<void>;
-}
-
-/** A client in this process, driven request by request by drive(). Each op returns the library's own promise (no extra async layer), so every client pays only for its own API. */
-interface InProcessAdapter extends AdapterBase {
-  kind: 'in-process';
-  create(path: string, data: Buffer): Promise<unknown>;
-  get(path: string): Promise<unknown>;
-  set(path: string, data: Buffer): Promise<unknown>;
-  del(path: string): Promise<unknown>;
-}
-
-/** A client in its own process (the Java client's JVM), told to run one slice at a time; it times its requests and counts its own process's CPU. */
-interface DriverAdapter extends AdapterBase {
-  kind: 'driver';
-  slice(s: SliceRequest): Promise<SliceResult>;
-}
-
-type Adapter = InProcessAdapter | DriverAdapter;
-
-const SESSION_MS = 10_000;
-
-/** `twin`: a second zkwarden client in the same run (`--clients zkwarden,twin`), an A/A comparison that shows how far two identical clients drift apart. */
-function zkwarden(twin = false): Adapter {
-  let zk: ZooKeeperClient;
-  return {
-    kind: 'in-process',
-    name: twin ? 'zkwarden (twin)' : 'zkwarden',
-    async connect(cs) {
-      zk = createZkwarden(cs, { sessionTimeoutMs: SESSION_MS, requestTimeoutMs: 60_000 });
-      await zk.connect();
-    },
-    create: (p, d) => zk.create(p, d),
-    get: (p) => zk.getData(p),
-    set: (p, d) => zk.setData(p, d),
-    del: (p) => zk.delete(p),
-    async close() {
-      await zk.close();
-    },
-  };
-}
-
-/** node-zookeeper-client: callbacks, wrapped in promises (the wrapping is part of using it from async code). */
-function nodeZookeeperClient(): Adapter {
-  type Cb = (err: Error | null) => void;
-  interface NzcClient {
-    once(ev: string, fn: () => void): void;
-    connect(): void;
-    close(): void;
-    create(p: string, d: Buffer, mode: number, cb: Cb): void;
-    getData(p: string, cb: Cb): void;
-    setData(p: string, d: Buffer, v: number, cb: Cb): void;
-    remove(p: string, v: number, cb: Cb): void;
-  }
-  const lib = require('node-zookeeper-client') as {
-    createClient(cs: string, o: object): NzcClient;
-    CreateMode: { PERSISTENT: number };
-  };
-  let c: NzcClient;
-  const call = (fn: (cb: Cb) => void): Promise<void> =>
-    new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
-  return {
-    kind: 'in-process',
-    name: 'node-zookeeper-client',
-    connect(cs) {
-      c = lib.createClient(cs, { sessionTimeout: SESSION_MS, retries: 0 });
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('node-zookeeper-client: no connection in 20 s')), 20_000);
-        c.once('connected', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        c.connect();
-      });
-    },
-    create: (p, d) => call((cb) => c.create(p, d, lib.CreateMode.PERSISTENT, cb)),
-    get: (p) => call((cb) => c.getData(p, cb)),
-    set: (p, d) => call((cb) => c.setData(p, d, -1, cb)),
-    del: (p) => call((cb) => c.remove(p, -1, cb)),
-    async close() {
-      c.close();
-    },
-  };
-}
-
-/** zookeeper (native C client binding), promise API. */
-function nativeZookeeper(): Adapter | string {
-  interface NativeZk {
-    init(o: object): void;
-    once(ev: string, fn: () => void): void;
-    close(): void;
-    create(p: string, d: Buffer, flags: number): Promise<string>;
-    get(p: string, watch: boolean): Promise<unknown>;
-    set(p: string, d: Buffer, v: number): Promise<unknown>;
-    delete_(p: string, v: number): Promise<unknown>;
-  }
-  let Lib: (new (o: object) => NativeZk) & { constants: Record<string, number> };
-  try {
-    Lib = require('zookeeper');
-    if (typeof Lib !== 'function') return 'the zookeeper package did not load';
-  } catch (e) {
-    return `the zookeeper package did not load: ${(e as Error).message.split('\n')[0]}`;
-  }
-  let zk: NativeZk;
-  return {
-    kind: 'in-process',
-    name: 'zookeeper (native C)',
-    connect(cs) {
-      zk = new Lib({ connect: cs, timeout: SESSION_MS, debug_level: Lib.constants.ZOO_LOG_LEVEL_ERROR, host_order_deterministic: true });
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error('zookeeper (native): no connection in 20 s')), 20_000);
-        zk.once('connect', () => {
-          clearTimeout(t);
-          resolve();
-        });
-        zk.init({});
-      });
-    },
-    create: (p, d) => zk.create(p, d, 0),
-    get: (p) => zk.get(p, false),
-    set: (p, d) => zk.set(p, d, -1),
-    del: (p) => zk.delete_(p, -1),
-    async close() {
-      zk.close();
-    },
-  };
-}
-
-/** The Java client's name in the tables; the goal treats it as the reference, not as one of the Node peers. */
-const JAVA = 'ZooKeeper Java client';
-/** Versions from the driver's start, for the section's text. */
-let javaInfo: JavaDriver['info'] | null = null;
-
-/** ZooKeeper's own Java client, in its own JVM (built here when its build is missing, see java-client.ts). */
-function javaClient(): Adapter | string {
-  const build = buildJavaDriver((msg) => process.stderr.write(`${msg}\n`));
-  if (typeof build === 'string') return build;
-  let driver: JavaDriver | null = null;
-  const adapter: DriverAdapter = {
-    kind: 'driver',
-    name: JAVA,
-    async connect(cs) {
-      driver = await JavaDriver.start(build);
-      javaInfo = driver.info;
-      await driver.connect(cs, SESSION_MS);
-    },
-    slice: (s) => driver!.run(s),
-    async close() {
-      await driver?.close();
-    },
-  };
-  return adapter;
-}
-
-type OpName = 'create' | 'getData' | 'setData' | 'delete';
-const ALL_OPS: OpName[] = ['create', 'getData', 'setData', 'delete'];
 /** The ops measured (--only); getData/setData/delete read or change the nodes create made, so create always runs. */
 let OPS: OpName[] = ALL_OPS;
 
@@ -229,18 +85,6 @@ interface Sample {
   sliceRates: number[][];
 }
 
-function opFn(a: InProcessAdapter, op: OpName, base: string, data: Buffer): (i: number) => Promise<unknown> {
-  switch (op) {
-    case 'create':
-      return (i) => a.create(`${base}/n${i}`, data);
-    case 'getData':
-      return (i) => a.get(`${base}/n${i}`);
-    case 'setData':
-      return (i) => a.set(`${base}/n${i}`, data);
-    case 'delete':
-      return (i) => a.del(`${base}/n${i}`);
-  }
-}
 
 /**
  * --diag: where a client's tail comes from. Event-loop delay (1 ms resolution) says whether this
@@ -299,35 +143,6 @@ function serverCpuUs(): number {
   return ticks * CLOCK_TICK_US;
 }
 
-/** Requests [from, to) of one op with C outstanding; returns wall ms and CPU µs. */
-async function drive(
-  from: number,
-  to: number,
-  concurrency: number,
-  fn: (i: number) => Promise<unknown>,
-  lat: number[],
-  starts: number[],
-): Promise<[number, number]> {
-  let next = from;
-  const c0 = process.cpuUsage();
-  const t0 = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const i = next++;
-      if (i >= to) return;
-      const s = process.hrtime.bigint();
-      await fn(i);
-      const l = Number(process.hrtime.bigint() - s) / 1e6;
-      lat.push(l);
-      starts.push(Number(s) / 1e6);
-      if (dumpRows) dumpRows.push(`${Number(s - t0) / 1e6}\t${l}\t${i - from}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, to - from) }, worker));
-  const cpu = process.cpuUsage(c0);
-  return [Number(process.hrtime.bigint() - t0) / 1e6, cpu.user + cpu.system];
-}
-
 /** drive() for a client in its own process: it runs the slice and reports its requests' times and its process's CPU. */
 async function driveElsewhere(a: DriverAdapter, s: SliceRequest, lat: number[], starts: number[]): Promise<[number, number]> {
   const r = await a.slice(s);
@@ -363,7 +178,7 @@ async function runLevel(adapters: Adapter[], bases: string[], n: number, slices:
         const sc0 = serverCpuUs();
         const [w, c] =
           a.kind === 'in-process'
-            ? await drive(from, to, concurrency, opFn(a, op, bases[ai], data), lats[ai], starts[ai])
+            ? await drive(from, to, concurrency, opFn(a, op, bases[ai], data), lats[ai], starts[ai], dumpRows)
             : await driveElsewhere(a, { op, base: bases[ai], from, to, concurrency, dataBytes: data.length }, lats[ai], starts[ai]);
         serverCpu[ai] += serverCpuUs() - sc0;
         sliceRates[ai].push(((to - from) / w) * 1000);
@@ -463,6 +278,7 @@ async function main(): Promise<void> {
     nzc: nodeZookeeperClient,
     native: nativeZookeeper,
     java: javaClient,
+    'own-process': zkwardenOwnProcess,
   };
   for (const c of clientNames) if (!Object.hasOwn(byName, c)) throw new UsageError(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
   if (new Set(clientNames).size !== clientNames.length) throw new UsageError(`--clients: a client named twice in ${clientNames.join(',')}`);
@@ -718,6 +534,17 @@ async function main(): Promise<void> {
       'the Node process waiting for the JVM is charged to anyone. The driver measures around the requests only: reading its ' +
       'command and writing its reply fall outside, as the runner\'s bookkeeping outside a slice does for the Node clients.',
     '',
+    'Whether driving a client from outside changes its figures was measured with a control, `--clients zkwarden,own-process,java` ' +
+      '(`--ops 6000,24000 --concurrency 1,64 --slices 12,48 --repeat 3`, 2026-12-01, on the same busy machine, load average 20–27): ' +
+      'zkwarden a second time, in a Node process of its own driven over the same pipe and measured the way the Java driver measures ' +
+      '(CPU from /proc\'s ticks). zkwarden in the runner ÷ zkwarden in its own process, round by round, was 0.990–1.044 at 1 ' +
+      'outstanding and 0.996–1.035 at 64, every interval holding 1 but getData at 64 (1.002–1.180, in the in-process client\'s ' +
+      'favour); the own process\'s CPU per request by /proc\'s ticks was 0–15 % above the in-process client\'s by process.cpuUsage() ' +
+      '(a second Node runtime). So the out-of-process path gives the driven client no edge and the ticks do not understate its CPU. ' +
+      'In that run the Java client was again ahead at 1 outstanding (zkwarden ÷ Java 0.744–0.956) and level at 64 (0.988–1.112), ' +
+      'with less client CPU per request at 1 outstanding (create, getData, setData, delete: 57, 28, 52 and 47 µs against zkwarden\'s ' +
+      '94, 43, 73 and 57 µs) and about the same at 64 (18.8–25.8 µs against 19.5–26.5 µs).',
+    '',
     'Reading: throughput and latency are mostly the servers\' (three JVMs share the cores with the client process), so ' +
       'they move with whatever else runs on the machine; the client CPU column is each client\'s own cost per request and is ' +
       'the figure that is stable across runs.',
@@ -760,6 +587,7 @@ async function main(): Promise<void> {
       'ensemble, with its own JIT and thread placement). On writes at 64 outstanding the clients are within that spread of each ' +
       'other.',
   ].join('\n');
+  const javaInfo = adapters.find((a): a is DriverAdapter => a.name === JAVA && a.kind === 'driver')?.info ?? null;
   const cmd = `npm run bench:client -- --ops ${opsPer.join(',')} --concurrency ${concurrencies.join(',')} --slices ${slicesPer.join(',')} --repeat ${repeats} --data ${data.length}`;
   const perLevelText = (v: number[], unit: string): string =>
     concurrencies.map((c, i) => `${v[i].toLocaleString('en-US')} ${unit} at ${c} outstanding`).join(', ');
@@ -789,8 +617,8 @@ async function main(): Promise<void> {
       `what the client's way of using the connection costs the ensemble; ${data.length}-byte values; every figure is the median of ${repeats} repeated runs. ` +
       `Peers: node-zookeeper-client ${nzcVersion}, zookeeper (native C binding) ${nativeVersion}` +
       (javaInfo
-        ? `, ZooKeeper's Java client ${javaInfo.zookeeper} (Debian's jars; bench/client/java/JavaClientDriver.java, compiled by the bench with javac) ` +
-          `in its own JVM with the JVM's defaults (${javaInfo.jvm}; collector: ${javaInfo.gcs}; default heap), driven slice by slice over a pipe. `
+        ? `, ZooKeeper's Java client ${javaInfo.version} (Debian's jars; bench/client/java/JavaClientDriver.java, compiled by the bench with javac) ` +
+          `in its own JVM with the JVM's defaults (${javaInfo.runtime}; collector: ${javaInfo.gcs}; default heap), driven slice by slice over a pipe. `
         : '. ') +
       `Machine: ${cpus().length} cores, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}; clients and servers share the cores ` +
       `(1-minute load average ${loadBefore.toFixed(1)} at the start, ${loadText(loads)} after each level, ${loadavg()[0].toFixed(1)} at the end: other work on the machine moves the figures).`,

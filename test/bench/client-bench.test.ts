@@ -66,10 +66,25 @@ describe('bench/client', () => {
     assert.match(stdout, /^Round by round, zkwarden's throughput was above every Node peer's .* in \d+ rows/m);
   });
 
+  it('the own-process control (zkwarden driven like the Java client) is measured beside zkwarden, and a narrowed run leaves the docs alone', async () => {
+    const docs = join(root, 'docs', 'benchmarks.md');
+    const before = readFileSync(docs, 'utf8');
+    const { code, stdout, stderr } = await runBench(['--clients', 'zkwarden,own-process', '--only', 'getData', '--ops', '40', '--concurrency', '4', '--slices', '2', '--repeat', '1'], 120_000);
+    assert.equal(code, 0, stderr);
+    assert.equal(readFileSync(docs, 'utf8'), before, 'a narrowed run never writes the docs');
+    for (const client of ['zkwarden', 'zkwarden (own process)']) {
+      const row = stdout.split('\n').find((l) => l.startsWith(`| getData | 4 | ${client} |`) && l.split('|').length === 13);
+      assert.ok(row, `a getData row for ${client}`);
+      assert.ok(Number(row.split('|')[4].trim().replace(/,/g, '')) > 0);
+    }
+    assert.match(stdout, /^\| getData \| 4 \| zkwarden \(own process\) \| \d+\.\d{3} \| \d+\.\d{3}–\d+\.\d{3} \| 2 \|$/m, 'paired round by round');
+    assert.doesNotMatch(stdout, /^\| create \|/m, 'only the listed op is reported');
+  });
+
   it('a bad argument is one line naming it, exit code 2, and starts no ensemble', async () => {
     for (const [args, expect] of [
       [['--ops', '0'], /--ops: expected one positive integer/],
-      [['--clients', 'zkwarden,curator'], /--clients: unknown client curator \(expected zkwarden, twin, nzc, native, java\)/],
+      [['--clients', 'zkwarden,curator'], /--clients: unknown client curator \(expected zkwarden, twin, nzc, native, java, own-process\)/],
       [['--clients', 'java,zkwarden,java'], /--clients: a client named twice/],
       [['--repeat', 'many'], /--repeat: expected an integer from 1 to 1000, got many/],
       [['--bogus'], /Unknown option '--bogus'/],
