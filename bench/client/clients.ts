@@ -28,7 +28,7 @@ export interface InProcessAdapter extends AdapterBase {
   del(path: string): Promise<unknown>;
 }
 
-/** A client in its own process (the Java client's JVM), told to run one slice at a time; it times its requests and counts its own process's CPU. */
+/** A client in its own process (the Java client's JVM, or the own-process control), told to run one slice at a time; it times its requests and counts its own process's CPU. */
 export interface DriverAdapter extends AdapterBase {
   kind: 'driver';
   /** From the driver's start: the client's version, its runtime and collectors; null before connect. */
@@ -41,7 +41,7 @@ export type Adapter = InProcessAdapter | DriverAdapter;
 export const SESSION_MS = 10_000;
 
 /** `twin`: a second zkwarden client in the same run (`--clients zkwarden,twin`), an A/A comparison that shows how far two identical clients drift apart. */
-export function zkwarden(twin = false): Adapter {
+export function zkwarden(twin = false): InProcessAdapter {
   let zk: ZooKeeperClient;
   return {
     kind: 'in-process',
@@ -61,7 +61,7 @@ export function zkwarden(twin = false): Adapter {
 }
 
 /** node-zookeeper-client: callbacks, wrapped in promises (the wrapping is part of using it from async code). */
-export function nodeZookeeperClient(): Adapter {
+export function nodeZookeeperClient(): InProcessAdapter {
   type Cb = (err: Error | null) => void;
   interface NzcClient {
     once(ev: string, fn: () => void): void;
@@ -104,7 +104,7 @@ export function nodeZookeeperClient(): Adapter {
 }
 
 /** zookeeper (native C client binding), promise API. */
-export function nativeZookeeper(): Adapter | string {
+export function nativeZookeeper(): InProcessAdapter | string {
   interface NativeZk {
     init(o: object): void;
     once(ev: string, fn: () => void): void;
@@ -148,6 +148,7 @@ export function nativeZookeeper(): Adapter | string {
 
 /** The Java client's name in the tables; the goal treats it as the reference, not as one of the Node peers. */
 export const JAVA = 'ZooKeeper Java client';
+
 /** A client in a process of its own, started on connect. */
 function driven(name: string, command: [string, string[]]): DriverAdapter {
   let driver: SliceDriver | null = null;

@@ -545,7 +545,7 @@ async function main(): Promise<void> {
       'with less client CPU per request at 1 outstanding (create, getData, setData, delete: 57, 28, 52 and 47 µs against zkwarden\'s ' +
       '94, 43, 73 and 57 µs) and about the same at 64 (18.8–25.8 µs against 19.5–26.5 µs).',
     '',
-    'Reading: throughput and latency are mostly the servers\' (three JVMs share the cores with the client process), so ' +
+    'Reading: throughput and latency are mostly the servers\' (the three server JVMs share the cores with the clients\' processes), so ' +
       'they move with whatever else runs on the machine; the client CPU column is each client\'s own cost per request and is ' +
       'the figure that is stable across runs.',
     '',
