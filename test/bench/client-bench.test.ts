@@ -23,7 +23,7 @@ describe('bench/client', () => {
   it('measures zkwarden, both Node peers and the Java client for every op at every level, without touching the docs', async () => {
     const docs = join(root, 'docs', 'benchmarks.md');
     const before = readFileSync(docs, 'utf8');
-    const { code, stdout, stderr } = await runBench(['--ops', '160', '--concurrency', '1,8', '--slices', '4', '--repeat', '2', '--no-write'], 240_000);
+    const { code, stdout, stderr } = await runBench(['--ops', '160', '--concurrency', '1,8', '--slices', '8', '--repeat', '2', '--no-write'], 240_000);
     assert.equal(code, 0, stderr);
     assert.equal(readFileSync(docs, 'utf8'), before, '--no-write leaves docs/benchmarks.md as it was');
     assert.doesNotMatch(stdout, /Not measured/, 'the native peer loaded and the Java driver was built');
@@ -50,7 +50,7 @@ describe('bench/client', () => {
       const [low, high] = l.split('|')[5].trim().split('–').map(Number);
       const median = Number(l.split('|')[4]);
       assert.ok(low <= median && median <= high, `median inside its interval: ${l}`);
-      assert.equal(Number(l.split('|')[6]), 2 * 4, 'rounds = repeats × slices');
+      assert.equal(Number(l.split('|')[6]), 2 * 8, 'rounds = repeats × slices');
     }
     assert.equal(goals.length, 4 * 2, 'one goal row per op and level');
     for (const l of goals) {
