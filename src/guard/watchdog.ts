@@ -337,8 +337,10 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
       this.intervene('silent', { silentMs: Math.round(now - this.lastBeatAt), deadlineMs: this.o.deadlineMs });
       return;
     }
-    if (this.session && this.illSince !== null && now - Math.max(this.illSince, this.resumedAt) > this.o.deadlineMs) {
-      this.intervene('ill', { illMs: Math.round(now - this.illSince), reason: this.illReason ?? undefined, deadlineMs: this.o.deadlineMs });
+    // Ill for as long as the service itself kept saying so: a service that falls silent while
+    // ill is judged by its silence above.
+    if (this.session && this.illSince !== null && this.lastBeatAt - Math.max(this.illSince, this.resumedAt) > this.o.deadlineMs) {
+      this.intervene('ill', { illMs: Math.round(this.lastBeatAt - this.illSince), illReason: this.illReason ?? undefined, deadlineMs: this.o.deadlineMs });
     }
   }
 
