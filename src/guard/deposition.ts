@@ -226,6 +226,11 @@ export class Deposer extends EventEmitter<{ decision: [DeposerDecision]; warning
     return this._view;
   }
 
+  /** How long this deposer has seen the current leader's term (ms), or null. */
+  termAgeMs(): number | null {
+    return this.termSeen && this._view.leader?.epoch === this.termSeen.epoch ? performance.now() - this.termSeen.at : null;
+  }
+
   async start(): Promise<void> {
     await this.follower.start();
   }

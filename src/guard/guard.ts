@@ -95,7 +95,8 @@ export interface GuardStatus {
   gate: GateState;
   failures: ProbeFailure[];
   watchdog: 'none' | 'connected' | 'lost';
-  deposer: { next: boolean; suspects: string[]; needed: number } | null;
+  /** While this candidate is next: the leader's epoch, who suspects it, how many are needed, whether that many stand. */
+  deposer: { next: boolean; leaderEpoch: number | null; termAgeMs: number | null; suspects: string[]; needed: number; quorum: boolean } | null;
   timing: GuardTiming;
 }
 
@@ -183,7 +184,9 @@ export class Guard extends EventEmitter<GuardEvents> implements FenceSource {
       gate: this.gate.state,
       failures: this.gate.failures,
       watchdog: this.link ? (this.link.connected ? 'connected' : 'lost') : 'none',
-      deposer: v ? { next: v.next, suspects: v.suspects, needed: v.needed } : null,
+      deposer: v
+        ? { next: v.next, leaderEpoch: v.leader?.epoch ?? null, termAgeMs: this.deposer?.termAgeMs() ?? null, suspects: v.suspects, needed: v.needed, quorum: v.quorumSince !== null }
+        : null,
       timing: { ...this.timing },
     };
   }
