@@ -192,7 +192,7 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
    */
   attach(sock: Socket, service = false): void {
     let role: 'service' | 'control' | null = service ? 'service' : null;
-    if (service) this.takeService(sock);
+    if (service) this.takeService(sock, 'inherited');
     const splitter = new LineSplitter(
       (text, line) => {
         let m: Message;
@@ -212,7 +212,7 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
             return;
           } else {
             role = 'service';
-            this.takeService(sock);
+            this.takeService(sock, 'socket');
           }
         }
         if (m.type === 'status') {
@@ -264,9 +264,9 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
     };
   }
 
-  private takeService(sock: Socket): void {
+  private takeService(sock: Socket, channel: 'inherited' | 'socket'): void {
     this.service = sock;
-    this.decide('attached', {});
+    this.decide('attached', { channel });
   }
 
   private onMessage(m: Message, sock: Socket): void {

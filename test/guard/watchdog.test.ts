@@ -18,7 +18,7 @@ import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { Election, readLeader, type Term } from '../../src/recipes/index.ts';
 import { DEFAULT_TIMING } from '../../src/guard/index.ts';
-import { Proc, guardRun, serviceArgs, serviceHost, until, watchdogStatus } from './helpers.ts';
+import { CLI, Proc, guardRun, serviceArgs, serviceHost, until, watchdogStatus } from './helpers.ts';
 
 let ens: Ensemble;
 const clients: ZooKeeperClient[] = [];
@@ -116,6 +116,17 @@ describe('watchdog', () => {
     assert.equal(s0.serviceState, 'candidate');
     assert.equal(s0.healthy, true);
     const procWhileWatching = procText(wd.pid);
+    // `zkwarden guard status`, human and JSON, from another process.
+    const human = new Proc(process.execPath, ['--import', 'tsx', CLI, 'guard', 'status', '--name', name]);
+    assert.equal((await human.exited).code, 0, human.stderr.join('\n'));
+    const text = human.lines.map((l) => String(l.raw)).join('\n');
+    assert.match(text, new RegExp(`^watchdog ${name}: watching \\(deadline 2000 ms\\)`));
+    assert.match(text, /session {6}registered \(#1\), candidate/);
+    const json = new Proc(process.execPath, ['--import', 'tsx', CLI, 'guard', 'status', '--name', name, '--json']);
+    assert.equal((await json.exited).code, 0);
+    const parsed = JSON.parse(json.lines.map((l) => (typeof l.raw === 'string' ? l.raw : JSON.stringify(l))).join('\n')) as { session: unknown; state: string };
+    assert.deepEqual(parsed.session, { registered: true, label: '#1' });
+    const statusOutputs = text + JSON.stringify(parsed);
 
     // The service says it cannot work; its session stays alive (the holder keeps pinging).
     const elected = nextElected(e2);
@@ -133,7 +144,7 @@ describe('watchdog', () => {
       assert.match(log, want);
     }
     // Nothing it wrote, printed or was started with names the session.
-    const outputs = [log, wd.stderr.join('\n'), JSON.stringify(wd.lines), procWhileWatching, JSON.stringify(s0)].join('\n');
+    const outputs = [log, wd.stderr.join('\n'), JSON.stringify(wd.lines), procWhileWatching, JSON.stringify(s0), statusOutputs].join('\n');
     for (const s of secrets) assert.ok(!outputs.includes(s), `the watchdog's outputs must not contain ${s.slice(0, 4)}…`);
     await e2.leave();
   });
@@ -225,6 +236,30 @@ describe('watchdog', () => {
     assert.equal(end.code, 1);
     assert.match(svc.stderr.join('\n'), /watchdog\.intervene reason=silent/);
     await e2.leave();
+  });
+
+  it('bad input: one line naming the option, exit 2; no watchdog there: exit 3 (a JSON error under --json)', async () => {
+    const cases: [string[], number, RegExp][] = [
+      [['guard', 'run', '--servers', 'zk1.example:2181', '--', 'true'], 2, /^zkwarden: --servers: 'zk1\.example' is not an IP literal/],
+      [['guard', 'run', '--servers', ens.connectString, '--deadline', '250', '--', 'true'], 2, /^zkwarden: --heartbeat-interval: at most a third of the watchdog deadline \(250\)/],
+      [['guard', 'run', '--servers', ens.connectString, '--deadline', '5000', '--session-timeout', '4000', '--', 'true'], 2, /^zkwarden: --session-timeout: must exceed the watchdog deadline/],
+      [['guard', 'run', '--servers', ens.connectString, '--listen', '10.0.0.1:9000', '--', 'true'], 2, /^zkwarden: --listen: the watchdog listens on loopback only/],
+      [['guard', 'run', '--servers', ens.connectString, '--name', `nocmd-${tag}`, '--', '/nonexistent/service'], 2, /^zkwarden: cannot start \/nonexistent\/service: spawn \/nonexistent\/service ENOENT/],
+      [['guard', 'status', '--name', `nobody-${tag}`], 3, /^zkwarden: no watchdog at @zkwarden-guard\/nobody-/],
+    ];
+    // All at once: each is a CLI start.
+    const runs = cases.map(([args]) => new Proc(process.execPath, ['--import', 'tsx', CLI, ...args]));
+    const ends = await Promise.all(runs.map((p) => p.exited));
+    cases.forEach(([args, code, err], i) => {
+      const p = runs[i]!;
+      const lines = p.stderr.filter((l) => l.startsWith('zkwarden:'));
+      assert.equal(ends[i]!.code, code, `${args.join(' ')}: ${p.stderr.join(' | ')}`);
+      assert.equal(lines.length, 1, p.stderr.join(' | '));
+      assert.match(lines[0]!, err);
+    });
+    const j = new Proc(process.execPath, ['--import', 'tsx', CLI, 'guard', 'status', '--name', `nobody-${tag}`, '--json']);
+    assert.equal((await j.exited).code, 3);
+    assert.match(String(j.lines.map((l) => l.raw ?? JSON.stringify(l)).join('')), /"exitCode": 3/);
   });
 
   it('what a session id exposes: ZooKeeper derives the session password from the id alone', async () => {
