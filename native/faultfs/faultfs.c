@@ -12,7 +12,7 @@
  * The daemon never touches the mount itself: it works on the backing directory through O_PATH
  * descriptors, and its control socket and log live outside the mount.
  *
- *   faultfs --backing DIR --mountpoint DIR --socket PATH [--ready-fd N] [--threads N]
+ *   faultfs --backing DIR --mountpoint DIR --socket PATH [--ready-fd N] [--threads N] [--nice N]
  *   faultfs --detach PATH     lazy unmount (umount2 MNT_DETACH, no path canonicalisation)
  *
  * Control protocol: one command per line, one reply line ("ok ..." or "err MESSAGE"):
@@ -40,6 +40,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -1274,7 +1275,7 @@ static void check_request_timeouts(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: faultfs --backing DIR --mountpoint DIR --socket PATH [--ready-fd N] [--threads N]\n"
+	fprintf(stderr, "usage: faultfs --backing DIR --mountpoint DIR --socket PATH [--ready-fd N] [--threads N] [--nice N]\n"
 	                "       faultfs --detach PATH\n");
 	return 2;
 }
@@ -1282,7 +1283,7 @@ static int usage(void)
 int main(int argc, char **argv)
 {
 	const char *backing = NULL, *sock_path = NULL;
-	int ready_fd = -1, threads = 16;
+	int ready_fd = -1, threads = 16, nice_value = -10;
 	for (int i = 1; i < argc; i++) {
 		if (i + 1 >= argc) return usage();
 		if (strcmp(argv[i], "--detach") == 0) {
@@ -1297,6 +1298,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--socket") == 0) sock_path = argv[++i];
 		else if (strcmp(argv[i], "--ready-fd") == 0) ready_fd = atoi(argv[++i]);
 		else if (strcmp(argv[i], "--threads") == 0) threads = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--nice") == 0) nice_value = atoi(argv[++i]);
 		else return usage();
 	}
 	if (!backing || !mountpoint || !sock_path || threads < 1) return usage();
@@ -1322,6 +1324,9 @@ int main(int argc, char **argv)
 		return 3;
 	}
 	check_request_timeouts();
+	/* A disk answers whatever the CPUs are doing: on a busy machine a request would otherwise wait
+	 * for this daemon to be scheduled, a delay no real disk adds. Threads inherit it. */
+	if (setpriority(PRIO_PROCESS, 0, nice_value) < 0) logmsg("setpriority(%d): %s", nice_value, strerror(errno));
 
 	/* Signals go to one thread that unmounts; every other thread has them blocked. */
 	static sigset_t sigs;
@@ -1376,7 +1381,7 @@ int main(int argc, char **argv)
 
 	struct fuse_loop_config *cfg = fuse_loop_cfg_create();
 	fuse_loop_cfg_set_max_threads(cfg, (unsigned)threads);
-	fuse_loop_cfg_set_idle_threads(cfg, 4);
+	fuse_loop_cfg_set_idle_threads(cfg, (unsigned)threads); /* no thread churn on bursts */
 	fuse_loop_cfg_set_clone_fd(cfg, 1);
 	int res = fuse_session_loop_mt(se, cfg);
 	fuse_loop_cfg_destroy(cfg);
