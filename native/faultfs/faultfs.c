@@ -334,7 +334,7 @@ enum { K_READ, K_WRITE, K_FSYNC, K_META, K_STALLED, K_DELAYED, K_ERRORED, K_RELE
 static const char *count_names[] = {"read", "write", "fsync", "metadata", "stalled", "delayed", "errored", "released"};
 static uint64_t counts[K_N];
 static pthread_mutex_t q_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t q_cond = PTHREAD_COND_INITIALIZER;
+static pthread_cond_t q_cond; /* on CLOCK_MONOTONIC, like the deadlines (see main) */
 static struct call *stalled_head, **stalled_tail = &stalled_head;
 static struct call *ready_head, **ready_tail = &ready_head;
 static struct call *delay_head;
@@ -1371,6 +1371,10 @@ int main(int argc, char **argv)
 	}
 	logmsg("mounted %s over %s, control socket %s", mountpoint, backing_root, sock_path);
 
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&q_cond, &ca);
 	pthread_t t;
 	for (int i = 0; i < EXECUTORS; i++) pthread_create(&t, NULL, executor, NULL);
 	pthread_create(&t, NULL, accept_thread, (void *)(intptr_t)lfd);

@@ -263,6 +263,22 @@ describe('faultfs delay and error faults', () => {
     await ffs.set([]);
   });
 
+  it('delayed requests wait side by side, each on its own deadline, holding no thread', async () => {
+    await ffs.set({ mode: 'delay', ops: ['write'], path: 'slow/par*', delayMs: 1500 });
+    const writers = Array.from({ length: 6 }, (_, i) => run('dd', ['if=/dev/zero', `of=${M(`slow/par${i}`)}`, 'bs=512', 'count=1']));
+    // All six are parked at once: none waits for another's delay to end.
+    let most = 0;
+    while (most < 6) {
+      most = Math.max(most, (await ffs.status()).delayed);
+      if (writers.some((w) => w.child.exitCode !== null)) break;
+    }
+    assert.equal(most, 6);
+    const results = await Promise.all(writers.map((w) => w.exited));
+    assert.ok(results.every((r) => r.code === 0));
+    assert.equal((await ffs.status()).pending, 0);
+    await ffs.set([]);
+  });
+
   it('fails matching requests with the errno asked for: EIO on write, ENOSPC on fsync, EIO on metadata', async () => {
     fs.writeFileSync(M('full/f'), '');
     fs.writeFileSync(M('bad/f'), '');
@@ -391,7 +407,7 @@ describe('faultfs bad input', () => {
     const o = await FaultFs.mount({ backing: other.backing, mountpoint: other.mountpoint });
     try {
       process.kill(o.daemonPid, 'SIGSTOP');
-      await assert.rejects(o.status(), (e: unknown) => e instanceof FaultFsError && e.message.includes(o.controlSocket) && /no answer to "status" within/.test(e.message));
+      await assert.rejects(o.status({ timeoutMs: 1000 }), (e: unknown) => e instanceof FaultFsError && e.message.includes(o.controlSocket) && /no answer to "status" within 1000 ms/.test(e.message));
     } finally {
       await o.unmount();
       fs.rmSync(other.dir, { recursive: true, force: true });
