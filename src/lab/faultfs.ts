@@ -63,6 +63,8 @@ export interface FaultFsMountOptions {
   detached?: boolean;
   /** How long to wait for the daemon to mount. Default 10 s. */
   timeoutMs?: number;
+  /** The daemon's nice value (default -10: a disk does not wait for a CPU; see docs/faultfs.md). */
+  nice?: number;
 }
 
 /** A faultfs mount found in /proc/self/mountinfo. */
@@ -507,7 +509,10 @@ export class FaultFs {
     mkdirSync(dirname(controlSocket), { recursive: true });
     mkdirSync(dirname(logFile), { recursive: true });
     const out = openSync(logFile, 'a');
-    const child = spawn(helper, ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3'], {
+    const nice = opts.nice ?? -10;
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
+    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice)];
+    const child = spawn(helper, args, {
       stdio: ['ignore', out, out, 'pipe'],
       detached: true,
     });
