@@ -462,7 +462,20 @@ export class FaultFs {
   private readonly child: ChildProcess | null;
   private closed = false;
 
-  private constructor(o: { mountpoint: string; backing: string; controlSocket: string; logFile: string; daemonPid: number; fuseConnection: number; child: ChildProcess | null }) {
+  /** The log is ours to remove after a clean unmount (kept after a failure, for the post-mortem). */
+  private readonly ownsLog: boolean = false;
+
+  private constructor(o: {
+    mountpoint: string;
+    backing: string;
+    controlSocket: string;
+    logFile: string;
+    daemonPid: number;
+    fuseConnection: number;
+    child: ChildProcess | null;
+    ownsLog?: boolean;
+  }) {
+    this.ownsLog = o.ownsLog ?? false;
     this.mountpoint = o.mountpoint;
     this.backing = o.backing;
     this.controlSocket = o.controlSocket;
@@ -552,7 +565,7 @@ export class FaultFs {
       await releaseMount(mountpoint).catch(() => undefined);
       throw new FaultFsError(`${mountpoint}: the daemon (pid ${ready}) said ready but /proc/self/mountinfo has no faultfs mount there`, mountpoint);
     }
-    const fs = new FaultFs({ mountpoint, backing, controlSocket, logFile, daemonPid: ready, fuseConnection: entry.connection, child });
+    const fs = new FaultFs({ mountpoint, backing, controlSocket, logFile, daemonPid: ready, fuseConnection: entry.connection, child, ownsLog: opts.logFile === undefined });
     if (opts.detached) child.unref();
     else {
       // The daemon must not keep a finished process alive; the exit hook releases it.
@@ -663,6 +676,13 @@ export class FaultFs {
       await releaseResolved(this.mountpoint, known, timeoutMs);
     }
     this.removeSocket();
+    if (this.ownsLog) {
+      try {
+        unlinkSync(this.logFile);
+      } catch {
+        // already gone
+      }
+    }
   }
 
   /** The exit hook's release: abort, detach, kill, with no waiting. */

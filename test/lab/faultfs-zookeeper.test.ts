@@ -60,7 +60,10 @@ describe('ZooKeeper with all its files on faultfs', () => {
   });
   after(async () => {
     await zk?.close().catch(() => undefined);
-    // Servers first (they hold files on the mount), then the mount, then the files.
+    // Nothing may stay stalled (a JVM thread in D would survive its kill -9), then the servers
+    // (they hold files on the mount), then the mount, then the files.
+    await ffs?.set([]).catch(() => undefined);
+    await ffs?.release().catch(() => undefined);
     await ens?.close();
     await dropScratch(s, ffs);
   });
