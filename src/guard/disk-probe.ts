@@ -57,6 +57,8 @@ export interface DiskProbeOptions {
   bytes?: number;
   /** File name inside `dir`; default `.zkwarden-disk-probe-<pid>`. */
   fileName?: string;
+  /** The longest one step may take before the disk counts as stalled (default: the timing's probeTimeoutMs). */
+  timeoutMs?: number;
 }
 
 interface Pending {
@@ -69,6 +71,7 @@ interface Pending {
 export class DiskProbe implements Probe {
   readonly name: string;
   readonly path: string;
+  readonly timeoutMs: number | undefined;
   private readonly bytes: number;
   private worker: Worker | null = null;
   private pending: Pending | null = null;
@@ -82,6 +85,7 @@ export class DiskProbe implements Probe {
     if (!Number.isInteger(this.bytes) || this.bytes < 1 || this.bytes > 1 << 20) throw new GuardConfigError('diskProbe.bytes', `expected 1 to 1048576, got ${this.bytes}`);
     this.path = join(o.dir, o.fileName ?? `.zkwarden-disk-probe-${process.pid}`);
     this.name = o.name ?? `disk ${o.dir}`;
+    this.timeoutMs = o.timeoutMs;
   }
 
   /** Checks that have answered (healthy or not). */

@@ -18,6 +18,7 @@
  */
 import { EventEmitter } from 'node:events';
 import type { GuardTiming } from './timing.ts';
+import { GuardConfigError } from './errors.ts';
 import type { Probe, ProbeVerdict } from './probes.ts';
 
 export type GateState = 'unknown' | 'healthy' | 'failing' | 'unhealthy';
@@ -75,8 +76,12 @@ export class HealthGate extends EventEmitter<GateEvents> {
     this.eventLoop = o.eventLoop ?? true;
     const names = new Set<string>();
     this.slots = o.probes.map((probe) => {
-      if (names.has(probe.name)) throw new Error(`two probes are named '${probe.name}'`);
+      if (names.has(probe.name)) throw new GuardConfigError('probes', `two probes are named '${probe.name}'`);
       names.add(probe.name);
+      const own = probe.timeoutMs;
+      if (own !== undefined && (!Number.isInteger(own) || own <= o.timing.probeIntervalMs)) {
+        throw new GuardConfigError(`probes['${probe.name}'].timeoutMs`, `expected an integer above probeIntervalMs (${o.timing.probeIntervalMs}), got ${own}`);
+      }
       return { probe, inFlight: false, startedAt: 0, verdict: null, overdue: null };
     });
   }
@@ -149,7 +154,7 @@ export class HealthGate extends EventEmitter<GateEvents> {
       if (s.inFlight) {
         const progress = Math.max(s.probe.lastProgressAt?.() ?? s.startedAt, this.resumedAt);
         const age = now - progress;
-        if (age > probeTimeoutMs) {
+        if (age > (s.probe.timeoutMs ?? probeTimeoutMs)) {
           const step = s.probe.currentStep?.();
           s.overdue = `${step ? `${step} ` : ''}no answer for ${Math.round(now - (s.probe.lastProgressAt?.() ?? s.startedAt))} ms`;
         }
@@ -167,7 +172,7 @@ export class HealthGate extends EventEmitter<GateEvents> {
     s.startedAt = now;
     let p: Promise<ProbeVerdict | boolean>;
     try {
-      p = s.probe.check({ timeoutMs: this.timing.probeTimeoutMs });
+      p = s.probe.check({ timeoutMs: s.probe.timeoutMs ?? this.timing.probeTimeoutMs });
     } catch (e) {
       p = Promise.reject(e);
     }

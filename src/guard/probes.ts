@@ -24,6 +24,8 @@ export interface CheckContext {
 
 export interface Probe {
   readonly name: string;
+  /** This probe's own limit on a check in flight (default: the timing's probeTimeoutMs). */
+  readonly timeoutMs?: number;
   /** Runs one check. The gate never calls it again while one is in flight. */
   check(ctx: CheckContext): Promise<ProbeVerdict | boolean>;
   /**
@@ -48,6 +50,8 @@ export interface EndpointProbeOptions {
   send?: string | Buffer;
   /** Decides on the bytes received so far: true healthy, false unhealthy, undefined wait for more. Default: any byte. */
   expect?: (reply: Buffer) => boolean | undefined;
+  /** How long an answer may take (default: the timing's probeTimeoutMs); an endpoint that answers from memory can be judged faster. */
+  timeoutMs?: number;
 }
 
 /** A request through the service's own serving endpoint: the service answers its clients only if it answers this. */
@@ -55,8 +59,12 @@ export function endpointProbe(o: EndpointProbeOptions): Probe {
   if (isIP(o.host) === 0) throw new GuardConfigError('endpointProbe.host', `expected an IP literal (the guard does no DNS), got '${o.host}'`);
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new GuardConfigError('endpointProbe.port', `expected a port 1-65535, got ${o.port}`);
   const expect = o.expect ?? ((r: Buffer) => (r.length > 0 ? true : undefined));
+  if (o.timeoutMs !== undefined && (!Number.isInteger(o.timeoutMs) || o.timeoutMs <= 0)) {
+    throw new GuardConfigError('endpointProbe.timeoutMs', `expected a positive integer of milliseconds, got ${o.timeoutMs}`);
+  }
   return {
     name: o.name ?? `endpoint ${o.host}:${o.port}`,
+    timeoutMs: o.timeoutMs,
     check: ({ timeoutMs }) =>
       new Promise<ProbeVerdict>((resolve) => {
         let got = Buffer.alloc(0);

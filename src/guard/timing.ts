@@ -6,9 +6,11 @@
  *
  *   probeIntervalMs < probeTimeoutMs          a stuck probe is seen on a later tick
  *   probeIntervalMs < graceMs                 one late tick (a GC pause, a SIGSTOP) never resigns
- *   probeTimeoutMs + graceMs + probeIntervalMs < watchdogDeadlineMs
+ *   graceMs + probeIntervalMs < watchdogDeadlineMs
  *                                             a process that can run its code resigns by itself
- *                                             before its watchdog acts
+ *                                             before its watchdog acts: its beats say "ill" from
+ *                                             the first failing verdict, it resigns graceMs
+ *                                             later, the watchdog would act only a deadline later
  *   3 * heartbeatIntervalMs <= watchdogDeadlineMs
  *                                             the watchdog acts only after three missed beats
  *   watchdogDeadlineMs < sessionTimeoutMs     the watchdog acts before ZooKeeper would expire a
@@ -23,7 +25,8 @@ export interface GuardTiming {
   probeIntervalMs: number;
   /**
    * A probe in flight longer than this fails; for the disk probe, one step (open, write, fsync,
-   * close, unlink) without progress for this long; for the event loop, a tick this late.
+   * close, unlink) without progress for this long; for the event loop, a tick this late. A probe
+   * may set its own (`Probe.timeoutMs`).
    */
   probeTimeoutMs: number;
   /** Failing continuously this long resigns (closes the session). */
@@ -38,10 +41,15 @@ export interface GuardTiming {
   sessionTimeoutMs: number;
 }
 
-/** Defaults that fail over in about 3 s (docs/guard.md shows the arithmetic). */
+/**
+ * Defaults that fail over in about 3 s (docs/guard.md shows the arithmetic). probeTimeoutMs is
+ * 2 s because one system call can be several disk requests: on a disk that takes 500 ms per
+ * request, creating the probe's file (lookup, create, getattr) takes 1.5 s, and that is a slow
+ * disk, not a dead one.
+ */
 export const DEFAULT_TIMING: Readonly<GuardTiming> = Object.freeze({
   probeIntervalMs: 200,
-  probeTimeoutMs: 1000,
+  probeTimeoutMs: 2000,
   graceMs: 500,
   recoverMs: 1000,
   heartbeatIntervalMs: 100,
@@ -59,7 +67,7 @@ export interface TimingBounds {
   naturalExpiryMs: number;
   /** The longest single stall of the whole process (GC, SIGSTOP) that fails nothing over. */
   ridesOutPauseMs: number;
-  /** The slowest single disk operation the disk probe accepts as progress. */
+  /** The slowest single disk operation (one system call) the disk probe accepts as progress. */
   ridesOutDiskOpMs: number;
 }
 
@@ -91,11 +99,11 @@ export function resolveTiming(partial: Partial<GuardTiming> = {}, prefix = 'timi
   };
   need(t.probeIntervalMs < t.probeTimeoutMs, 'probeTimeoutMs', `must exceed probeIntervalMs (${t.probeIntervalMs}), got ${t.probeTimeoutMs}: a stuck probe is seen on a later tick`);
   need(t.probeIntervalMs < t.graceMs, 'graceMs', `must exceed probeIntervalMs (${t.probeIntervalMs}), got ${t.graceMs}: one late tick must not resign`);
-  const resign = t.probeTimeoutMs + t.graceMs + t.probeIntervalMs;
+  const resign = t.graceMs + t.probeIntervalMs;
   need(
     resign < t.watchdogDeadlineMs,
     'watchdogDeadlineMs',
-    `must exceed probeTimeoutMs + graceMs + probeIntervalMs (${resign}), got ${t.watchdogDeadlineMs}: a process that runs resigns before its watchdog acts`,
+    `must exceed graceMs + probeIntervalMs (${resign}), got ${t.watchdogDeadlineMs}: a process that runs resigns before its watchdog acts on its ill beats`,
   );
   checkWatchdogTiming(t, { watchdogDeadlineMs: `${prefix}watchdogDeadlineMs`, heartbeatIntervalMs: `${prefix}heartbeatIntervalMs`, sessionTimeoutMs: `${prefix}sessionTimeoutMs` });
   return t;

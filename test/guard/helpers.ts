@@ -10,6 +10,8 @@ export { until } from '../until.ts';
 const ROOT = join(import.meta.dirname, '..', '..');
 export const SERVICE = join(import.meta.dirname, 'fixtures', 'service.ts');
 export const CLI = join(ROOT, 'src', 'cli', 'main.ts');
+/** tsx's loader by absolute URL: `--import tsx` would resolve from the working directory, which a test may put on another disk. */
+export const TSX = import.meta.resolve('tsx');
 
 export type Line = Record<string, unknown>;
 
@@ -19,8 +21,8 @@ export class Proc {
   readonly lines: Line[] = [];
   readonly stderr: string[] = [];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+  constructor(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}, cwd?: string) {
+    this.child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env }, cwd });
     createInterface({ input: this.child.stdout! }).on('line', (l) => {
       try {
         this.lines.push(JSON.parse(l) as Line);
@@ -74,7 +76,7 @@ export interface ServiceConfig {
 }
 
 export function serviceArgs(cfg: ServiceConfig): string[] {
-  return ['--import', 'tsx', SERVICE, JSON.stringify(cfg)];
+  return ['--import', TSX, SERVICE, JSON.stringify(cfg)];
 }
 
 /** The fixture service alone (no watchdog). */
@@ -88,8 +90,8 @@ export function serviceHost(ensembleHost: string, n: number): string {
 }
 
 /** `zkwarden guard run [watchdogArgs] -- CMD...` */
-export function guardRun(watchdogArgs: string[], command: string[], env: NodeJS.ProcessEnv = {}): Proc {
-  return new Proc(process.execPath, ['--import', 'tsx', CLI, 'guard', 'run', ...watchdogArgs, '--', ...command], env);
+export function guardRun(watchdogArgs: string[], command: string[], env: NodeJS.ProcessEnv = {}, cwd?: string): Proc {
+  return new Proc(process.execPath, ['--import', TSX, CLI, 'guard', 'run', ...watchdogArgs, '--', ...command], env, cwd);
 }
 
 /** One STATUS round trip to a watchdog's control socket. */

@@ -31,10 +31,11 @@ describe('timing model', () => {
     const t = resolveTiming();
     assert.deepEqual(t, { ...DEFAULT_TIMING });
     const b = timingBounds(t);
-    assert.ok(b.inProcessResignMs < b.watchdogActsMs && b.watchdogActsMs < b.naturalExpiryMs, JSON.stringify(b));
+    assert.ok(b.watchdogActsMs < b.naturalExpiryMs, JSON.stringify(b));
     assert.ok(b.watchdogActsMs <= 2500, 'the watchdog acts within 2.5 s, leaving time for endSession and the hand-over');
     assert.ok(b.ridesOutPauseMs >= 1000, 'a 1 s pause fails nothing over');
-    assert.ok(b.ridesOutDiskOpMs > 500, 'a 500 ms disk operation is progress, not a stall');
+    assert.ok(b.ridesOutDiskOpMs >= 1500, 'a system call of three 500 ms disk requests is progress, not a stall');
+    assert.ok(b.inProcessResignMs <= 2700);
   });
 
   it('a timing that breaks the model is refused with the field and the relation', () => {
@@ -48,8 +49,9 @@ describe('timing model', () => {
     refused({ probeIntervalMs: 0 }, 'probeIntervalMs', /positive integer/);
     refused({ graceMs: 1.5 }, 'graceMs', /positive integer/);
     refused({ probeTimeoutMs: 150 }, 'probeTimeoutMs', /exceed probeIntervalMs/);
+    assert.throws(() => new HealthGate({ probes: [{ name: 'p', timeoutMs: 100, check: async () => true }], timing: resolveTiming() }), (e: unknown) => e instanceof GuardConfigError && e.option === "probes['p'].timeoutMs");
     refused({ graceMs: 100 }, 'graceMs', /one late tick/);
-    refused({ watchdogDeadlineMs: 1500 }, 'watchdogDeadlineMs', /resigns before its watchdog/);
+    refused({ watchdogDeadlineMs: 600 }, 'watchdogDeadlineMs', /resigns before its watchdog/);
     refused({ heartbeatIntervalMs: 800 }, 'heartbeatIntervalMs', /three missed beats/);
     refused({ sessionTimeoutMs: 2000 }, 'sessionTimeoutMs', /expire on its own/);
     assert.throws(() => checkNegotiatedTimeout(resolveTiming(), 2000), (e: unknown) => e instanceof GuardConfigError && /granted a session timeout of 2000/.test(e.message));
