@@ -1,10 +1,13 @@
 /**
  * The health gate: runs the probes on a tick and turns their answers into one verdict.
  *
- * Each tick (every probeIntervalMs) it starts a check of every probe that has none in flight and
- * judges every check in flight by its age (for a probe that reports progress, the age of its
- * current step). A check older than probeTimeoutMs fails its probe without being waited for; a
- * check that answers later is taken as it comes. The tick's own lateness is the event-loop probe.
+ * It judges on a short tick (JUDGE_MS, at most a quarter of probeIntervalMs), so that a deadline
+ * is noticed within that much of passing, while checks start only every probeIntervalMs: each
+ * tick starts a check of every probe that has none in flight and whose last check began that long
+ * ago, and judges every check in flight by its age (for a probe that reports progress, the age of
+ * its current step). A check older than probeTimeoutMs (or the probe's own timeoutMs) fails its
+ * probe without being waited for; a check that answers later is taken as it comes. The tick's
+ * own lateness is the event-loop probe.
  *
  * Verdicts: 'unknown' until every probe has answered once; 'healthy'; 'failing' from the first
  * failure; 'unhealthy' once failing has lasted graceMs (emitted once: the guard resigns then).
@@ -55,10 +58,16 @@ interface Slot {
 
 export const EVENT_LOOP_PROBE = 'event loop';
 
+/** The judging tick: a quarter of the probe interval, at most 50 ms. */
+export function judgeIntervalMs(probeIntervalMs: number): number {
+  return Math.max(10, Math.min(50, Math.floor(probeIntervalMs / 4)));
+}
+
 export class HealthGate extends EventEmitter<GateEvents> {
   private readonly slots: Slot[];
   private readonly timing: HealthGateOptions['timing'];
   private readonly eventLoop: boolean;
+  private readonly tickMs: number;
   private _state: GateState = 'unknown';
   private failingSince: number | null = null;
   private _healthySince: number | null = null;
@@ -74,6 +83,7 @@ export class HealthGate extends EventEmitter<GateEvents> {
     super();
     this.timing = o.timing;
     this.eventLoop = o.eventLoop ?? true;
+    this.tickMs = judgeIntervalMs(o.timing.probeIntervalMs);
     const names = new Set<string>();
     this.slots = o.probes.map((probe) => {
       if (names.has(probe.name)) throw new GuardConfigError('probes', `two probes are named '${probe.name}'`);
@@ -82,7 +92,7 @@ export class HealthGate extends EventEmitter<GateEvents> {
       if (own !== undefined && (!Number.isInteger(own) || own <= o.timing.probeIntervalMs)) {
         throw new GuardConfigError(`probes['${probe.name}'].timeoutMs`, `expected an integer above probeIntervalMs (${o.timing.probeIntervalMs}), got ${own}`);
       }
-      return { probe, inFlight: false, startedAt: 0, verdict: null, overdue: null };
+      return { probe, inFlight: false, startedAt: -Infinity, verdict: null, overdue: null };
     });
   }
 
@@ -158,13 +168,13 @@ export class HealthGate extends EventEmitter<GateEvents> {
           const step = s.probe.currentStep?.();
           s.overdue = `${step ? `${step} ` : ''}no answer for ${Math.round(now - (s.probe.lastProgressAt?.() ?? s.startedAt))} ms`;
         }
-      } else {
+      } else if (now - s.startedAt >= probeIntervalMs) {
         this.startCheck(s, now);
       }
     }
     this.judge(now);
-    this.expectedAt = now + probeIntervalMs;
-    this.timer = setTimeout(() => this.tick(), probeIntervalMs);
+    this.expectedAt = now + this.tickMs;
+    this.timer = setTimeout(() => this.tick(), this.tickMs);
   }
 
   private startCheck(s: Slot, now: number): void {

@@ -19,6 +19,7 @@
  *                                             session alive, as the seed's meta did)
  */
 import { GuardConfigError } from './errors.ts';
+import { judgeIntervalMs } from './health.ts';
 
 export interface GuardTiming {
   /** How often each probe is started (at most one in flight per probe). */
@@ -143,10 +144,12 @@ export function checkNegotiatedTimeout(t: GuardTiming, negotiatedMs: number): vo
 }
 
 export function timingBounds(t: GuardTiming): TimingBounds {
+  const tick = judgeIntervalMs(t.probeIntervalMs);
   return {
-    // A probe that hangs is first seen failing one tick after it has been in flight too long;
-    // the gate then waits out its grace.
-    inProcessResignMs: t.probeTimeoutMs + t.probeIntervalMs + t.graceMs,
+    // Worst case: the fault begins just after a check answered; the next starts a probe interval
+    // later, fails once it has been stuck probeTimeoutMs (seen within a judging tick), and the
+    // gate waits out its grace (seen within another).
+    inProcessResignMs: t.probeIntervalMs + t.probeTimeoutMs + tick + t.graceMs + tick,
     // The last beat may have left just before the freeze.
     watchdogActsMs: t.watchdogDeadlineMs,
     naturalExpiryMs: t.sessionTimeoutMs,

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { Election, FencedError, readLeader, type Term } from '../../src/recipes/index.ts';
-import { DiskProbe, Guard, HealthGate, endpointProbe, type GuardDeposeReason } from '../../src/guard/index.ts';
+import { DiskProbe, Guard, HealthGate, endpointProbe, timingBounds, type GuardDeposeReason } from '../../src/guard/index.ts';
 import { serviceHost, until } from './helpers.ts';
 
 let ens: Ensemble;
@@ -86,7 +86,7 @@ describe('in-process health gate', () => {
     const at = performance.now();
     ep.deaf = true;
     const { term: t2 } = await elected;
-    t.diagnostic(`endpoint deaf → successor elected: ${(performance.now() - at).toFixed(0)} ms (probe timeout ${guard.timing.probeTimeoutMs} + grace ${guard.timing.graceMs} + tick ${guard.timing.probeIntervalMs})`);
+    t.diagnostic(`endpoint deaf → successor elected: ${(performance.now() - at).toFixed(0)} ms (the model's worst case to resign: ${timingBounds(guard.timing).inProcessResignMs} ms)`);
     assert.ok(t2.epoch > first.epoch);
     assert.deepEqual(reasons, [{ reason: 'unhealthy', leaderInTick: false, term: null }], 'deposed, not leading, no term: in the same tick');
     await assert.rejects(writer.setData(path, 'late'), (e: unknown) => e instanceof FencedError && e.reason === 'notLeader');

