@@ -115,9 +115,9 @@ async function run(command: string[], o: RunOptions): Promise<void> {
     child.once('exit', (code, signal) => resolve({ code, signal }));
   });
   if (child.pid !== undefined) {
+    log.log('watchdog.started', { pid: child.pid, command: cmd, deadlineMs: o.deadline, control: o.control ?? controlAddress(name) });
     wd.watchPid(child.pid);
     wd.attach(child.stdio[3] as Socket, true);
-    log.log('watchdog.started', { pid: child.pid, command: cmd, deadlineMs: o.deadline, control: o.control ?? controlAddress(name) });
   }
   // A supervisor stopping us stops the service; the service says BYE if it stops cleanly.
   const forward = (sig: NodeJS.Signals): void => {

@@ -14,7 +14,7 @@ import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { FencedError, LeaderDiscovery, fencedMulti, readLeader, type Term } from '../../src/recipes/index.ts';
 import { Guard, SuspicionWitness, depositionsPath, endpointProbe, type GuardDecision } from '../../src/guard/index.ts';
-import { Proc, serviceHost, startService, until } from './helpers.ts';
+import { Proc, ping, serviceHost, startService, until } from './helpers.ts';
 
 let ens: Ensemble;
 const clients: ZooKeeperClient[] = [];
@@ -120,20 +120,22 @@ class Chunk {
   }
 }
 
-function ping(address: string, timeoutMs: number): Promise<boolean> {
-  const [host, port] = [address.slice(0, address.lastIndexOf(':')), Number(address.slice(address.lastIndexOf(':') + 1))];
-  return new Promise((resolve) => {
-    const s = createConnection({ host, port });
-    const done = (ok: boolean): void => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(ok);
-    };
-    const t = setTimeout(() => done(false), timeoutMs);
-    s.on('connect', () => s.write('PING\n'));
-    s.on('data', (d: Buffer) => d.toString().includes('PONG') && done(true));
-    s.on('error', () => done(false));
-  });
+/** The clients on node2 and node3, following the leader and pinging it through `route`. */
+async function startChunks(path: string, route: (endpoint: string) => string): Promise<Chunk[]> {
+  const chunks: Chunk[] = [];
+  for (const node of ['node2', 'node3']) {
+    const zk = await client();
+    const d = new LeaderDiscovery(zk, { path });
+    await d.start();
+    const c = new Chunk(node, d, zk, path, route);
+    c.start();
+    chunks.push(c);
+    closers.push(() => {
+      c.stop();
+      d.stop();
+    });
+  }
+  return chunks;
 }
 
 function decisions(g: Guard, kind: string): GuardDecision[] {
@@ -181,19 +183,7 @@ describe('deposition on clients\u2019 evidence', () => {
       paths.set(g.endpoint, p);
     }
     const route = (endpoint: string): string => paths.get(endpoint)!.address;
-    const chunks: Chunk[] = [];
-    for (const node of ['node2', 'node3']) {
-      const zk = await client();
-      const d = new LeaderDiscovery(zk, { path });
-      await d.start();
-      const c = new Chunk(node, d, zk, path, route);
-      c.start();
-      chunks.push(c);
-      closers.push(() => {
-        c.stop();
-        d.stop();
-      });
-    }
+    const chunks = await startChunks(path, route);
     const first = g1.guard.term!;
     await until('g2 to see itself next behind the leader', () => g2.guard.status().deposer?.next === true && g2.guard.status().deposer?.leaderEpoch === first.epoch, 10_000);
     // The term is old enough to be deposed (minTermMs, as g2 sees it), so the figure below is the cut's alone.
@@ -282,19 +272,7 @@ describe('deposition on clients\u2019 evidence', () => {
     const epoch1 = (await readLeader(admin, { path }))!.epoch;
     const g2 = await guarded(path, 'node2', 12, 500);
     const route = (endpoint: string): string => endpoint;
-    const chunks: Chunk[] = [];
-    for (const node of ['node2', 'node3']) {
-      const zk = await client();
-      const d = new LeaderDiscovery(zk, { path });
-      await d.start();
-      const c = new Chunk(node, d, zk, path, route);
-      c.start();
-      chunks.push(c);
-      closers.push(() => {
-        c.stop();
-        d.stop();
-      });
-    }
+    const chunks = await startChunks(path, route);
     await until('g2 to be next', () => g2.guard.status().deposer?.next === true, 10_000);
     await leader.line('a write of the leader', (l) => l.ev === 'write' && l.ok === true, 10_000);
 

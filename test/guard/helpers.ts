@@ -2,10 +2,11 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { connect } from 'node:net';
-import type { WatchdogStatus } from '../../src/guard/index.ts';
+import { connect, createConnection } from 'node:net';
+import type { GuardOptions, WatchdogStatus } from '../../src/guard/index.ts';
 
 export { until } from '../until.ts';
+export { nextElected } from '../recipes/helpers.ts';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 export const SERVICE = join(import.meta.dirname, 'fixtures', 'service.ts');
@@ -70,8 +71,8 @@ export interface ServiceConfig {
   logPath?: string;
   probes?: string[];
   gate?: boolean;
-  deposition?: unknown;
-  timing?: Record<string, number>;
+  deposition?: GuardOptions['deposition'];
+  timing?: GuardOptions['timing'];
   watchdog?: 'env' | null;
 }
 
@@ -82,6 +83,23 @@ export function serviceArgs(cfg: ServiceConfig): string[] {
 /** The fixture service alone (no watchdog). */
 export function startService(cfg: ServiceConfig): Proc {
   return new Proc(process.execPath, serviceArgs({ watchdog: null, ...cfg }));
+}
+
+/** PING → PONG at HOST:PORT within timeoutMs (the fixture services' and the test servers' protocol). */
+export function ping(address: string, timeoutMs = 2000): Promise<boolean> {
+  const colon = address.lastIndexOf(':');
+  return new Promise((resolve) => {
+    const s = createConnection({ host: address.slice(0, colon), port: Number(address.slice(colon + 1)) });
+    const done = (ok: boolean): void => {
+      clearTimeout(t);
+      s.destroy();
+      resolve(ok);
+    };
+    const t = setTimeout(() => done(false), timeoutMs);
+    s.on('connect', () => s.write('PING\n'));
+    s.on('data', (d: Buffer) => d.toString().includes('PONG') && done(true));
+    s.on('error', () => done(false));
+  });
 }
 
 /** An address for a service on the ensemble's own loopback subnet (127.a.b.1NN → 127.a.b.2NN). */

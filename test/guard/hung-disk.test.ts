@@ -12,14 +12,13 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { FaultFs, releaseMount } from '../../src/lab/faultfs.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
-import { Election, type Term } from '../../src/recipes/index.ts';
-import { Proc, SERVICE, TSX, guardRun, serviceHost, startService, until, watchdogStatus } from './helpers.ts';
+import { Election } from '../../src/recipes/index.ts';
+import { Proc, SERVICE, TSX, guardRun, nextElected, ping, serviceHost, startService, until, watchdogStatus } from './helpers.ts';
 
 let ens: Ensemble;
 const clients: ZooKeeperClient[] = [];
@@ -69,31 +68,6 @@ async function candidate(path: string, name: string): Promise<Election> {
   return e;
 }
 
-function nextElected(e: Election, timeoutMs = 30_000): Promise<{ term: Term }> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no elected event')), timeoutMs);
-    e.once('elected', (info) => {
-      clearTimeout(t);
-      resolve(info);
-    });
-  });
-}
-
-function ping(host: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host, port });
-    const done = (ok: boolean): void => {
-      clearTimeout(t);
-      s.destroy();
-      resolve(ok);
-    };
-    const t = setTimeout(() => done(false), 2000);
-    s.on('connect', () => s.write('PING\n'));
-    s.on('data', (d: Buffer) => d.toString().includes('PONG') && done(true));
-    s.on('error', () => done(false));
-  });
-}
-
 /** The service's `status` answer (a round trip on its stdin). */
 async function serviceStatus(svc: Proc): Promise<Record<string, unknown>> {
   const from = svc.lines.length;
@@ -135,7 +109,7 @@ describe('guard on a hung disk (faultfs)', () => {
     const resign = await svc.line('the resign decision', (l) => l.ev === 'decision' && l.kind === 'resign', 10_000);
     assert.match(String((resign.detail as Record<string, unknown>).failures), /^disk .*\/data: (open|write|fsync|close|unlink) no answer for \d+ ms$/);
     // The hang holds one thread: the service's event loop and its endpoint work on.
-    assert.equal(await ping(host, 10100), true);
+    assert.equal(await ping(`${host}:10100`), true);
     const st = await serviceStatus(svc);
     assert.equal(st.gate, 'unhealthy');
     assert.equal(st.state, 'waiting');

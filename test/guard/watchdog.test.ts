@@ -16,9 +16,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
-import { Election, readLeader, type Term } from '../../src/recipes/index.ts';
+import { Election, readLeader } from '../../src/recipes/index.ts';
 import { DEFAULT_TIMING } from '../../src/guard/index.ts';
-import { CLI, Proc, guardRun, serviceArgs, serviceHost, until, watchdogStatus } from './helpers.ts';
+import { CLI, Proc, guardRun, nextElected, serviceArgs, serviceHost, until, watchdogStatus } from './helpers.ts';
 
 let ens: Ensemble;
 const clients: ZooKeeperClient[] = [];
@@ -46,14 +46,19 @@ async function client(sessionTimeoutMs = 4000): Promise<ZooKeeperClient> {
   return c;
 }
 
-function nextElected(e: Election, timeoutMs = 30_000): Promise<{ term: Term }> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no elected event')), timeoutMs);
-    e.once('elected', (info) => {
-      clearTimeout(t);
-      resolve(info);
-    });
-  });
+/** The fixture service under `zkwarden guard run`, leading; and a second candidate in this process. */
+async function guardedLeader(path: string, name: string, n: number): Promise<{ svc: Proc; pid: number; e2: Election }> {
+  const host = serviceHost(ens.server(1).host, n);
+  const svc = guardRun(
+    ['--servers', ens.connectString, '--path', path, '--name', name],
+    [process.execPath, ...serviceArgs({ connectString: ens.connectString, path, name: 'node1', node: 'node1', host, port: 10100, watchdog: 'env' })],
+  );
+  procs.push(svc);
+  const ready = await svc.line('the service to lead', (l) => l.ev === 'ready', 60_000);
+  assert.equal(ready.leader, true);
+  const e2 = new Election(await client(), { path, candidate: { endpoint: 'node2:10100', name: 'node2' } });
+  await e2.join();
+  return { svc, pid: ready.pid as number, e2 };
 }
 
 /** ZooKeeper 3.8's ZooKeeperServer.generatePasswd: java.util.Random(id ^ 0xB3415C00).nextBytes(16). */
@@ -152,18 +157,8 @@ describe('watchdog', () => {
   it('a guarded Node service: a 1 s SIGSTOP fails nothing over; a longer one does, by the watchdog, before the session would expire', async (t) => {
     const path = '/w2/__mj_j';
     const name = `meta-${tag}`;
-    const host = serviceHost(ens.server(1).host, 1);
     const admin = await client();
-    const svc = guardRun(
-      ['--servers', ens.connectString, '--path', path, '--name', name],
-      [process.execPath, ...serviceArgs({ connectString: ens.connectString, path, name: 'node1', node: 'node1', host, port: 10100, watchdog: 'env' })],
-    );
-    procs.push(svc);
-    const ready = await svc.line('the service to lead', (l) => l.ev === 'ready', 60_000);
-    assert.equal(ready.leader, true);
-    const pid = ready.pid as number;
-    const e2 = new Election(await client(), { path, candidate: { endpoint: 'node2:10100', name: 'node2' } });
-    await e2.join();
+    const { svc, pid, e2 } = await guardedLeader(path, name, 1);
     const control = `@zkwarden-guard/${name}`;
     const s0 = await watchdogStatus(control);
     const leader = await readLeader(admin, { path });
@@ -214,17 +209,7 @@ describe('watchdog', () => {
 
   it("a service whose main thread is blocked for good (its gate cannot run) is ended by the watchdog", async (t) => {
     const path = '/w3/__mj_j';
-    const name = `blocked-${tag}`;
-    const host = serviceHost(ens.server(1).host, 3);
-    const svc = guardRun(
-      ['--servers', ens.connectString, '--path', path, '--name', name],
-      [process.execPath, ...serviceArgs({ connectString: ens.connectString, path, name: 'node1', node: 'node1', host, port: 10100, watchdog: 'env' })],
-    );
-    procs.push(svc);
-    const ready = await svc.line('the service to lead', (l) => l.ev === 'ready', 60_000);
-    assert.equal(ready.leader, true);
-    const e2 = new Election(await client(), { path, candidate: { endpoint: 'node2:10100', name: 'node2' } });
-    await e2.join();
+    const { svc, e2 } = await guardedLeader(path, `blocked-${tag}`, 3);
     const elected = nextElected(e2);
     const from = svc.lines.length;
     svc.send('block');
