@@ -49,13 +49,15 @@ parentPort.on('message', (m) => {
 });
 `;
 
+let probesMade = 0;
+
 export interface DiskProbeOptions {
   /** A directory on the disk the service writes its data to. */
   dir: string;
   name?: string;
   /** Size of the probe's write; default 4096 (one page, one block). */
   bytes?: number;
-  /** File name inside `dir`; default `.zkwarden-disk-probe-<pid>`. */
+  /** File name inside `dir`; default `.zkwarden-disk-probe-<pid>-<n>` (one per probe of this process). */
   fileName?: string;
   /** The longest one step may take before the disk counts as stalled (default: the timing's probeTimeoutMs). */
   timeoutMs?: number;
@@ -83,7 +85,7 @@ export class DiskProbe implements Probe {
     if (typeof o.dir !== 'string' || o.dir === '') throw new GuardConfigError('diskProbe.dir', 'expected a directory on the service data disk');
     this.bytes = o.bytes ?? 4096;
     if (!Number.isInteger(this.bytes) || this.bytes < 1 || this.bytes > 1 << 20) throw new GuardConfigError('diskProbe.bytes', `expected 1 to 1048576, got ${this.bytes}`);
-    this.path = join(o.dir, o.fileName ?? `.zkwarden-disk-probe-${process.pid}`);
+    this.path = join(o.dir, o.fileName ?? `.zkwarden-disk-probe-${process.pid}-${++probesMade}`);
     this.name = o.name ?? `disk ${o.dir}`;
     this.timeoutMs = o.timeoutMs;
   }
