@@ -310,6 +310,9 @@ function daemonsOf(mountpoint: string): number[] {
     if (!/^\d+$/.test(name)) continue;
     let argv: string[];
     try {
+      // comm first: it needs no lock of the target, while reading the cmdline of a process
+      // stuck in a page fault on a stalled mount would wait for its memory map lock.
+      if (readFileSync(`/proc/${name}/comm`, 'utf8') !== 'faultfs\n') continue;
       argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
     } catch {
       continue;
