@@ -638,8 +638,9 @@ export class FaultFs {
   }
 
   /**
-   * Answers every stalled request: performs it (the disk came back), or with `errno` fails it.
-   * Returns how many. Rules stay as they are: set healthy first for the disk to stay well.
+   * Answers every pending request, stalled or waiting out a delay: performs it (the disk came
+   * back), or with `errno` fails it. Returns how many. Rules stay as they are: set healthy first
+   * for the disk to stay well.
    */
   async release(opts: { errno?: string } = {}): Promise<number> {
     const err = opts.errno === undefined ? '' : ` ${errnoByName[errnoName(opts.errno, 'errno', this.mountpoint)]}`;
