@@ -351,12 +351,9 @@ function abortConnection(connection: number, mountpoint: string): void {
 
 /** umount2(MNT_DETACH) without path canonicalisation (the helper's --detach), or umount -l. */
 function detach(mountpoint: string): void {
-  let helper: string | null = null;
-  try {
-    helper = faultFsHelper();
-  } catch {
-    helper = null;
-  }
+  // Whatever binary is there (clean-up, exit hooks included, must never wait for a build).
+  const built = join(packageRoot(), 'native', 'faultfs', 'build', 'faultfs');
+  const helper = existsSync(built) ? built : null;
   const r = helper
     ? spawnSync(helper, ['--detach', mountpoint], { encoding: 'utf8', timeout: 5000 })
     : spawnSync('umount', ['-l', '--no-canonicalize', mountpoint], { encoding: 'utf8', timeout: 5000 });
