@@ -305,7 +305,11 @@ function processState(pid: number): string | null {
 
 /** The faultfs daemons serving mountpoint (by their command line, so a reused pid is never taken for one). */
 function daemonsOf(mountpoint: string): number[] {
-  const pids: number[] = [];
+  return daemonArgvs(mountpoint).map(([pid]) => pid);
+}
+
+function daemonArgvs(mountpoint: string): [number, string[]][] {
+  const found: [number, string[]][] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let argv: string[];
@@ -319,9 +323,9 @@ function daemonsOf(mountpoint: string): number[] {
     }
     if (!argv[0]?.endsWith(`${sep}faultfs`)) continue;
     const i = argv.indexOf('--mountpoint');
-    if (i >= 0 && argv[i + 1] === mountpoint) pids.push(Number(name));
+    if (i >= 0 && argv[i + 1] === mountpoint) found.push([Number(name), argv]);
   }
-  return pids;
+  return found;
 }
 
 function alive(pid: number): boolean {
@@ -377,7 +381,8 @@ function kill(pid: number, signal: NodeJS.Signals): void {
  */
 function releaseNow(mountpoint: string, known?: { connection: number; daemonPid: number }): number[] {
   const entries = faultFsMounts().filter((m) => m.mountpoint === mountpoint);
-  const daemons = new Set(daemonsOf(mountpoint));
+  const found = daemonArgvs(mountpoint);
+  const daemons = new Set(found.map(([pid]) => pid));
   if (known && alive(known.daemonPid) && daemonsOf(mountpoint).includes(known.daemonPid)) {
     // Our own daemon still holds its connection, so the number is still ours (after a lazy
     // unmount the mount is gone from mountinfo, but stalled callers may still wait on it).
@@ -386,6 +391,17 @@ function releaseNow(mountpoint: string, known?: { connection: number; daemonPid:
   for (const e of entries) abortConnection(e.connection, mountpoint);
   for (let i = 0; i < entries.length; i++) detach(mountpoint);
   for (const pid of daemons) kill(pid, 'SIGKILL');
+  // A killed daemon cannot remove its control socket; its log stays for the post-mortem.
+  for (const [, argv] of found) {
+    const sock = argv[argv.indexOf('--socket') + 1];
+    if (sock && argv.includes('--socket')) {
+      try {
+        unlinkSync(sock);
+      } catch {
+        // already gone
+      }
+    }
+  }
   return [...daemons];
 }
 

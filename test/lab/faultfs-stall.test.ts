@@ -166,6 +166,7 @@ describe('faultfs clean-up', () => {
     assert.equal((await victim.exited).signal, 'SIGKILL');
     assert.equal(mounted(s.mountpoint), false);
     assert.equal(alive(ffs.daemonPid), false);
+    assert.equal(fs.existsSync(ffs.controlSocket), false, 'the killed daemon\'s control socket is removed');
     await ffs.unmount(); // idempotent after someone else's clean-up
   });
 

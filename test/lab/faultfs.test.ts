@@ -395,6 +395,7 @@ describe('faultfs bad input', () => {
     assert.match(set.text, /error EIO for write on every path/);
     const st = await runDiskCommand(s.mountpoint, ['status']);
     assert.deepEqual((st.json as { rules: unknown }).rules, [{ mode: 'error', errno: 'EIO', ops: ['write'] }]);
+    await assert.rejects(runDiskCommand(s.mountpoint, ['healthy'], { path: 'zk1' }), { name: 'FaultFsInputError', message: /^--path: healthy takes no --ops or --path/ });
     const healed = await runDiskCommand(s.mountpoint, ['healthy']);
     assert.equal((healed.json as { released: number }).released, 0);
     assert.deepEqual((await ffs.status()).rules, []);
