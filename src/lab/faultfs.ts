@@ -592,6 +592,11 @@ export class FaultFs {
     return fs;
   }
 
+  /** Where a mount's daemon logs when no logFile was given (beside its default control socket). */
+  static defaultLogFile(mountpoint: string): string {
+    return defaultSocket(mountpointPath(mountpoint)).replace(/\.sock$/, '') + '.log';
+  }
+
   /** A handle on a mount made by another process (the CLI): found through mountinfo and the daemon's command line. */
   static attach(mountpoint: string): FaultFs {
     const mp = mountpointPath(mountpoint);

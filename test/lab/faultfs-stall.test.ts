@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { FaultFs, faultFsMounts, releaseMount } from '../../src/lab/faultfs.ts';
 import { until } from '../until.ts';
-import { dropScratch, mountScratch, procState, run, sigkillPending, type Scratch, type Spawned } from './faultfs-util.ts';
+import { dropScratch, mountScratch, procState, run, scratch, sigkillPending, type Scratch, type Spawned } from './faultfs-util.ts';
 
 const mounted = (mp: string): boolean => faultFsMounts().some((m) => m.mountpoint === mp);
 const alive = (pid: number): boolean => {
@@ -179,6 +179,32 @@ describe('faultfs clean-up', () => {
     assert.equal(mounted(s.mountpoint), false);
     // The mount point is an ordinary directory again.
     assert.deepEqual(fs.readdirSync(s.mountpoint), []);
+  });
+
+  it('a detached mount outlives the process that made it; another process attaches to it, and releaseMount removes it', async () => {
+    const s = scratch();
+    const script = `import { FaultFs } from ${JSON.stringify(new URL('../../src/lab/faultfs.ts', import.meta.url).href)};
+      const f = await FaultFs.mount({ backing: ${JSON.stringify(s.backing)}, mountpoint: ${JSON.stringify(s.mountpoint)}, detached: true });
+      console.log(f.daemonPid);`;
+    const maker = run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    const made = await maker.exited;
+    assert.equal(made.code, 0, made.stderr);
+    try {
+      assert.ok(mounted(s.mountpoint), 'still mounted after its maker exited');
+      const disk = FaultFs.attach(s.mountpoint);
+      assert.ok(alive(disk.daemonPid));
+      await disk.set({ mode: 'error', errno: 'ENOSPC', ops: ['fsync'] });
+      assert.deepEqual((await FaultFs.attach(s.mountpoint).status()).rules, [{ mode: 'error', errno: 'ENOSPC', ops: ['fsync'] }]);
+      await releaseMount(s.mountpoint);
+      assert.equal(mounted(s.mountpoint), false);
+      assert.equal(alive(disk.daemonPid), false);
+      assert.equal(fs.existsSync(disk.controlSocket), false);
+    } finally {
+      await releaseMount(s.mountpoint);
+      fs.rmSync(s.dir, { recursive: true, force: true });
+      // releaseMount keeps a daemon's log for a post-mortem; this one is not needed.
+      fs.rmSync(FaultFs.defaultLogFile(s.mountpoint), { force: true });
+    }
   });
 
   it('releaseMount of a path with no faultfs is a no-op', async () => {
