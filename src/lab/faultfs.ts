@@ -65,6 +65,8 @@ export interface FaultFsMountOptions {
   timeoutMs?: number;
   /** The daemon's nice value (default -10: a disk does not wait for a CPU; see docs/faultfs.md). */
   nice?: number;
+  /** The daemon's FUSE loop threads (default 16; stalled requests hold none). */
+  threads?: number;
 }
 
 /** A faultfs mount found in /proc/self/mountinfo. */
@@ -540,7 +542,9 @@ export class FaultFs {
     const out = openSync(logFile, 'a');
     const nice = opts.nice ?? -10;
     if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
-    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice)];
+    const threads = opts.threads ?? 16;
+    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
+    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice), '--threads', String(threads)];
     const child = spawn(helper, args, {
       stdio: ['ignore', out, out, 'pipe'],
       detached: true,
