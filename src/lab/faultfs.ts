@@ -511,6 +511,10 @@ export class FaultFs {
     if (faultFsMounts().some((m) => m.mountpoint === mountpoint) || mountEntries().some((m) => m.mountpoint === mountpoint)) {
       throw new FaultFsInputError('mountpoint', `${mountpoint} is already a mount point (release it first: releaseMount)`, mountpoint);
     }
+    const nice = opts.nice ?? -10;
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
+    const threads = opts.threads ?? 16;
+    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
     let backing: string;
     try {
       backing = realpathSync(opts.backing);
@@ -540,10 +544,6 @@ export class FaultFs {
     mkdirSync(dirname(controlSocket), { recursive: true });
     mkdirSync(dirname(logFile), { recursive: true });
     const out = openSync(logFile, 'a');
-    const nice = opts.nice ?? -10;
-    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
-    const threads = opts.threads ?? 16;
-    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
     const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice), '--threads', String(threads)];
     const child = spawn(helper, args, {
       stdio: ['ignore', out, out, 'pipe'],

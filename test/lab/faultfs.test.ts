@@ -377,6 +377,8 @@ describe('faultfs bad input', () => {
     await assert.rejects(FaultFs.mount({ backing: join(s.dir, 'nope'), mountpoint: join(s.dir, 'm2') }), { name: 'FaultFsInputError', message: /^backing: / });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: s.mountpoint }), { name: 'FaultFsInputError', message: /^mountpoint: .*already a mount point/ });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.backing, 'inside') }), { name: 'FaultFsInputError', message: /must not contain each other/ });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), threads: 1 }), { name: 'FaultFsInputError', message: /^threads: expected an integer from 2 to 256, got 1/ });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), nice: -40 }), { name: 'FaultFsInputError', message: /^nice: / });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm3'), controlSocket: join(s.dir, 'm3', 'c.sock') }), {
       name: 'FaultFsInputError',
       message: /^controlSocket: .*must not be on the mount/,
