@@ -10,11 +10,12 @@
  */
 import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../lab/four-letter.ts';
 import { createClient, type ZooKeeperClient } from '../../zk/client.ts';
+import { NoNodeError } from '../../zk/errors.ts';
 import { probe } from '../../zk/reach.ts';
 import { sessionHex, type Stat } from '../../zk/records.ts';
-import { type AuditClass, describeGroup, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
+import { type AuditClass, DEFAULT_AUDIT_LIMIT, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
+import { findingsOf } from './audit-trees.ts';
 import { hexZxid } from './format.ts';
-import { groupByPattern } from './group.ts';
 import { type Signature } from './signatures.ts';
 
 export interface OnlineMember {
@@ -86,7 +87,7 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
           for (const c of children) queue.push(path === '/' ? `/${c}` : `${path}/${c}`);
         }, (e: unknown) => {
           // A node deleted between listing and reading is normal on a live server.
-          if ((e as { code?: number }).code !== -101) failure = e;
+          if (!(e instanceof NoNodeError)) failure = e;
         }).finally(() => { active--; pump(); });
       }
     };
@@ -235,7 +236,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       const keys = stats.map((s) => (s ? STAT_KEYS.map((k) => String(s[k])).join('|') : null));
       if (new Set(keys.map(String)).size <= 1) continue;
       diffCount++;
-      if (diffs.length >= 2000) continue;
+      if (diffs.length >= DEFAULT_AUDIT_LIMIT) continue;
       const names = up.map(({ m }) => m.name);
       const present = names.filter((_n, k) => stats[k]);
       const fields = new Set<string>();
@@ -249,9 +250,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       });
     }
   }
-  const findings: Finding[] = groupByPattern(diffs).map((g) => ({
-    pattern: g.pattern, kind: g.kind, ephemeral: g.ephemeral, count: g.items.length, text: describeGroup(g), paths: g.items.slice(0, 20).map((d) => d.path), example: g.items[0]!.variants,
-  }));
+  const findings: Finding[] = findingsOf(diffs);
 
   let cls: OnlineReport['class'];
   let verdict: string;
