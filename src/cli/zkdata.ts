@@ -18,7 +18,7 @@ import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, forensicsAction, fsInputError, note, printJson } from './output.ts';
+import { CliError, ExitCode, forensicsAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
 
 /** A zxid as ZooKeeper prints them (0x hex) or decimal. */
 export function parseZxid(v: string): number {
@@ -84,7 +84,7 @@ export function register(program: Command): void {
       if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
     }));
 
-  program
+  const tree = program
     .command('tree')
     .description('the tree of one server at a zxid: its newest usable snapshot at or before it, plus its logs replayed')
     .argument('<dir>', 'the server\'s dataDir (with version-2/ inside), version-2 itself, or SNAPDIR:LOGDIR')
@@ -121,7 +121,7 @@ export function register(program: Command): void {
       }
     }));
 
-  program
+  const audit = program
     .command('audit')
     .addHelpText('after', '\nExit codes: 0 consistent or lagging, 1 diverged, 2 bad usage or input, 3 a server could not be reached (--servers).')
     .description('consistent, lagging or diverged? Offline from the members\' data directories, or online from the live servers')
@@ -182,4 +182,5 @@ export function register(program: Command): void {
       else process.stdout.write(renderAudit(r));
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
     }));
+  for (const c of [snapshot, txnlog, tree, audit]) jsonUsageErrors(c);
 }
