@@ -160,6 +160,29 @@ test('a ZooKeeper outage is no gray failure of the meta leader: the clients\' ow
   assert.equal(gray(plain).length, 1, JSON.stringify(plain.verdicts.map((v) => v.title)));
 });
 
+test('the onset is the last sign of life before the silence the failures began in, not before a longer one later', async () => {
+  // node1 hangs after 05:00:39, is rebooted at 05:02:00, logs a little, then falls quiet for an hour.
+  const root = join(dir, 'onset');
+  const t0 = 5 * 3600;
+  const n1: string[] = [];
+  for (let s = 0; s < 40; s++) n1.push(`I0625 ${hms(t0 + s)}.000000  7 meta.cc:1] served request ${s}`);
+  for (let s = 120; s < 126; s++) n1.push(`I0625 ${hms(t0 + s)}.000000  8 meta.cc:1] zbs-metad starting, listening on 10.1.88.101:10100`);
+  n1.push(`I0625 ${hms(t0 + 3700)}.000000  8 meta.cc:1] served request 0`);
+  write(root, 'node1/zbs-metad.INFO', n1);
+  const chunk: string[] = [];
+  for (let s = 0; s < 3700; s += 5) chunk.push(`I0625 ${hms(t0 + s)}.000000  1 c.cc:1] chunk alive`);
+  for (let k = 0; k < 5; k++) chunk.push(`W0625 ${hms(t0 + 60 + k * 10)}.500000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:5${k}-->10.1.88.101:10100`);
+  write(root, 'node2/zbs-chunkd.INFO', chunk.sort());
+  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100']);
+  const inv = await investigate({ root, tz: 'UTC', year: 2022 });
+  const longest = inv.findings.find((f) => f.kind === 'last-sign-of-life' && f.node === 'node1');
+  assert.equal(utc.format(longest!.from, 0), '2022-06-25 05:02:05', 'the longest silence is the later one');
+  const g = gray(inv);
+  assert.equal(g.length, 1, JSON.stringify(inv.verdicts.map((v) => v.title)));
+  assert.equal(utc.format(Number(g[0]!.facts?.onset), 0), '2022-06-25 05:00:39');
+  assert.match(g[0]!.detail ?? '', /node1 went silent: every log of node1 stops after 2022-06-25 05:00:39/);
+});
+
 /** node1's meta hangs at 05:00:40 while node1's ZooKeeper keeps logging; chunks on node2/node3 time out against it. */
 function hungServiceBundle(root: string, failures: number, spacingS: number): void {
   const zk = (node: number, s: number, msg: string): string =>

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { investigate, type Investigation } from '../../../src/forensics/logs/investigate.ts';
-import { runStory, type Story } from './fixtures/story.ts';
+import { near, runStory, type Story } from './fixtures/story.ts';
 
 let story: Story;
 let inv: Investigation;
@@ -20,11 +20,6 @@ before(async () => {
 after(async () => {
   await story?.close();
 });
-
-const near = (a: unknown, b: number, what: string): void => {
-  assert.equal(typeof a, 'number', `${what}: ${String(a)}`);
-  assert.ok(Math.abs((a as number) - b) <= 2000, `${what}: ${new Date(a as number).toISOString()} vs truth ${new Date(b).toISOString()}`);
-};
 
 test('the hung meta leader on ZooKeeper\'s leader node: still its gray failure, ZooKeeper re-elected and served on', () => {
   const hung = `node${story.hungId}`;
