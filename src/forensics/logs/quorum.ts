@@ -32,7 +32,6 @@ export interface QuorumFacts {
   leading: { node: string; ts: number }[];
   /** LEADING lines; `servingAt`: when the new leader had its quorum ("Have quorum of supporters"), when logged. */
   elections: { ts: number; leader: string; servingAt: number | null }[];
-  lookingTimes: { node: string; ts: number }[];
   /** Every state change of every server, in time order: what each was doing at any moment. */
   states: { node: string; ts: number; state: PeerState }[];
   drops: { ts: number; by: string; peer?: string }[];
@@ -59,7 +58,7 @@ export class QuorumDetector implements Detector {
   private readonly supporters: { e: Entry; sids: number[]; zxid: string }[] = [];
   private readonly learnerHandlerSeen = new Map<string, Entry>();
 
-  readonly facts: QuorumFacts = { leading: [], elections: [], lookingTimes: [], states: [], drops: [] };
+  readonly facts: QuorumFacts = { leading: [], elections: [], states: [], drops: [] };
 
   observe(e: Entry): void {
     if (!isLive(e) || e.service !== 'zookeeper' || e.fmt !== 'log4j') return;
@@ -192,7 +191,6 @@ export class QuorumDetector implements Detector {
     for (const s of this.states) {
       const { e, state } = s;
       this.facts.states.push({ node: e.node, ts: e.ts, state });
-      if (state === 'LOOKING') this.facts.lookingTimes.push({ node: e.node, ts: e.ts });
       const took = s.tookMs !== undefined ? ` (election took ${s.tookMs} ms)` : '';
       if (state === 'LEADING') {
         this.facts.leading.push({ node: e.node, ts: e.ts });

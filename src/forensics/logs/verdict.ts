@@ -193,7 +193,7 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
       facts: {
         verdict: 'gray-failure', leaderNode: target, endpoint: remote, role, from, to: end, observers,
         failedCalls: count, zkLeader: zkLeader ?? null, zkDropAt: drop ? drop.to : null, quorumKept,
-        // ZooKeeper's own election while the leader failed (its leader was on the hung node).
+        // ZooKeeper's own election among the others while the leader failed (its leader on the hung node, typically).
         zkElectedLeader: zk.kind === 'reelected' ? zk.leader : null, zkElectedAt: zk.kind === 'reelected' ? zk.at : null,
         zkServingAt: zk.kind === 'reelected' ? zk.servingAt : null, zkPreviousLeader: zk.kind === 'reelected' ? zk.previous : null, ...storyFacts,
       },
