@@ -33,6 +33,15 @@ let base = '';
 let inputs: MemberInput[] = [];
 let report: AuditReport;
 
+/** Waits for a fact with a bound (writes made, a line logged, a file written), never for time alone. */
+async function until(what: string, f: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 async function relogsOf(dataDir: string): Promise<Relog[]> {
   const rep = newReport();
   for await (const _e of history(openDataDir(dataDir), rep, { force: true })) { /* the report is what counts */ }
@@ -54,24 +63,30 @@ before(async () => {
   // whose COMMITs can arrive between NEWLEADER and UPTODATE (the window of ZOOKEEPER-4394).
   let stop = false;
   let n = 0;
+  const moreWrites = (k: number): Promise<void> => { const from = n; return until(`${k} more writes`, () => n >= from + k); };
+  const goodbyes = (): number => readFileSync(ens.server(leader).logFile, 'utf8').split('GOODBYE').length - 1;
   const writers = clients.flatMap((c, k) => [0, 1, 2].map(async (w) => {
     while (!stop) {
       await c.create(`/r${k}-${w}-${n++}`, Buffer.from('d'), { timeoutMs: 2000 }).catch(() => undefined);
     }
   }));
   try {
-    await sleep(500);
+    await moreWrites(100);
     for (cycles = 1; cycles <= MAX_CYCLES; cycles++) {
+      const dropped = goodbyes();
       await ens.pause(follower);
-      await sleep(1200); // syncLimit × tickTime = 600 ms: the leader drops it
+      // Past syncLimit × tickTime (600 ms) the leader drops it: resumed once the leader says so.
+      await until('the leader to drop the paused follower', () => goodbyes() > dropped);
       await ens.resume(follower);
       await ens.waitForServing(follower, 30_000);
-      await sleep(600);
+      // Writes through the quorum the follower is back in: its re-sync is over and logged.
+      await moreWrites(100);
       if ((await relogsOf(ens.server(follower).dataDir)).length > 0) break;
     }
-    // More writes: the follower takes a snapshot after the last re-sync (snapCount 100), as a
-    // server in production soon does; a hole its SyncThread left is then covered.
-    await sleep(1000);
+    // The follower takes a snapshot after the last re-sync (snapCount 100), as a server in
+    // production soon does; a hole its SyncThread left is then covered.
+    const snaps = openDataDir(ens.server(follower).dataDir).snapshots.length;
+    await until('a snapshot of the follower after the last re-sync', () => openDataDir(ens.server(follower).dataDir).snapshots.length > snaps);
   } finally {
     stop = true;
     await Promise.all(writers);
