@@ -12,6 +12,7 @@ export function buildProgram(): Command {
   const program = new Command('zkwarden')
     .description('keep ZooKeeper-elected leaders honest: client and recipes, fault lab, incident forensics')
     .version('0.1.0')
+    .option('--debug', 'on an internal error, print its stack')
     .showHelpAfterError()
     .exitOverride();
   registerDemo(program);
@@ -36,10 +37,24 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`zkwarden: ${err.message}\n`);
       return err.exitCode;
     }
-    process.stderr.write(`zkwarden: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
-    return ExitCode.finding;
+    return internalError(err, argv.includes('--debug'));
   }
 }
 
+/** One line and the internal exit code, never the finding code 1: a crash must not read as a finding. */
+function internalError(err: unknown, debug: boolean): number {
+  const message = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+  const detail = debug || process.env.ZKWARDEN_DEBUG ? `\n${(err as Error)?.stack ?? ''}` : ' (rerun with --debug for the stack)';
+  process.stderr.write(`zkwarden: internal error: ${message.split('\n')[0]}${detail}\n`);
+  return ExitCode.internal;
+}
+
+// An error escaping every await (a stray rejection, a throwing listener) ends the CLI the same way.
+const onStray = (err: unknown): void => {
+  process.exitCode = internalError(err, process.argv.includes('--debug'));
+  process.exit();
+};
+process.on('uncaughtException', onStray);
+process.on('unhandledRejection', onStray);
 const code = await main(process.argv.slice(2));
 process.exitCode = code;
