@@ -32,7 +32,10 @@ describe('CLI internal errors', () => {
     assert.equal(r.status, 70);
     const [first, ...rest] = r.stderr.trimEnd().split('\n');
     assert.equal(first, 'zkwarden: internal error: TypeError: cannot read properties of undefined');
-    assert.ok(rest.some((l) => /^\s+at .*crash\.mjs/.test(l)), r.stderr);
+    assert.ok(
+      rest.some((l) => /^\s+at .*crash\.mjs/.test(l)),
+      r.stderr,
+    );
   });
 
   it('end a stray rejection after the command the same way', () => {

@@ -38,11 +38,19 @@ class Program {
   /** The first line (from index `from` on) matching `re`; fails with the output so far. */
   async line(re: RegExp, from = 0, timeoutMs = 30_000): Promise<RegExpMatchArray> {
     let found: RegExpMatchArray | null = null;
-    await until(`a line matching ${re}`, () => {
-      if (this.child.exitCode !== null) throw new Error(`exited (${this.child.exitCode}) before ${re}:\n${this.lines.join('\n')}\n${this.stderr}`);
-      found = this.lines.slice(from).map((l) => l.match(re)).find((m) => m !== null) ?? null;
-      return found !== null;
-    }, timeoutMs).catch((e: Error) => {
+    await until(
+      `a line matching ${re}`,
+      () => {
+        if (this.child.exitCode !== null) throw new Error(`exited (${this.child.exitCode}) before ${re}:\n${this.lines.join('\n')}\n${this.stderr}`);
+        found =
+          this.lines
+            .slice(from)
+            .map((l) => l.match(re))
+            .find((m) => m !== null) ?? null;
+        return found !== null;
+      },
+      timeoutMs,
+    ).catch((e: Error) => {
       throw new Error(`${e.message}\nstdout:\n${this.lines.join('\n')}\nstderr:\n${this.stderr}`);
     });
     return found!;

@@ -64,7 +64,12 @@ before(() => {
   tarballFiles = report.files.map((f) => f.path).sort();
 
   const closure = runtimeClosure();
-  const packed = packReport(ok('npm pack (dependencies)', run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...closure.map((d) => join(root, d))], { cwd: root })));
+  const packed = packReport(
+    ok(
+      'npm pack (dependencies)',
+      run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...closure.map((d) => join(root, d))], { cwd: root }),
+    ),
+  );
   assert.equal(packed.length, closure.length);
 
   consumer = join(work, 'consumer');
@@ -90,7 +95,10 @@ describe('the packed package', () => {
     }
     const stray = tarballFiles.filter((f) => !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|test\/fixtures\/seed-bundle\/.+)$/.test(f));
     assert.deepEqual(stray, []);
-    assert.deepEqual(tarballFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')), []);
+    assert.deepEqual(
+      tarballFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
+      [],
+    );
   });
 
   it('installs with only its runtime dependencies: no TypeScript compiler, no tsx, no browser driver', () => {
