@@ -4,52 +4,20 @@
  * exports map imported from plain Node (no TypeScript at run time), a consumer file and the
  * examples type-checked with `tsc` against the shipped declarations, and the `zkwarden` bin run.
  *
- * The runtime dependencies come from this checkout's node_modules, packed, so the install works
- * offline on a fresh CI machine right after `npm ci`.
+ * The install is offline (test/package/install.ts): it works on a fresh CI machine after `npm ci`.
  */
 import assert from 'node:assert/strict';
-import { spawnSync, type SpawnSyncOptions } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { ok, packAndInstall, root, run } from './install.ts';
 
-const root = join(import.meta.dirname, '..', '..');
 const repoPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   name: string;
-  version: string;
   exports: Record<string, string | Record<string, string>>;
   dependencies: Record<string, string>;
 };
-// No call below may reach a registry.
-const env = { ...process.env, npm_config_offline: 'true', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' };
-
-function run(cmd: string, args: string[], opts: SpawnSyncOptions = {}): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env, timeout: 180_000, ...opts });
-  return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
-
-function ok(what: string, r: { status: number | null; stdout: string; stderr: string }): string {
-  assert.equal(r.status, 0, `${what} failed (exit ${r.status}):\n${r.stdout}\n${r.stderr}`);
-  return r.stdout;
-}
-
-/** `npm pack --json` prints the lifecycle scripts' output too; the report is the JSON array at the end. */
-function packReport(stdout: string): { filename: string; files: { path: string }[] }[] {
-  return JSON.parse(stdout.slice(stdout.search(/^\[/m))) as { filename: string; files: { path: string }[] }[];
-}
-
-/** The runtime dependency closure, as the lock file has it (every installed package not marked dev). */
-function runtimeClosure(): string[] {
-  const lock = JSON.parse(readFileSync(join(root, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean; devOptional?: boolean }> };
-  const dirs = Object.entries(lock.packages)
-    .filter(([path, p]) => path !== '' && !p.dev && !p.devOptional)
-    .map(([path]) => path);
-  const nested = dirs.filter((d) => d.split('node_modules/').length > 2);
-  // A nested runtime dependency (two versions of one package) would need an `overrides` entry below.
-  assert.deepEqual(nested, [], 'runtime dependencies nested under others are not handled by this test yet');
-  return dirs;
-}
 
 let work: string;
 let consumer: string;
@@ -59,25 +27,9 @@ const specifierOf = (subpath: string): string => (subpath === '.' ? repoPackage.
 
 before(() => {
   work = mkdtempSync(join(tmpdir(), 'zkwarden-pack-'));
-  const [report] = packReport(ok('npm pack', run('npm', ['pack', '--json', '--pack-destination', work], { cwd: root })));
-  assert.ok(report, 'npm pack reported nothing');
-  tarballFiles = report.files.map((f) => f.path).sort();
-
-  const closure = runtimeClosure();
-  const packed = packReport(
-    ok(
-      'npm pack (dependencies)',
-      run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work, ...closure.map((d) => join(root, d))], { cwd: root }),
-    ),
-  );
-  assert.equal(packed.length, closure.length);
-
-  consumer = join(work, 'consumer');
-  const dependencies: Record<string, string> = { [repoPackage.name]: `file:../${report.filename}` };
-  closure.forEach((dir, i) => (dependencies[dir.slice('node_modules/'.length)] = `file:../${packed[i]!.filename}`));
-  mkdirSync(consumer);
-  writeFileSync(join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module', dependencies }, null, 2));
-  ok('npm install', run('npm', ['install', '--offline', '--no-package-lock', '--ignore-scripts'], { cwd: consumer }));
+  const installed = packAndInstall(work);
+  consumer = installed.project;
+  tarballFiles = installed.files;
 });
 
 after(() => {
