@@ -10,10 +10,11 @@ import { fileURLToPath } from 'node:url';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-// iptables = the lab's partitions; chromium = the HTML report test. lnav is only for bench/.
+// iptables = the lab's partitions; chromium = the HTML report test. lnav (the logs bench's peer)
+// and hyperfine (bench/cli-start's repeated runs) are only for bench/.
 const groups = {
   base: ['zookeeper', 'fuse3', 'iptables', 'chromium'],
-  bench: ['lnav'],
+  bench: ['lnav', 'hyperfine'],
 };
 
 const wanted = process.argv.slice(2).flatMap((g) => groups[g] ?? []);
