@@ -77,7 +77,6 @@ await election.join();
 server.on('request', (req: IncomingMessage, res: ServerResponse) => {
   handle(req, res).catch((e: unknown) => reply(res, 500, `${(e as Error).message}\n`));
 });
-console.log(`${name} serving on http://${endpoint}`);
 
 async function shutdown(): Promise<void> {
   await election.leave(); // the successor leads now, not after a session timeout
@@ -88,3 +87,4 @@ async function shutdown(): Promise<void> {
 }
 process.once('SIGTERM', () => void shutdown());
 process.once('SIGINT', () => void shutdown());
+console.log(`${name} serving on http://${endpoint}`);

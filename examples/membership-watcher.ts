@@ -33,7 +33,6 @@ watcher.on('warning', (e) => console.error(`warning: ${e.message}`));
 
 await registerMember(client, endpoint, { role, pid: process.pid }, { path });
 console.log(`registered ${endpoint} as ${role}`);
-await watcher.start(); // the first 'change' lists everyone already there
 
 async function shutdown(): Promise<void> {
   watcher.stop();
@@ -43,3 +42,5 @@ async function shutdown(): Promise<void> {
 }
 process.once('SIGTERM', () => void shutdown());
 process.once('SIGINT', () => void shutdown());
+
+await watcher.start(); // the first 'change' lists everyone already there
