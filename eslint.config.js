@@ -25,10 +25,11 @@ const layers = {
 };
 
 // TO BE REMOVED: imports that break the boundaries today, in files other areas own and are
-// fixing (the four-letter parsers move to src/zk/admin.ts; the online audit's client). Each
-// entry allows exactly the listed modules to exactly that file, and nothing else.
+// fixing (the four-letter parsers move to src/zk/admin.ts; the online audit's client and its
+// reachability probe are zk beyond the codec). Each entry allows exactly the listed modules to
+// exactly that file, and nothing else.
 const knownViolations = {
-  'src/forensics/zkdata/online.ts': ['src/lab/four-letter.ts', 'src/zk/client.ts'],
+  'src/forensics/zkdata/online.ts': ['src/lab/four-letter.ts', 'src/zk/client.ts', 'src/zk/reach.ts'],
 };
 
 const escape = (s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
