@@ -11,7 +11,7 @@ import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ok, packAndInstall, root, run } from './install.ts';
+import { ok, packAndInstall, root, run, type RunResult } from './install.ts';
 
 const repoPackage = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   name: string;
@@ -42,10 +42,12 @@ describe('the packed package', () => {
       const target = repoPackage.exports[subpath] as Record<string, string>;
       for (const file of [target.types!, target.default!]) assert.ok(tarballFiles.includes(file.slice(2)), `${subpath}: ${file} is not in the tarball`);
     }
-    for (const f of ['package.json', 'README.md', 'bin/zkwarden.js', 'dist/cli/main.js', 'test/fixtures/seed-bundle/bundle.json']) {
+    for (const f of ['package.json', 'README.md', 'bin/zkwarden.js', 'dist/cli/main.js', 'dist/cli/commands.json', 'test/fixtures/seed-bundle/bundle.json']) {
       assert.ok(tarballFiles.includes(f), `${f} is not in the tarball`);
     }
-    const stray = tarballFiles.filter((f) => !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|test\/fixtures\/seed-bundle\/.+)$/.test(f));
+    const stray = tarballFiles.filter(
+      (f) => !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|dist\/cli\/commands\.json|test\/fixtures\/seed-bundle\/.+)$/.test(f),
+    );
     assert.deepEqual(stray, []);
     assert.deepEqual(
       tarballFiles.filter((f) => f.endsWith('.ts') && !f.endsWith('.d.ts')),
@@ -138,5 +140,15 @@ export async function use(): Promise<[ElectionState, Term | null, LeaderInfo | n
     const r = run('npx', ['zkwarden', 'investigate', bundle], { cwd: consumer });
     assert.equal(r.status, 1, `a gray failure is a finding (exit 1):\n${r.stderr}`);
     assert.match(r.stdout, /VERDICT: Gray failure of the meta leader on node1/);
+  });
+
+  it('loads command groups lazily, with help and errors exactly as the sources (every group loaded) give them', () => {
+    const sources = (args: string[]): RunResult => run(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: root });
+    const bin = join(consumer, 'node_modules', '.bin', 'zkwarden');
+    for (const args of [['--help'], ['help', 'snapshot'], ['audit', '--help'], ['no-such-command']]) {
+      const built = run(bin, args, { cwd: consumer });
+      const eager = sources(args);
+      assert.deepEqual({ status: built.status, stdout: built.stdout, stderr: built.stderr }, eager, `zkwarden ${args.join(' ')}`);
+    }
   });
 });
