@@ -14,6 +14,7 @@ export const groups: Record<string, CommandGroup> = {
   investigate: () => import('./investigate.ts'),
   zkdata: () => import('./zkdata.ts'),
   recipes: () => import('./recipes.ts'),
+  guard: () => import('./guard.ts'),
 };
 
 /** A top-level command as `--help` lists it, recorded by the build. */

@@ -42,11 +42,23 @@ describe('the packed package', () => {
       const target = repoPackage.exports[subpath] as Record<string, string>;
       for (const file of [target.types!, target.default!]) assert.ok(tarballFiles.includes(file.slice(2)), `${subpath}: ${file} is not in the tarball`);
     }
-    for (const f of ['package.json', 'README.md', 'bin/zkwarden.js', 'dist/cli/main.js', 'dist/cli/commands.json', 'test/fixtures/seed-bundle/bundle.json']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'bin/zkwarden.js',
+      'dist/cli/main.js',
+      'dist/cli/commands.json',
+      'native/faultfs/faultfs.c',
+      'native/faultfs/build.mjs',
+      'test/fixtures/seed-bundle/bundle.json',
+    ]) {
       assert.ok(tarballFiles.includes(f), `${f} is not in the tarball`);
     }
     const stray = tarballFiles.filter(
-      (f) => !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|dist\/cli\/commands\.json|test\/fixtures\/seed-bundle\/.+)$/.test(f),
+      (f) =>
+        !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|dist\/cli\/commands\.json|native\/faultfs\/(faultfs\.c|build\.mjs)|test\/fixtures\/seed-bundle\/.+)$/.test(
+          f,
+        ),
     );
     assert.deepEqual(stray, []);
     assert.deepEqual(
