@@ -83,12 +83,23 @@ describe('the packed package', () => {
       console.log(JSON.stringify(out));`;
     const exportsOf = JSON.parse(ok('import', run(process.execPath, ['--input-type=module', '-e', script], { cwd: consumer }))) as Record<string, string[]>;
     const expected: Record<string, string[]> = {
-      zkwarden: ['createClient', 'ZooKeeperClient', 'Election', 'FencedWriter', 'LeaderDiscovery', 'MembersWatcher', 'endSession', 'NoNodeError'],
+      zkwarden: [
+        'createClient',
+        'ZooKeeperClient',
+        'Election',
+        'FencedWriter',
+        'LeaderDiscovery',
+        'MembersWatcher',
+        'endSession',
+        'NoNodeError',
+        'Guard',
+        'ProtocolError',
+      ],
       'zkwarden/zk': ['createClient', 'endSession', 'JuteDecodeError', 'SessionExpiredError'],
       'zkwarden/recipes': ['Election', 'FencedError', 'readLeader', 'registerMember'],
       'zkwarden/forensics': ['readSnapshot', 'openDataDir', 'treeAt', 'auditOffline', 'investigate', 'render'],
-      'zkwarden/lab': ['Ensemble', 'EnsembleError'],
-      'zkwarden/guard': [],
+      'zkwarden/lab': ['Ensemble', 'EnsembleError', 'FaultFs'],
+      'zkwarden/guard': ['Guard', 'HealthGate', 'Watchdog'],
     };
     for (const subpath of subpaths) {
       const names = exportsOf[specifierOf(subpath)];
