@@ -3,13 +3,8 @@
 // against), then npm packages. Plain Node with no dependencies, because it runs before
 // node_modules exists. Nothing is reinstalled when present.
 import { execFileSync, spawnSync } from 'node:child_process';
-<<<<<<< HEAD
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
-=======
-import { existsSync, lstatSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
->>>>>>> guard
 import { fileURLToPath } from 'node:url';
 import { buildFaultfs } from '../native/faultfs/build.mjs';
 
@@ -28,20 +23,13 @@ function onPath(cmd) {
 }
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-<<<<<<< HEAD
-// iptables = the lab's partitions; chromium = the HTML report test. The bench group: lnav (the
-// logs bench's peer) and a JDK for javac, which compiles the client bench's Java driver
-// (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
-const groups = {
-  base: ['zookeeper', 'fuse3', 'iptables', 'chromium'],
-  bench: ['lnav', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
-=======
 // iptables = the lab's partitions; chromium = the HTML report test; libfuse3-dev, pkg-config and
-// gcc build the faultfs helper (native/faultfs). lnav is only for bench/.
+// gcc build the faultfs helper (native/faultfs). The bench group: lnav (the logs bench's peer),
+// hyperfine (bench/cli-start's repeated runs) and a JDK for javac, which compiles the client
+// bench's Java driver (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
 const groups = {
   base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'chromium'],
-  bench: ['lnav'],
->>>>>>> guard
+  bench: ['lnav', 'hyperfine', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 
 const wanted = process.argv.slice(2).flatMap((g) => groups[g] ?? []);

@@ -9,6 +9,8 @@ export const ExitCode = {
   usage: 2,
   /** The environment is not there: ZooKeeper unreachable, a package missing. */
   environment: 3,
+  /** A bug in zkwarden: an error no command expected (EX_SOFTWARE of sysexits.h); `--debug` prints its stack. */
+  internal: 70,
 } as const;
 
 export class CliError extends Error {
