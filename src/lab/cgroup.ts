@@ -34,6 +34,11 @@ export class CpuCgroup {
     this.path = path;
   }
 
+  /** The group as /proc/PID/cgroup names it: its path inside the hierarchy ('/zkwarden-ID/node1'). */
+  get hierarchyPath(): string {
+    return this.path.slice(cpuCgroupRoot().length) || '/';
+  }
+
   get procsFile(): string {
     return join(this.path, 'cgroup.procs');
   }

@@ -5,8 +5,7 @@
  */
 import { CpuCgroup, type CpuQuota, type CpuThrottling } from './cgroup.ts';
 import type { NodeDisk } from './disk.ts';
-import { join } from 'node:path';
-import { LabUsageError, cpuCgroupRoot, run, type RunResult } from './host.ts';
+import { LabUsageError, run, type RunResult } from './host.ts';
 import { portFreeIn } from './network.ts';
 import { LabProcess, nodeCommandLine, type SpawnOptions } from './process.ts';
 import { cgroupOf } from './proc.ts';
@@ -98,7 +97,7 @@ export class Node {
 
   /** Starts a process on the node. */
   spawn(command: string, args: string[] = [], opts: SpawnOptions = {}): LabProcess {
-    const p = LabProcess.spawn(this.name, this.cgroup.procsFile, this.netns, command, args, opts);
+    const p = LabProcess.spawn(this.name, this.cgroup, this.netns, command, args, opts);
     this.spawned.add(p);
     void p.exited.then(() => this.spawned.delete(p));
     return p;
@@ -122,8 +121,7 @@ export class Node {
 
   /** True when pid is a process of this node (it is in the node's cgroup). */
   owns(pid: number): boolean {
-    const path = cgroupOf(pid, 'cpu');
-    return path !== null && join(cpuCgroupRoot(), path) === this.cgroup.path;
+    return cgroupOf(pid, 'cpu') === this.cgroup.hierarchyPath;
   }
 
   /** A handle on one of the node's processes by pid (refuses any other process). */

@@ -13,8 +13,9 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { CpuCgroup } from './cgroup.ts';
 import { LabError, netnsPath } from './host.ts';
-import { allThreadsStopped, cpuTimeMs, identify, identityAlive, processState, signalPid, threadStates, type ProcessIdentity, type ProcState } from './proc.ts';
+import { allThreadsStopped, cgroupOf, cpuTimeMs, identify, identityAlive, processState, signalPid, threadStates, type ProcessIdentity, type ProcState } from './proc.ts';
 
 const ENTER_NODE = 'echo $$ > "$1" || exit 125; ns="$2"; shift 2; exec nsenter --net="$ns" -- "$@"';
 
@@ -45,10 +46,13 @@ export class LabProcess {
   readonly child: ChildProcess | null;
   readonly exited: Promise<ExitStatus>;
   private readonly identity: ProcessIdentity | null;
+  /** The node's cgroup as /proc/PID/cgroup names it; null for a process found again (already in it). */
+  private readonly cgroup: string | null;
   private exitStatus: ExitStatus | null = null;
 
-  private constructor(node: string, command: string, pid: number, child: ChildProcess | null) {
+  private constructor(node: string, command: string, pid: number, child: ChildProcess | null, cgroup: string | null) {
     this.node = node;
+    this.cgroup = cgroup;
     this.command = command;
     this.pid = pid;
     this.child = child;
@@ -73,8 +77,8 @@ export class LabProcess {
     }
   }
 
-  static spawn(node: string, cgroupProcsFile: string, netns: string, command: string, args: string[], opts: SpawnOptions = {}): LabProcess {
-    const line = nodeCommandLine(cgroupProcsFile, netns, command, args);
+  static spawn(node: string, cgroup: CpuCgroup, netns: string, command: string, args: string[], opts: SpawnOptions = {}): LabProcess {
+    const line = nodeCommandLine(cgroup.procsFile, netns, command, args);
     let stdio: StdioOptions = 'ignore';
     let fd: number | undefined;
     const output = opts.output ?? 'ignore';
@@ -91,12 +95,12 @@ export class LabProcess {
     }
     if (child.pid === undefined) throw new LabError(`${node}: could not start ${command}`);
     if (opts.detached) child.unref();
-    return new LabProcess(node, [command, ...args].join(' '), child.pid, child);
+    return new LabProcess(node, [command, ...args].join(' '), child.pid, child, cgroup.hierarchyPath);
   }
 
   /** A handle on a process of a node found by pid (the CLI, clean-up). */
   static adopt(node: string, pid: number): LabProcess {
-    return new LabProcess(node, '', pid, null);
+    return new LabProcess(node, '', pid, null, null);
   }
 
   get hasExited(): boolean {
@@ -135,6 +139,7 @@ export class LabProcess {
 
   /** kill -9 and wait until it is gone. A process in D stays: then this throws, naming the state. */
   async kill(timeoutMs = 10_000): Promise<ExitStatus> {
+    if (!this.hasExited) await this.joined().catch(() => undefined);
     this.signal('SIGKILL');
     return this.waitExit(timeoutMs);
   }
@@ -150,8 +155,19 @@ export class LabProcess {
     return r;
   }
 
+  /**
+   * Resolves once the process is in its node's cgroup (and so past the wrapper's first line): a
+   * process stopped or killed before that would be outside the node, where clean-up does not look.
+   */
+  async joined(timeoutMs = 10_000): Promise<void> {
+    const cgroup = this.cgroup;
+    if (cgroup === null) return;
+    await this.waitFor(`joining ${this.node}'s cgroup`, () => cgroupOf(this.pid, 'cpu') === cgroup, timeoutMs);
+  }
+
   /** SIGSTOP; returns once every thread is stopped (a signal reaches threads one by one). */
   async stop(timeoutMs = 5000): Promise<void> {
+    await this.joined();
     if (!this.signal('SIGSTOP')) throw new LabError(`${this.node}: process ${this.pid} is not running`);
     await this.waitFor('every thread stopped (T)', () => allThreadsStopped(this.pid), timeoutMs);
   }

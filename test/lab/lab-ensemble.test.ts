@@ -1,0 +1,82 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { after, before, describe, it } from 'node:test';
+import type { Ensemble } from '../../src/lab/ensemble.ts';
+import { Lab } from '../../src/lab/lab.ts';
+import { createClient } from '../../src/zk/index.ts';
+import { until } from '../until.ts';
+
+function logLines(ens: Ensemble, id: number, pattern: RegExp): string[] {
+  return readFileSync(ens.server(id).logFile, 'utf8')
+    .split('\n')
+    .filter((l) => pattern.test(l));
+}
+
+const escape = (ip: string): string => ip.replace(/\./g, '\\.');
+
+describe('a real ZooKeeper ensemble inside lab nodes', () => {
+  let lab: Lab;
+  let ens: Ensemble;
+  before(async () => {
+    lab = await Lab.create({ nodes: 3 });
+    ens = await lab.startEnsemble({ tickTime: 200, syncLimit: 5 });
+  });
+  after(async () => {
+    assert.deepEqual((await lab?.close())?.leftovers, []);
+  });
+
+  it("runs server N in node N: its address, its namespace and cgroup, its disk", () => {
+    for (const n of lab.nodes) {
+      const s = ens.server(n.index);
+      assert.equal(s.host, n.ip);
+      assert.ok(s.dataDir.startsWith(`${n.disk.root}/`), `data on ${n.name}'s disk: ${s.dataDir}`);
+      assert.ok(s.logFile.startsWith(`${n.disk.root}/`), `log on ${n.name}'s disk: ${s.logFile}`);
+      assert.equal(lab.process(ens.pid(n.index)!).node, n.name, `server ${n.index}'s JVM is a process of ${n.name}`);
+    }
+  });
+
+  it("logs its quorum connections from the nodes' own addresses (never 127.0.0.1)", async () => {
+    const leader = await ens.leaderId();
+    for (const f of await ens.followerIds()) {
+      // The leader names each learner's connection by its remote address.
+      const ip = lab.node(f).ip;
+      assert.ok(logLines(ens, leader, new RegExp(`LearnerHandler-/${escape(ip)}:\\d+`)).length > 0, `leader's log shows follower ${f} connecting from ${ip}`);
+    }
+    for (const n of lab.nodes) {
+      const peers = logLines(ens, n.index, /Received connection request from \//).map((l) => /from \/([\d.]+):/.exec(l)![1]);
+      assert.ok(peers.length > 0, `server ${n.index} accepted election connections`);
+      for (const ip of peers) assert.ok(lab.nodes.some((m) => m !== n && m.ip === ip), `server ${n.index}: election connection from ${ip}, a peer node's address`);
+      assert.deepEqual(logLines(ens, n.index, /LearnerHandler-\/127\.|connection request from \/127\./), []);
+    }
+  });
+
+  it('serves clients from the host through the lab bridge', async () => {
+    const c = createClient(ens.connectString, { sessionTimeoutMs: 4000 });
+    await c.connect({ timeoutMs: 15_000 });
+    try {
+      await c.create('/in-the-lab', 'hello');
+      assert.equal((await c.getData('/in-the-lab')).data.toString(), 'hello');
+    } finally {
+      await c.close();
+    }
+  });
+
+  it('elects a new leader when the leader is isolated, and takes it back when healed', async () => {
+    const old = await ens.leaderId();
+    // keepHost: this test still asks every server `srvr` from the host.
+    const f = await lab.net.isolate(old, { keepHost: true });
+    const others = lab.nodes.filter((n) => n.index !== old).map((n) => n.index);
+    await until('the isolated server to stop serving (it lost its quorum)', async () => (await ens.srvr(old)) === null, 60_000);
+    await until(
+      'the two others to form a quorum without the old leader',
+      async () => {
+        const modes = await Promise.all(others.map(async (id) => (await ens.srvr(id))?.mode));
+        return modes.includes('leader') && modes.includes('follower');
+      },
+      60_000,
+    );
+    await lab.net.heal(f);
+    await ens.waitForQuorum({ timeoutMs: 60_000 });
+    assert.equal((await ens.srvr(old))?.mode, 'follower', 'the old leader rejoins as a follower');
+  });
+});
