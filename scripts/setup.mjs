@@ -3,16 +3,18 @@
 // against), then npm packages. Plain Node with no dependencies, because it runs before
 // node_modules exists. Nothing is reinstalled when present.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildFaultfs } from '../native/faultfs/build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-// iptables = the lab's partitions; chromium = the HTML report test. lnav is only for bench/.
+// iptables = the lab's partitions; chromium = the HTML report test; libfuse3-dev, pkg-config and
+// gcc build the faultfs helper (native/faultfs). lnav is only for bench/.
 const groups = {
-  base: ['zookeeper', 'fuse3', 'iptables', 'chromium'],
+  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'chromium'],
   bench: ['lnav'],
 };
 
@@ -54,7 +56,19 @@ if (missing.length > 0) {
 const lock = join(root, 'package-lock.json');
 const stamp = join(root, 'node_modules', '.package-lock.json');
 const stale = !existsSync(stamp) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(stamp).mtimeMs + 1000);
-if (stale) {
+// A symlinked node_modules is shared with another tree (a git worktree): npm ci would empty the
+// link's target for everyone using it, so it is left to the tree that owns it.
+const shared = existsSync(join(root, 'node_modules')) && lstatSync(join(root, 'node_modules')).isSymbolicLink();
+if (stale && shared) say('node_modules is a symlink to a shared tree: not reinstalling npm packages here');
+if (stale && !shared) {
   say('installing npm packages (npm ci)');
   execFileSync('npm', [existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}
+
+// The lab's hung disk: the faultfs helper, rebuilt only when missing or older than its source.
+try {
+  buildFaultfs({ log: say });
+} catch (e) {
+  say(e.message);
+  process.exit(3);
 }
