@@ -14,7 +14,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CpuCgroup } from './cgroup.ts';
-import { releaseMountsUnder, mountsUnder } from './disk.ts';
+import { mountsUnder, releaseMountsUnder, releaseMountsUnderSync } from './disk.ts';
 import { deleteLink, deleteLinkSync, deleteNetns, deleteNetnsSync, labNames, listLinks, listNetns, netnsPids, netnsPidsSync } from './network.ts';
 import { identityAlive, pidAlive, signalPid } from './proc.ts';
 import {
@@ -116,9 +116,9 @@ function releaseSubnetsOf(labId: string): void {
 
 /**
  * The synchronous last resort of a process that is exiting (nothing can be awaited in an 'exit'
- * handler): kills the lab's processes and removes its namespaces, links and cgroups. Mounts need
- * the asynchronous release, so a lab with a disk still mounted keeps its record for the next
- * clean-up.
+ * handler): kills the lab's processes, releases its disks (abort, detach, kill the daemon), and
+ * removes its namespaces, links and cgroups. Whatever could not go (a mount whose daemon was
+ * already dead) keeps the lab's record for the next clean-up.
  */
 export function teardownSync(record: LabRecord): void {
   const pids = new Set<number>();
@@ -126,6 +126,8 @@ export function teardownSync(record: LabRecord): void {
   for (const n of record.nodes) for (const pid of netnsPidsSync(n.netns)) pids.add(pid);
   pids.delete(process.pid);
   for (const pid of pids) signalPid(pid, 'SIGKILL');
+  // Stalled disks: abort and detach, so a process killed in D can die.
+  releaseMountsUnderSync(record.baseDir);
   // Killed processes take a moment to be reaped; a short bounded spin lets the cgroups go empty.
   const deadline = Date.now() + 2000;
   while ([...pids].some(pidAlive) && Date.now() < deadline) {

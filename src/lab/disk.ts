@@ -1,17 +1,36 @@
 /**
  * A node's disk: the directory every file of the node lives on (its ZooKeeper data and logs, its
- * services' logs and data). With `kind: 'faultfs'` it is a faultfs mount over a backing
- * directory, and its faults (stall, delay, error) are faultfs' rules; with `kind: 'plain'` it is
- * an ordinary directory, for labs that need no disk faults.
+ * services' logs and data). With `kind: 'faultfs'` (the default) it is a faultfs mount over a
+ * backing directory (src/lab/faultfs.ts), whose faults — stall, delay, error, per operation class
+ * and path — are the node's disk faults; with `kind: 'plain'` it is an ordinary directory, for
+ * labs that need no disk faults.
  *
- * The runner never reads a file on a faulted disk itself (that would hang the runner with the
- * node): `readable` says whether it may.
+ * The runner never reads a file on a faulted disk itself (it would hang with the node): `readable`
+ * says whether it may. The faultfs control socket and log live in the lab's state directory,
+ * never on the mount.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
-import { LabError, run } from './host.ts';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { FaultFs, FaultFsError, FaultFsInputError, faultFsMounts, releaseMount, type FaultFsStatus, type FaultRule, type OpClass } from './faultfs.ts';
+import { LabEnvironmentError, LabUsageError } from './host.ts';
+import type { EventSink } from './node.ts';
 import type { DiskRecord } from './registry.ts';
 
 export type DiskKind = DiskRecord['kind'];
+
+/** Which requests a disk fault applies to: operation classes and a path glob relative to the disk root. */
+export interface DiskScope {
+  ops?: OpClass[];
+  path?: string;
+}
+
+export interface NodeDiskOptions {
+  /** Where the faultfs control socket and log go (the lab's state directory). */
+  stateDir: string;
+  /** The daemon outlives this process (a CLI lab). */
+  detached: boolean;
+  emit: EventSink;
+}
 
 export class NodeDisk {
   readonly node: string;
@@ -19,85 +38,143 @@ export class NodeDisk {
   /** Where the node's files go. */
   readonly root: string;
   readonly backing: string;
+  private fs: FaultFs | null;
+  private readonly record0: DiskRecord;
+  private readonly emit: EventSink;
+  /** A stall or delay rule is set, or requests stalled by one may still be pending. */
+  private hanging = false;
 
-  private constructor(node: string, record: DiskRecord) {
+  private constructor(node: string, record: DiskRecord, fs: FaultFs | null, emit: EventSink) {
     this.node = node;
     this.kind = record.kind;
     this.root = record.root;
     this.backing = record.backing;
+    this.fs = fs;
+    this.record0 = record;
+    this.emit = emit;
   }
 
-  static async create(node: string, record: DiskRecord): Promise<NodeDisk> {
-    if (record.kind === 'faultfs') {
-      throw new LabError(`${node}: faultfs disks are not available in this build yet (src/lab/faultfs.ts is missing); start the lab with disk: 'plain'`);
+  static async create(node: string, record: DiskRecord, opts: NodeDiskOptions): Promise<NodeDisk> {
+    if (record.kind === 'plain') {
+      mkdirSync(record.root, { recursive: true });
+      return new NodeDisk(node, record, null, opts.emit);
     }
-    mkdirSync(record.root, { recursive: true });
-    return new NodeDisk(node, record);
+    mkdirSync(record.backing, { recursive: true });
+    let fs: FaultFs;
+    try {
+      fs = await FaultFs.mount({
+        backing: record.backing,
+        mountpoint: record.root,
+        controlSocket: join(opts.stateDir, `${node}.faultfs.sock`),
+        logFile: join(opts.stateDir, `${node}.faultfs.log`),
+        detached: opts.detached,
+      });
+    } catch (e) {
+      if (e instanceof FaultFsError && !(e instanceof FaultFsInputError)) throw new LabEnvironmentError('FUSE (faultfs)', e.message);
+      throw e;
+    }
+    return new NodeDisk(node, { ...record, controlSocket: fs.controlSocket, daemonPid: fs.daemonPid }, fs, opts.emit);
   }
 
-  /** A disk recorded by another process (the CLI), without creating anything. */
-  static attach(node: string, record: DiskRecord): NodeDisk {
-    return new NodeDisk(node, record);
+  /** A disk recorded by another process (the CLI): its faultfs is found again when first used. */
+  static attach(node: string, record: DiskRecord, emit: EventSink): NodeDisk {
+    const disk = new NodeDisk(node, record, null, emit);
+    // Another process may have stalled it: assume the worst until we set the rules ourselves.
+    disk.hanging = record.kind === 'faultfs';
+    return disk;
   }
 
   record(): DiskRecord {
-    return { kind: this.kind, root: this.root, backing: this.backing };
+    return { ...this.record0 };
+  }
+
+  /** The disk's faultfs; a plain disk has none. */
+  get faultfs(): FaultFs {
+    if (this.kind === 'plain') throw new LabUsageError(`${this.node}'s disk is a plain directory (the lab was made with disk: 'plain'): it takes no disk faults`);
+    this.fs ??= FaultFs.attach(this.root);
+    return this.fs;
   }
 
   /** The runner may read the node's files without risking a hang. */
   get readable(): boolean {
-    return true;
+    return !this.hanging;
   }
 
-  /** Unmounts (a faultfs disk); a plain disk has nothing to undo. */
+  /** Replaces the disk's fault rules (faultfs' rules: first match decides; [] is healthy). */
+  async set(rules: FaultRule[] | FaultRule): Promise<void> {
+    const list = Array.isArray(rules) ? rules : [rules];
+    await this.faultfs.set(list);
+    if (list.some((r) => r.mode === 'stall' || r.mode === 'delay')) this.hanging = true;
+    this.emit({ kind: 'disk', action: 'set', target: this.node, detail: { rules: list } });
+  }
+
+  /** Requests in scope are never answered until released: their callers hang (S, and D once killed). */
+  stall(scope: DiskScope = {}): Promise<void> {
+    return this.set({ mode: 'stall', ...scope });
+  }
+
+  delay(delayMs: number, scope: DiskScope = {}): Promise<void> {
+    return this.set({ mode: 'delay', delayMs, ...scope });
+  }
+
+  error(errno: string, scope: DiskScope = {}): Promise<void> {
+    return this.set({ mode: 'error', errno, ...scope });
+  }
+
+  /** Answers every stalled request (or fails them with `errno`); the rules stay. Returns how many. */
+  async release(opts: { errno?: string } = {}): Promise<number> {
+    const n = await this.faultfs.release(opts);
+    this.emit({ kind: 'disk', action: 'release', target: this.node, detail: { released: n, ...opts } });
+    return n;
+  }
+
+  /** Healthy again: no rules, and everything stalled answered. Returns how many were released. */
+  async heal(): Promise<number> {
+    await this.faultfs.set([]);
+    const n = await this.faultfs.release();
+    this.hanging = false;
+    this.emit({ kind: 'disk', action: 'heal', target: this.node, detail: { released: n } });
+    return n;
+  }
+
+  /** The rules in force and the pending requests, from the faultfs daemon. */
+  status(): Promise<FaultFsStatus> {
+    return this.faultfs.status();
+  }
+
+  /** Unmounts (always works, even stalled); a plain disk has nothing to undo. */
   async close(): Promise<void> {
-    // nothing mounted
+    if (this.fs) await this.fs.unmount();
   }
 }
 
-export interface MountEntry {
-  mountpoint: string;
-  fstype: string;
-  /** The device number's minor: for FUSE, the connection's number under /sys/fs/fuse/connections. */
-  device: string;
-}
-
-/** Unescapes mountinfo's octal escapes (\040 is a space). */
-function unescapeMount(s: string): string {
-  return s.replace(/\\([0-7]{3})/g, (_m, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
-/**
- * Mounts at or below `dir`, deepest first, read from /proc/self/mountinfo (never by stat, which
- * would hang on a stalled FUSE mount).
- */
-export function mountsUnder(dir: string): MountEntry[] {
+/** faultfs mounts at or below `dir` (from /proc/self/mountinfo, never by stat: a stalled mount would hang it), deepest first. */
+export function mountsUnder(dir: string): { mountpoint: string; fstype: string }[] {
   if (!dir.startsWith('/') || dir === '/') return [];
   const base = dir.replace(/\/+$/, '');
-  let text = '';
-  try {
-    text = readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return [];
-  }
-  const out: MountEntry[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.split(' ');
-    const sep = f.indexOf('-');
-    if (f.length < 10 || sep < 0) continue;
-    const mountpoint = unescapeMount(f[4]!);
-    if (mountpoint !== base && !mountpoint.startsWith(base + '/')) continue;
-    out.push({ mountpoint, fstype: f[sep + 1]!, device: f[2]! });
-  }
-  return out.sort((a, b) => b.mountpoint.length - a.mountpoint.length);
+  return faultFsMounts()
+    .filter((m) => m.mountpoint === base || m.mountpoint.startsWith(base + '/'))
+    .map((m) => ({ mountpoint: m.mountpoint, fstype: 'fuse.faultfs' }))
+    .sort((a, b) => b.mountpoint.length - a.mountpoint.length);
 }
 
-/** Releases every mount under `dir`, stalled or not; returns the mount points released. */
+/** Releases every faultfs mount under `dir` — stalled or not, daemon alive, hung or dead; returns the mount points. */
 export async function releaseMountsUnder(dir: string): Promise<string[]> {
   const released: string[] = [];
   for (const m of mountsUnder(dir)) {
-    await run('umount', ['-l', m.mountpoint], { allowFailure: true, timeoutMs: 10_000 });
+    await releaseMount(m.mountpoint);
     released.push(m.mountpoint);
   }
   return released;
+}
+
+/** The exit hook's part: abort, detach and kill without waiting (needs the daemon alive to find the connection). */
+export function releaseMountsUnderSync(dir: string): void {
+  for (const m of mountsUnder(dir)) {
+    try {
+      FaultFs.attach(m.mountpoint).releaseSync();
+    } catch {
+      // its daemon is gone: the next clean-up's releaseMount finds the connection another way
+    }
+  }
 }

@@ -24,7 +24,7 @@ import { Node, type EventSink } from './node.ts';
 import { checkReach, EchoServer, type ReachResult } from './probe.ts';
 import { commandLine, identify, processState, type ProcState } from './proc.ts';
 import type { LabProcess } from './process.ts';
-import { claimSubnet, createRecord, newLabId, ownerAlive, parseSubnet, readRecord, writeRecord, type LabRecord } from './registry.ts';
+import { claimSubnet, createRecord, labDir, newLabId, ownerAlive, parseSubnet, readRecord, writeRecord, type LabRecord } from './registry.ts';
 
 export interface LabOptions {
   /** 1-8 lowercase letters/digits; default a random one. */
@@ -33,7 +33,7 @@ export interface LabOptions {
   nodes?: number;
   /** A /24 inside 198.18.0.0/15 as 'a.b.c'; default a free one (the CLI uses 198.18.88). */
   subnet?: string;
-  /** 'faultfs' (disks that can hang) or 'plain' directories. */
+  /** 'faultfs' (disks that can hang; the default) or 'plain' directories. */
   disk?: DiskKind;
   /** Where the nodes' files go; default a new directory in the system's temporary directory. */
   baseDir?: string;
@@ -192,19 +192,20 @@ export class Lab {
   readonly nodes: Node[];
   readonly net: LabNet;
   /** What was done to the lab, in order: the injection record of a run. */
-  readonly events: LabEvent[] = [];
+  readonly events: LabEvent[];
   /** @internal the lab's record, as written to its state directory. */
   readonly record: LabRecord;
   private ensembleRef: Ensemble | null = null;
   private closing: Promise<CleanupReport> | null = null;
 
-  private constructor(record: LabRecord, disks: NodeDisk[]) {
+  private constructor(record: LabRecord, disks: NodeDisk[], events: LabEvent[]) {
     this.record = record;
+    this.events = events;
     this.id = record.id;
     this.subnet = record.subnet;
     this.hostIp = record.hostIp;
     this.baseDir = record.baseDir;
-    const emit: EventSink = (e) => this.events.push({ at: Date.now(), ...e });
+    const emit = eventSink(events);
     this.nodes = record.nodes.map((n, i) => new Node(n, disks[i]!, emit));
     this.net = new LabNet(this, new NetFaults(this.nodes, record.chains, record.hostIp), emit);
   }
@@ -241,7 +242,7 @@ export class Lab {
       const subnet = claimSubnet(id, await subnetsInUse(), preferred);
       record.subnet = subnet;
       record.hostIp = `${subnet}.1`;
-      const kind = opts.disk ?? 'plain';
+      const kind = opts.disk ?? 'faultfs';
       for (let i = 1; i <= count; i++) {
         const name = `node${i}`;
         record.nodes.push({
@@ -265,14 +266,15 @@ export class Lab {
       await createBridge(names.bridge, record.hostIp);
       for (const n of record.nodes) await createNodeNetwork(n, names.bridge, names.chains);
       const disks: NodeDisk[] = [];
+      const events: LabEvent[] = [];
       for (const n of record.nodes) {
-        const disk = await NodeDisk.create(n.name, n.disk);
+        const disk = await NodeDisk.create(n.name, n.disk, { stateDir: labDir(id), detached: record.detached, emit: eventSink(events) });
         disks.push(disk);
         n.disk = disk.record();
         writeRecord(record);
       }
       for (const n of record.nodes) await checkReachable(n.ip);
-      const lab = new Lab(record, disks);
+      const lab = new Lab(record, disks, events);
       if (!record.detached) {
         installHooks();
         live.add(lab);
@@ -288,9 +290,11 @@ export class Lab {
   static attach(id: string): Lab {
     const record = readRecord(id);
     if (!record) throw new LabUsageError(`no lab '${id}' on this machine (start one with: zkwarden lab node up)`);
+    const events: LabEvent[] = [];
     const lab = new Lab(
       record,
-      record.nodes.map((n) => NodeDisk.attach(n.name, n.disk)),
+      record.nodes.map((n) => NodeDisk.attach(n.name, n.disk, eventSink(events))),
+      events,
     );
     if (record.ensemble) lab.ensembleRef = Ensemble.attach(record.ensemble, lab.placement());
     return lab;
@@ -392,12 +396,18 @@ export class Lab {
       for (const n of this.nodes) n.cpu.dispose();
       live.delete(this);
       const report = await teardown(this.record, { ownerToo: true });
+      // The mounts are released; let the disk objects know (so their exit hooks have nothing left to do).
+      await Promise.all(this.nodes.map((n) => n.disk.close().catch(() => undefined)));
       // The servers are dead now; let the ensemble object see it (no port waits: the namespaces are gone).
       await this.ensembleRef?.close().catch(() => undefined);
       return report;
     })();
     return this.closing;
   }
+}
+
+function eventSink(events: LabEvent[]): EventSink {
+  return (e) => events.push({ at: Date.now(), ...e });
 }
 
 /** A CLI lab's owner: a process that lives until the lab is brought down, in the lab's own cgroup so clean-up finds it. */

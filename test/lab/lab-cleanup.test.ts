@@ -8,7 +8,8 @@ import { leftovers } from '../../src/lab/cleanup.ts';
 import { run } from '../../src/lab/host.ts';
 import { Lab } from '../../src/lab/lab.ts';
 import { createBridge, labNames, listLinks, listNetns } from '../../src/lab/network.ts';
-import { identify, pidAlive } from '../../src/lab/proc.ts';
+import { faultFsMounts } from '../../src/lab/faultfs.ts';
+import { identify, pidAlive, processState } from '../../src/lab/proc.ts';
 import { createRecord, labDir, readRecord, subnetClaims, type LabRecord } from '../../src/lab/registry.ts';
 import { runCli } from '../cli/run-cli.ts';
 import { until } from '../until.ts';
@@ -23,8 +24,8 @@ interface Started {
 }
 
 /** Starts a lab run in another process and waits until its lab is made and recorded. */
-async function startRunner(mode: 'wait' | 'throw'): Promise<Started> {
-  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
+async function startRunner(mode: 'wait' | 'throw', stall = false): Promise<Started> {
+  const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, mode, ...(stall ? ['stall'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -99,19 +100,42 @@ describe('lab clean-up leaves nothing behind', () => {
     }
   });
 
-  it('on SIGINT the run cleans up after itself', async () => {
-    const r = await startRunner('wait');
+  it('on SIGINT the run cleans up after itself, a process stuck in D on its stalled disk included', async () => {
+    const r = await startRunner('wait', true);
+    assert.equal(processState(r.pids.at(-1)!), 'D');
     r.child.kill('SIGINT');
     const exit = await r.exited;
     assert.equal(exit.signal, 'SIGINT', 'it still dies of the signal');
     await assertNothingLeft(r.record, r.pids);
   });
 
-  it('a run that fails with an uncaught error cleans up as it exits', async () => {
-    const r = await startRunner('throw');
+  it('a run that fails with an uncaught error cleans up as it exits, a process stuck in D on its stalled disk included', async () => {
+    const r = await startRunner('throw', true);
     const exit = await r.exited;
     assert.equal(exit.code, 1);
     await assertNothingLeft(r.record, r.pids);
+  });
+
+  it('releases stalled disks whose daemon hangs or died, freeing a process left in D by kill -9', async () => {
+    const r = await startRunner('wait', true);
+    const writer = r.pids.at(-1)!;
+    r.child.kill('SIGKILL');
+    await r.exited;
+    await assertPresent(r.record, r.pids);
+    assert.equal(processState(writer), 'D', 'the killed writer is still in D on the stalled disk');
+    // node1's daemon hangs (stopped: the writer stays in D), node2's is dead (its mount is left without one).
+    const [d1, d2] = r.record.nodes.map((n) => faultFsMounts().find((m) => m.mountpoint === n.disk.root)!.daemonPid);
+    process.kill(d1!, 'SIGSTOP');
+    process.kill(d2!, 'SIGKILL');
+    await until('node2\'s daemon to be gone', () => !pidAlive(d2!));
+    assert.equal(processState(writer), 'D');
+    const clean = runCli(['lab', 'clean', '--json']);
+    assert.equal(clean.status, 0, clean.stderr);
+    await assertNothingLeft(r.record, [...r.pids, d1!, d2!]);
+    assert.deepEqual(
+      faultFsMounts().filter((m) => r.record.nodes.some((n) => n.disk.root === m.mountpoint)),
+      [],
+    );
   });
 
   it('removes a lab whose runner died while making it (resources recorded before they exist)', async () => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import type { Ensemble } from '../../src/lab/ensemble.ts';
+import { parseMntr } from '../../src/lab/four-letter.ts';
 import { Lab } from '../../src/lab/lab.ts';
 import { createClient } from '../../src/zk/index.ts';
 import { until } from '../until.ts';
@@ -58,6 +59,53 @@ describe('a real ZooKeeper ensemble inside lab nodes', () => {
       assert.equal((await c.getData('/in-the-lab')).data.toString(), 'hello');
     } finally {
       await c.close();
+    }
+  });
+
+  it("drops a server whose node disk stalls, for transaction timeout (read in the leader's log), while the other two keep a quorum", async () => {
+    const leader = await ens.leaderId();
+    const victim = (await ens.followerIds())[0]!;
+    const node = lab.node(victim);
+    const timeouts = (): string[] => logLines(ens, leader, /Closing connection to peer due to transaction timeout|GOODBYE/);
+    assert.deepEqual(timeouts(), []);
+    // A dead disk under the page cache: appends (its log4j log) still land in memory, but no
+    // fsync ever completes, so the server can log no proposal and acknowledge none, while its
+    // pings, which need no disk, go on. That is the seed's node1.
+    await node.disk.stall({ ops: ['fsync'] });
+    const others = ens.servers.filter((s) => s.id !== victim).map((s) => ens.address(s.id));
+    const c = createClient(others.join(','), { sessionTimeoutMs: 8000 });
+    try {
+      await c.connect({ timeoutMs: 20_000 });
+      await c.create('/stalled-disk');
+      // Unacknowledged proposals for syncLimit ticks: the leader drops the server, and the
+      // GOODBYE that follows names it by its node's own address.
+      const goodbye = new RegExp(`LearnerHandler-/${escape(node.ip)}:\\d+.*GOODBYE /${escape(node.ip)}:`);
+      await until(
+        'the leader to drop the stalled server for transaction timeout',
+        () => {
+          const lines = timeouts();
+          const t = lines.findIndex((l) => l.includes('transaction timeout'));
+          return t >= 0 && lines.slice(t + 1).some((l) => /GOODBYE/.test(l) && goodbye.test(l));
+        },
+        60_000,
+      );
+      assert.ok((await node.disk.status()).stalled >= 1, "the server's fsync waits on its disk");
+      // The other two still commit, and the leader counts one synced follower.
+      for (let i = 0; i < 10; i++) await c.create(`/stalled-disk/w${i}`);
+      assert.equal((await c.getChildren('/stalled-disk')).children.length, 10);
+      assert.equal(Number(parseMntr(await ens.fourLetter(leader, 'mntr')).zk_synced_followers), 1);
+    } finally {
+      await c.close();
+      await node.disk.heal();
+    }
+    await ens.waitForQuorum({ timeoutMs: 60_000 });
+    const r = createClient(ens.address(victim), { sessionTimeoutMs: 8000 });
+    await r.connect({ timeoutMs: 20_000 });
+    try {
+      await r.sync('/stalled-disk');
+      assert.equal((await r.getChildren('/stalled-disk')).children.length, 10, 'healed, it serves the writes it missed');
+    } finally {
+      await r.close();
     }
   });
 

@@ -77,6 +77,22 @@ describe('processes on lab nodes', () => {
     assert.throws(() => lab.process(1), /not a process of lab/);
   });
 
+  it("leaves a process writing to its node's stalled disk in D after kill -9, until the disk is released", async () => {
+    const n = lab.node('node1');
+    await n.disk.stall({ ops: ['write'] });
+    const w = n.spawn('/bin/sh', ['-c', `echo journal entry >> ${n.disk.root}/journal`]);
+    try {
+      await until('the write to stall', async () => (await n.disk.status()).stalled >= 1);
+      w.signal('SIGKILL');
+      await w.waitFor('D after kill -9', () => w.state() === 'D');
+      assert.equal(w.hasExited, false, 'kill -9 stays pending');
+    } finally {
+      assert.ok((await n.disk.heal()) >= 1, 'the stalled write is answered');
+    }
+    assert.equal((await w.waitExit()).signal, 'SIGKILL', 'then it dies of the pending kill');
+    assert.equal(n.disk.readable, true);
+  });
+
   it("starves a node's CPU to its quota, and gives it back", async () => {
     const n = lab.node('node2');
     const busy = n.spawn(process.execPath, ['-e', BUSY]);
