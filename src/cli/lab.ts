@@ -10,6 +10,8 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join, resolve } from 'node:path';
 import { cleanLabs, type CleanupReport } from '../lab/cleanup.ts';
 import { Ensemble, EnsembleError, type EnsembleState } from '../lab/ensemble.ts';
+import { FaultFsError } from '../lab/faultfs.ts';
+import { DISK_USAGE, diskExitCode, runDiskCommand } from '../lab/faultfs-cli.ts';
 import { LabEnvironmentError, LabError, LabUsageError } from '../lab/host.ts';
 import { Lab, type LabStatus } from '../lab/lab.ts';
 import { describeFault, type NetFault } from '../lab/netfaults.ts';
@@ -113,7 +115,9 @@ function labAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...
       const err =
         e instanceof CliError
           ? e
-          : e instanceof LabEnvironmentError || e instanceof EnsembleError
+          : e instanceof FaultFsError
+            ? new CliError(e.message, diskExitCode(e))
+            : e instanceof LabEnvironmentError || e instanceof EnsembleError
             ? new CliError(e.message, ExitCode.environment)
             : e instanceof LabUsageError
               ? new CliError(e.message, ExitCode.usage)
@@ -231,7 +235,7 @@ function registerNode(lab: Command): void {
     .option('--id <id>', 'lab id, 1-8 lowercase letters/digits (default: random)')
     .option('--nodes <n>', 'number of nodes', intOption('nodes'), 3)
     .option('--subnet <a.b.c>', 'a /24 inside 198.18.0.0/15; node N gets <subnet>.10N', DEFAULT_LAB_SUBNET)
-    .option('--disk <kind>', "node disks: 'plain' directories or 'faultfs' (disks that can hang)", 'plain')
+    .option('--disk <kind>', "node disks: 'faultfs' (disks that can hang) or 'plain' directories", 'faultfs')
     .option('--dir <path>', "where the nodes' files go (default: a new temporary directory)")
     .option('--zookeeper', 'also start ZooKeeper server N in node N')
     .option('--tick-time <ms>', 'ZooKeeper tickTime (with --zookeeper)', intOption('tick-time'), 2000)
@@ -524,18 +528,22 @@ function registerCpu(lab: Command): void {
 }
 
 function registerDisk(lab: Command): void {
-  const disk = lab.command('disk').description("a node's disk: where its files live (faultfs: a disk that can stall, slow down or fail)");
-
-  disk
-    .command('status')
-    .description("every node's disk: kind, mount point, whether the lab may read it")
+  lab
+    .command('disk')
+    .description(`a node's disk (faultfs): ${DISK_USAGE}`)
+    .argument('<node>', 'node name, number or address')
+    .argument('<verb...>', 'healthy | stall | delay MS | error ERRNO | release [ERRNO] | status')
+    .option('--ops <classes>', 'only these operation classes: read,write,fsync,metadata')
+    .option('--path <glob>', 'only paths matching this glob, relative to the disk root (e.g. zookeeper/data/**)')
     .option('--lab <id>', 'lab id (default: the only lab on this machine)')
     .option('--json', 'machine-readable output')
     .action(
-      labAction(async (o: { lab?: string; json?: boolean }) => {
-        const rows = pickLab(o.lab).nodes.map((n) => ({ node: n.name, kind: n.disk.kind, root: n.disk.root, backing: n.disk.backing, readable: n.disk.readable }));
-        if (o.json) printJson({ disks: rows });
-        else process.stdout.write(rows.map((r) => `${r.node.padEnd(7)} ${r.kind.padEnd(8)} ${r.root}`).join('\n') + '\n');
+      labAction(async (name: string, words: string[], o: { ops?: string; path?: string; lab?: string; json?: boolean }) => {
+        const n = pickLab(o.lab).node(name);
+        if (n.disk.kind !== 'faultfs') throw new CliError(`${n.name}'s disk is a plain directory (the lab was made with --disk plain): it takes no disk faults`);
+        const r = await runDiskCommand(n.disk.root, words, { ...(o.ops !== undefined ? { ops: o.ops } : {}), ...(o.path !== undefined ? { path: o.path } : {}) });
+        if (o.json) printJson({ node: n.name, ...r.json });
+        else process.stdout.write(`${n.name}: ${r.text}\n`);
       }),
     );
 }
