@@ -56,7 +56,7 @@ function validPort(port: number | undefined): void {
 }
 
 /** The comment every rule of a fault carries: the fault itself, readable back from `iptables -S`. */
-function comment(f: NetFault): string {
+export function faultComment(f: NetFault): string {
   const parts = [`zkw`, `id=${f.id}`, `at=${f.injectedAt}`, `kind=${f.kind}`];
   if (f.kind === 'cut') parts.push(`a=${f.a}`, `b=${f.b}`, ...(f.oneWay ? ['oneway=1'] : []));
   else parts.push(`node=${f.node}`);
@@ -108,7 +108,7 @@ export class NetFaults {
 
   /** The rules that make up a fault, per namespace. */
   private rules(f: NetFault): Rule[] {
-    const c = `-m comment --comment "${comment(f)}"`;
+    const c = `-m comment --comment "${faultComment(f)}"`;
     const out = (n: NetNode, match: string): Rule => ({ netns: n.netns, chain: this.chains.output, spec: [`-o ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' ') });
     const inp = (n: NetNode, match: string): Rule => ({ netns: n.netns, chain: this.chains.input, spec: [`-i ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' ') });
     switch (f.kind) {
