@@ -11,10 +11,11 @@ import { buildFaultfs } from '../native/faultfs/build.mjs';
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-// iptables = the lab's partitions; chromium = the HTML report test; libfuse3-dev, pkg-config and
-// gcc build the faultfs helper (native/faultfs). lnav is only for bench/.
+// iptables = the lab's partitions; iproute2 = the lab's namespaces, veths and bridge (ip, ss);
+// chromium = the HTML report test; libfuse3-dev, pkg-config and gcc build the faultfs helper
+// (native/faultfs). lnav is only for bench/.
 const groups = {
-  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'chromium'],
+  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'iproute2', 'chromium'],
   bench: ['lnav'],
 };
 
