@@ -128,12 +128,15 @@ export class NodeDisk {
     return n;
   }
 
-  /** Healthy again: no rules, and everything stalled answered. Returns how many were released. */
-  async heal(): Promise<number> {
+  /**
+   * Healthy again: no rules, and everything stalled answered — performed, or with `failPending`
+   * failed with that errno (a controller reset loses what was in flight). Returns how many.
+   */
+  async heal(opts: { failPending?: string } = {}): Promise<number> {
     await this.faultfs.set([]);
-    const n = await this.faultfs.release();
+    const n = await this.faultfs.release(opts.failPending !== undefined ? { errno: opts.failPending } : {});
     this.hanging = false;
-    this.emit({ kind: 'disk', action: 'heal', target: this.node, detail: { released: n } });
+    this.emit({ kind: 'disk', action: 'heal', target: this.node, detail: { released: n, ...(opts.failPending ? { failed: opts.failPending } : {}) } });
     return n;
   }
 

@@ -75,8 +75,8 @@ export interface EnsemblePlacement {
   host(id: number): string;
   /** Server `id`'s directory: zoo.cfg, logs, data. */
   dir(id: number): string;
-  /** The command line that runs `command args` where server `id` lives. */
-  command(id: number, command: string, args: string[]): { command: string; args: string[] };
+  /** The command line that runs `command args` where server `id` lives, its output appended to `outputFile` (opened there, not by us). */
+  command(id: number, command: string, args: string[], outputFile: string): { command: string; args: string[] };
   /** Nothing listens on the server's `port` any more, as seen where it lives. */
   portFree(id: number, port: number): Promise<boolean>;
   /** False while the server's files cannot be read without hanging (its disk stalled): errors then quote no log. */
@@ -350,14 +350,17 @@ export class Ensemble {
   private spawnServer(id: number): void {
     const s = this.server(id);
     if (this.state(id) !== 'stopped') throw new EnsembleError(`server ${id} is already running`, id);
-    const out = openSync(join(s.dir, 'stdout.log'), 'a');
-    const line = this.options.placement?.command(id, 'java', this.javaArgs(s)) ?? { command: 'java', args: this.javaArgs(s) };
+    const stdout = join(s.dir, 'stdout.log');
+    const placement = this.options.placement;
+    // A placed server opens its own stdout file: its disk may be one that can hang.
+    const out = placement ? null : openSync(stdout, 'a');
+    const line = placement?.command(id, 'java', this.javaArgs(s), stdout) ?? { command: 'java', args: this.javaArgs(s) };
     const child = spawn(line.command, line.args, {
-      cwd: s.dir,
-      stdio: ['ignore', out, out],
+      cwd: placement ? '/' : s.dir,
+      stdio: out === null ? 'ignore' : ['ignore', out, out],
       detached: this.options.detached ?? false,
     });
-    closeSync(out);
+    if (out !== null) closeSync(out);
     if (child.pid === undefined) throw new EnsembleError(`server ${id}: could not start java`, id);
     const proc: Proc = { pid: child.pid, child, exitCode: null, hasExited: false, exited: Promise.resolve() };
     proc.exited = new Promise((resolve) => {

@@ -13,6 +13,7 @@
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { CpuCgroup, labCgroupRoot, type CpuQuota } from './cgroup.ts';
 import { cleanLabs, teardown, teardownSync, type CleanupReport } from './cleanup.ts';
 import { NodeDisk, type DiskKind } from './disk.ts';
@@ -22,7 +23,7 @@ import { NetFaults, describeFault, type NetFault, type NetFaultSpec } from './ne
 import { checkReachable, createBridge, createNodeNetwork, labNames, subnetsInUse } from './network.ts';
 import { Node, type EventSink } from './node.ts';
 import { checkReach, EchoServer, type ReachResult } from './probe.ts';
-import { commandLine, identify, processState, type ProcState } from './proc.ts';
+import { commandLine, identify, processState, signalPid, type ProcState } from './proc.ts';
 import type { LabProcess } from './process.ts';
 import { claimSubnet, createRecord, labDir, newLabId, ownerAlive, parseSubnet, readRecord, writeRecord, type LabRecord } from './registry.ts';
 
@@ -320,7 +321,7 @@ export class Lab {
     return {
       host: (id) => this.node(id).ip,
       dir: (id) => join(this.node(id).disk.root, 'zookeeper'),
-      command: (id, command, args) => this.node(id).command(command, args),
+      command: (id, command, args, outputFile) => this.node(id).command(command, args, outputFile),
       portFree: (id, port) => this.node(id).portFree(port),
       filesReadable: (id) => this.node(id).disk.readable,
     };
@@ -352,6 +353,28 @@ export class Lab {
       this.record.ensemble = this.ensembleRef.snapshotState();
       writeRecord(this.record);
     }
+  }
+
+  /**
+   * A node's hard reboot: every process of it is killed (-9), its disk comes back (what was in
+   * flight fails with EIO, so processes killed in D die), and its ZooKeeper server, if it runs
+   * one, is marked stopped. Returns once nothing runs on the node; start what should run again
+   * (e.g. `ensemble.startServer(n)`).
+   */
+  async reboot(ref: NodeRef, timeoutMs = 15_000): Promise<{ killed: number[]; released: number }> {
+    const n = this.node(ref);
+    const killed = n.killAll();
+    const released = n.disk.kind === 'faultfs' ? await n.disk.heal({ failPending: 'EIO' }) : 0;
+    const server = this.ensembleRef?.servers.find((s) => s.id === n.index);
+    if (server && this.ensembleRef!.state(server.id) !== 'stopped') await this.ensembleRef!.kill(server.id);
+    const deadline = Date.now() + timeoutMs;
+    while (n.pids().length > 0) {
+      for (const pid of n.pids()) signalPid(pid, 'SIGKILL');
+      if (Date.now() > deadline) throw new LabError(`${n.name}: processes ${n.pids().join(', ')} still there ${timeoutMs} ms after the reboot's kill -9 (state ${n.pids().map((p) => processState(p)).join(', ')})`);
+      await sleep(10);
+    }
+    this.events.push({ at: Date.now(), kind: 'node', action: 'reboot', target: n.name, detail: { killed, released } });
+    return { killed, released };
   }
 
   /** A process of any node, by pid; refuses a process that is not the lab's. */

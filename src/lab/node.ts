@@ -91,8 +91,8 @@ export class Node {
   }
 
   /** The command line that runs `command args` on this node (for callers that spawn themselves, like the ensemble). */
-  command(command: string, args: string[]): { command: string; args: string[] } {
-    return nodeCommandLine(this.cgroup.procsFile, this.netns, command, args);
+  command(command: string, args: string[], outputFile?: string): { command: string; args: string[] } {
+    return nodeCommandLine(this.cgroup.procsFile, this.netns, command, args, outputFile);
   }
 
   /** Starts a process on the node. */

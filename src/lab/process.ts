@@ -11,23 +11,30 @@
  * mounted again after its daemon died).
  */
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CpuCgroup } from './cgroup.ts';
 import { LabError, netnsPath } from './host.ts';
 import { allThreadsStopped, cgroupOf, cpuTimeMs, identify, identityAlive, processState, signalPid, threadStates, type ProcessIdentity, type ProcState } from './proc.ts';
 
-const ENTER_NODE = 'echo $$ > "$1" || exit 125; ns="$2"; shift 2; exec nsenter --net="$ns" -- "$@"';
+// $1 the cgroup's procs file, $2 the namespace, $3 a file for stdout and stderr, $4 a working directory ('' for none).
+const ENTER_NODE =
+  'echo $$ > "$1" || exit 125; ns="$2"; out="$3"; dir="$4"; shift 4; ' +
+  'if [ -n "$dir" ]; then cd "$dir" || exit 125; fi; if [ -n "$out" ]; then exec >>"$out" 2>&1; fi; exec nsenter --net="$ns" -- "$@"';
 
-/** The command line that runs `command args` inside a node (its cgroup, then its namespace). */
-export function nodeCommandLine(cgroupProcsFile: string, netns: string, command: string, args: string[]): { command: string; args: string[] } {
-  return { command: '/bin/sh', args: ['-c', ENTER_NODE, 'zkwarden-node', cgroupProcsFile, netnsPath(netns), command, ...args] };
+/**
+ * The command line that runs `command args` inside a node (its cgroup, then its namespace). The
+ * output file and the working directory are opened by the process itself, never by the runner:
+ * on a stalled node disk the open (or a spawn's chdir, which the parent waits for) would hang
+ * whoever does it.
+ */
+export function nodeCommandLine(cgroupProcsFile: string, netns: string, command: string, args: string[], outputFile = '', cwd = ''): { command: string; args: string[] } {
+  return { command: '/bin/sh', args: ['-c', ENTER_NODE, 'zkwarden-node', cgroupProcsFile, netnsPath(netns), outputFile, cwd, command, ...args] };
 }
 
 export interface SpawnOptions {
   cwd?: string;
   env?: NodeJS.ProcessEnv;
-  /** Where stdout and stderr go: a file (appended), 'pipe' (readable from `child`), 'inherit' or 'ignore' (default). */
+  /** Where stdout and stderr go: a file (appended, opened by the process itself), 'pipe' (readable from `child`), 'inherit' or 'ignore' (default). */
   output?: string | 'pipe' | 'inherit' | 'ignore';
   /** Outlive this process (the CLI's detached labs). */
   detached?: boolean;
@@ -78,21 +85,11 @@ export class LabProcess {
   }
 
   static spawn(node: string, cgroup: CpuCgroup, netns: string, command: string, args: string[], opts: SpawnOptions = {}): LabProcess {
-    const line = nodeCommandLine(cgroup.procsFile, netns, command, args);
-    let stdio: StdioOptions = 'ignore';
-    let fd: number | undefined;
     const output = opts.output ?? 'ignore';
-    if (output === 'pipe' || output === 'inherit' || output === 'ignore') stdio = ['ignore', output, output];
-    else {
-      fd = openSync(output, 'a');
-      stdio = ['ignore', fd, fd];
-    }
-    let child: ChildProcess;
-    try {
-      child = spawn(line.command, line.args, { cwd: opts.cwd, env: opts.env, stdio, detached: opts.detached ?? false });
-    } finally {
-      if (fd !== undefined) closeSync(fd);
-    }
+    const toFile = output !== 'pipe' && output !== 'inherit' && output !== 'ignore';
+    const line = nodeCommandLine(cgroup.procsFile, netns, command, args, toFile ? output : '', opts.cwd ?? '');
+    const stdio: StdioOptions = toFile ? 'ignore' : ['ignore', output, output];
+    const child = spawn(line.command, line.args, { env: opts.env, stdio, detached: opts.detached ?? false });
     if (child.pid === undefined) throw new LabError(`${node}: could not start ${command}`);
     if (opts.detached) child.unref();
     return new LabProcess(node, [command, ...args].join(' '), child.pid, child, cgroup.hierarchyPath);

@@ -109,6 +109,25 @@ describe('a real ZooKeeper ensemble inside lab nodes', () => {
     }
   });
 
+  it('reboots a node whose disk hangs: what is stuck in D dies, and its server, started again, rejoins', async () => {
+    const victim = (await ens.followerIds())[0]!;
+    const node = lab.node(victim);
+    const jvm = ens.pid(victim)!;
+    await node.disk.stall();
+    const service = node.spawn('/bin/sh', ['-c', `while :; do echo entry >> ${node.disk.root}/service.log; done`]);
+    await until("the service's write to stall", async () => (await node.disk.status()).stalled >= 1);
+    service.signal('SIGKILL');
+    await service.waitFor('D after kill -9', () => service.state() === 'D');
+    const { killed } = await lab.reboot(node);
+    assert.ok(killed.includes(jvm) && killed.includes(service.pid), `the reboot killed the JVM and the service (${killed.join(', ')})`);
+    assert.deepEqual(node.pids(), [], 'nothing runs on the node');
+    assert.equal(ens.state(victim), 'stopped');
+    assert.equal(node.disk.readable, true, 'the disk is back');
+    await ens.startServer(victim, { waitMs: 60_000 });
+    await ens.waitForQuorum({ timeoutMs: 60_000 });
+    assert.equal((await ens.srvr(victim))?.mode, 'follower');
+  });
+
   it('elects a new leader when the leader is isolated, and takes it back when healed', async () => {
     const old = await ens.leaderId();
     // keepHost: this test still asks every server `srvr` from the host.

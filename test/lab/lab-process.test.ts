@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { LabUsageError, netnsPath } from '../../src/lab/host.ts';
 import { Lab } from '../../src/lab/lab.ts';
@@ -42,6 +42,21 @@ describe('processes on lab nodes', () => {
     assert.equal(Number(pid), p.pid, 'one pid from the wrapper to the command');
     assert.ok(rest.some((l) => l.endsWith(`:cpu:/zkwarden-${lab.id}/node1`)), `in node1's cpu cgroup: ${rest.join(' | ')}`);
     assert.equal(rest.at(-1), `net:[${statSync(netnsPath(n.netns)).ino}]`, "in node1's network namespace");
+  });
+
+  it('starts a process on a stalled disk without the runner touching that disk (the process opens its own output and cwd)', async () => {
+    const n = lab.node('node2');
+    await n.disk.stall({ ops: ['metadata'] });
+    try {
+      const p = n.spawn('/bin/echo', ['never written'], { output: `${n.disk.root}/out.log`, cwd: n.disk.root });
+      await until("the process's own open to stall", async () => (await n.disk.status()).stalled >= 1);
+      assert.equal(p.hasExited, false);
+    } finally {
+      await n.disk.heal();
+    }
+    const q = n.spawn('/bin/sh', ['-c', 'pwd; echo written'], { output: `${n.disk.root}/out2.log`, cwd: n.disk.root });
+    assert.equal((await q.waitExit()).code, 0);
+    assert.equal(readFileSync(`${n.disk.root}/out2.log`, 'utf8'), `${n.disk.root}\nwritten\n`);
   });
 
   it('stops and continues a process, reading T and back from /proc; kill -9 ends it', async () => {
