@@ -226,6 +226,11 @@ function registerEnsemble(lab: Command): void {
     });
 }
 
+/** --lab and --json, which every command on a lab takes. */
+function onLab(c: Command): Command {
+  return c.option('--lab <id>', 'lab id (default: the only lab on this machine)').option('--json', 'machine-readable output');
+}
+
 function registerNode(lab: Command): void {
   const node = lab.command('node').description('lab nodes: network namespaces with their own address, disk and CPU');
 
@@ -262,12 +267,11 @@ function registerNode(lab: Command): void {
       }),
     );
 
-  node
-    .command('list')
-    .description('the lab, its nodes, their processes, CPU limits and network faults (read back from the kernel)')
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    node
+      .command('list')
+      .description('the lab, its nodes, their processes, CPU limits and network faults (read back from the kernel)'),
+  ).action(
       labAction(async (o: { lab?: string; json?: boolean }) => {
         const l = pickLab(o.lab);
         const status = await l.status();
@@ -277,12 +281,11 @@ function registerNode(lab: Command): void {
       }),
     );
 
-  node
-    .command('down')
-    .description('remove the lab: its processes, disks, namespaces, bridge, cgroups and records')
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    node
+      .command('down')
+      .description('remove the lab: its processes, disks, namespaces, bridge, cgroups and records'),
+  ).action(
       labAction(async (o: { lab?: string; json?: boolean }) => {
         const l = pickLab(o.lab);
         const r = await cleanLabs({ only: l.id });
@@ -317,13 +320,12 @@ function registerNode(lab: Command): void {
       }),
     );
 
-  node
-    .command('ps')
-    .description("a node's processes with their state from /proc (R running, S sleeping, D uninterruptible disk wait, T stopped)")
-    .argument('<node>', 'node name, number or address')
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    node
+      .command('ps')
+      .description("a node's processes with their state from /proc (R running, S sleeping, D uninterruptible disk wait, T stopped)")
+      .argument('<node>', 'node name, number or address'),
+  ).action(
       labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
         const n = pickLab(o.lab).node(name);
         const rows = n.pids().map((pid) => {
@@ -336,15 +338,14 @@ function registerNode(lab: Command): void {
       }),
     );
 
-  node
-    .command('kill')
-    .description('signal a process of a node: KILL (kill -9), STOP, CONT, TERM… Refuses any process that is not the lab\'s')
-    .argument('<node>', 'node name, number or address')
-    .argument('<pid>', 'process id (from zkwarden lab node ps)')
-    .option('--signal <sig>', 'KILL, STOP, CONT, TERM, INT, HUP', 'KILL')
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    node
+      .command('kill')
+      .description('signal a process of a node: KILL (kill -9), STOP, CONT, TERM… Refuses any process that is not the lab\'s')
+      .argument('<node>', 'node name, number or address')
+      .argument('<pid>', 'process id (from zkwarden lab node ps)')
+      .option('--signal <sig>', 'KILL, STOP, CONT, TERM, INT, HUP', 'KILL'),
+  ).action(
       labAction(async (name: string, pidText: string, o: { signal: string; lab?: string; json?: boolean }) => {
         const pid = Number(pidText);
         if (!Number.isInteger(pid) || pid <= 0) throw new CliError(`<pid> expects a process id, got '${pidText}'`);
@@ -371,9 +372,8 @@ function printFault(f: NetFault, json?: boolean): void {
 
 function registerNet(lab: Command): void {
   const net = lab.command('net').description("network faults between nodes: iptables rules in the lab's own chains inside the nodes");
-  const common = (c: Command): Command => c.option('--lab <id>', 'lab id (default: the only lab on this machine)').option('--json', 'machine-readable output');
 
-  common(
+  onLab(
     net
       .command('cut')
       .description('cut two nodes apart: both ways, or --one-way (A cannot reach B, B still reaches A); --port: only connections to that port')
@@ -387,7 +387,7 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  common(
+  onLab(
     net
       .command('deaf')
       .description("the node hears but is not heard: its replies are dropped (connections still open, answers never arrive)")
@@ -400,7 +400,7 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  common(
+  onLab(
     net
       .command('isolate')
       .description('the node loses every peer (and this host, unless --keep-host)')
@@ -412,7 +412,7 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  common(net.command('heal').description("remove one fault (by id) or every rule of the lab's chains").argument('[fault]', 'fault id from zkwarden lab net list')).action(
+  onLab(net.command('heal').description("remove one fault (by id) or every rule of the lab's chains").argument('[fault]', 'fault id from zkwarden lab net list')).action(
     labAction(async (fault: string | undefined, o: { lab?: string; json?: boolean }) => {
       const healed = await pickLab(o.lab).net.heal(fault);
       if (o.json) printJson({ healed });
@@ -420,7 +420,7 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  common(net.command('list').description('the network faults in force, read back from iptables, with their drop counters')).action(
+  onLab(net.command('list').description('the network faults in force, read back from iptables, with their drop counters')).action(
     labAction(async (o: { lab?: string; json?: boolean }) => {
       const l = pickLab(o.lab);
       const rules = await l.net.rules();
@@ -430,7 +430,7 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  common(
+  onLab(
     net
       .command('check')
       .description('a real TCP connection from A to B (an echo server is started on B): open, refused, dropped or deaf; exit 1 unless open')
@@ -498,13 +498,12 @@ function registerCpu(lab: Command): void {
       }),
     );
 
-  cpu
-    .command('unlimit')
-    .description("lift a node's CPU limit")
-    .argument('<node>', 'node name, number or address')
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    cpu
+      .command('unlimit')
+      .description("lift a node's CPU limit")
+      .argument('<node>', 'node name, number or address'),
+  ).action(
       labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
         const n = pickLab(o.lab).node(name);
         n.cpu.unlimit();
@@ -513,12 +512,11 @@ function registerCpu(lab: Command): void {
       }),
     );
 
-  cpu
-    .command('show')
-    .description("every node's CPU quota and how often it was throttled, read from its cgroup")
-    .option('--lab <id>', 'lab id (default: the only lab on this machine)')
-    .option('--json', 'machine-readable output')
-    .action(
+  onLab(
+    cpu
+      .command('show')
+      .description("every node's CPU quota and how often it was throttled, read from its cgroup"),
+  ).action(
       labAction(async (o: { lab?: string; json?: boolean }) => {
         const rows = pickLab(o.lab).nodes.map((n) => ({ node: n.name, ...n.cpu.quota(), throttling: n.cpu.throttling() }));
         if (o.json) printJson({ nodes: rows });

@@ -23,6 +23,7 @@ import {
   ownerAlive,
   readRecord,
   releaseId,
+  releaseOrphanClaims,
   releaseSubnet,
   removeStaleNewRecords,
   subnetClaims,
@@ -179,8 +180,7 @@ export async function cleanLabs(opts: { all?: boolean; only?: string } = {}): Pr
     }
     result.cleaned.push(await teardown(record, { ownerToo: opts.all === true || opts.only !== undefined }));
   }
-  const labs = new Set(listLabIds());
-  for (const [subnet, holder] of subnetClaims()) if (holder !== null && !labs.has(holder)) releaseSubnet(subnet, holder);
+  releaseOrphanClaims();
   return result;
 }
 

@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fourLetterWord, parseSrvr, type SrvrInfo } from './four-letter.ts';
+import { onExitSync } from './exit-hooks.ts';
 import { allThreadsStopped, pidAlive, signalPid } from './proc.ts';
 
 export const ZOOKEEPER_JARS = '/usr/share/java';
@@ -125,24 +126,6 @@ export interface EnsembleState {
   servers: (ServerInfo & { pid: number | null })[];
 }
 
-const live = new Set<Ensemble>();
-let hooksInstalled = false;
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  // Last resort for crashed tests: no orphan JVM may outlive its test process.
-  process.on('exit', () => {
-    for (const e of live) e.killAllSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      for (const e of live) e.killAllSync();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
 export function javaClasspath(): string {
   return ['zookeeper.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar'].map((j) => join(ZOOKEEPER_JARS, j)).join(':');
 }
@@ -174,6 +157,7 @@ export class Ensemble {
   private readonly stoppedOnPurpose = new Set<number>();
   private readonly ownsBaseDir: boolean;
   private closed = false;
+  private unhook: (() => void) | undefined;
 
   private constructor(options: EnsembleOptions, baseDir: string, servers: ServerInfo[], ownsBaseDir: boolean) {
     this.options = options;
@@ -372,8 +356,8 @@ export class Ensemble {
     });
     if (this.options.detached) child.unref();
     else {
-      installExitHooks();
-      live.add(this);
+      // Last resort for crashed tests: no orphan JVM may outlive its test process.
+      this.unhook ??= onExitSync(() => this.killAllSync());
     }
     this.paused.delete(id);
     this.stoppedOnPurpose.delete(id);
@@ -545,7 +529,7 @@ export class Ensemble {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.servers.map((s) => this.kill(s.id)));
-    live.delete(this);
+    this.unhook?.();
     if (this.ownsBaseDir && !this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
   }
 

@@ -18,6 +18,7 @@ import { CpuCgroup, labCgroupRoot, type CpuQuota } from './cgroup.ts';
 import { cleanLabs, teardown, teardownSync, type CleanupReport } from './cleanup.ts';
 import { NodeDisk, type DiskKind } from './disk.ts';
 import { Ensemble, type EnsembleOptions, type EnsemblePlacement } from './ensemble.ts';
+import { onExitSync, onSignalAsync } from './exit-hooks.ts';
 import { LabError, LabUsageError, checkCapabilities } from './host.ts';
 import { NetFaults, describeFault, type NetFault, type NetFaultSpec } from './netfaults.ts';
 import { checkReachable, createBridge, createNodeNetwork, labNames, subnetsInUse } from './network.ts';
@@ -77,30 +78,6 @@ export interface LabStatus {
     processes: { pid: number; state: ProcState | null; command: string }[];
   }[];
   faults: NetFault[];
-}
-
-const live = new Set<Lab>();
-let hooksInstalled = false;
-
-function installHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  // Last resort when the process exits without closing its labs (an uncaught error): the
-  // synchronous part of the clean-up; whatever needs awaiting (a mount) is left to the next run.
-  process.on('exit', () => {
-    for (const lab of live) teardownSync(lab.record);
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    let closing = false;
-    process.on(sig, () => {
-      if (closing) return;
-      closing = true;
-      void Promise.allSettled([...live].map((l) => l.close())).then(() => {
-        for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.removeAllListeners(s);
-        process.kill(process.pid, sig);
-      });
-    });
-  }
 }
 
 export class LabNet {
@@ -198,6 +175,7 @@ export class Lab {
   readonly record: LabRecord;
   private ensembleRef: Ensemble | null = null;
   private closing: Promise<CleanupReport> | null = null;
+  private unhook: () => void = () => undefined;
 
   private constructor(record: LabRecord, disks: NodeDisk[], events: LabEvent[]) {
     this.record = record;
@@ -277,8 +255,13 @@ export class Lab {
       for (const n of record.nodes) await checkReachable(n.ip);
       const lab = new Lab(record, disks, events);
       if (!record.detached) {
-        installHooks();
-        live.add(lab);
+        // Whatever happens to the runner: on a signal the whole clean-up, at exit its synchronous part.
+        const unhookSignal = onSignalAsync(() => lab.close());
+        const unhookExit = onExitSync(() => teardownSync(lab.record));
+        lab.unhook = () => {
+          unhookSignal();
+          unhookExit();
+        };
       }
       return lab;
     } catch (err) {
@@ -417,7 +400,7 @@ export class Lab {
   close(): Promise<CleanupReport> {
     this.closing ??= (async () => {
       for (const n of this.nodes) n.cpu.dispose();
-      live.delete(this);
+      this.unhook();
       const report = await teardown(this.record, { ownerToo: true });
       // The mounts are released; let the disk objects know (so their exit hooks have nothing left to do).
       await Promise.all(this.nodes.map((n) => n.disk.close().catch(() => undefined)));

@@ -23,8 +23,12 @@ export function labsDir(): string {
   return join(registryRoot(), 'labs');
 }
 
+/**
+ * Subnet claims are machine-wide (two labs must never share addresses, wherever their records
+ * are); ZKWARDEN_LAB_SUBNETS keeps them there when ZKWARDEN_LAB_STATE moves the records.
+ */
 function subnetsDir(): string {
-  return join(registryRoot(), 'subnets');
+  return process.env.ZKWARDEN_LAB_SUBNETS ?? join(registryRoot(), 'subnets');
 }
 
 /** Lab ids become part of interface names (≤ 15 characters): short, lowercase, alphanumeric. */
@@ -175,14 +179,19 @@ export function parseSubnet(text: string): string {
 export function claimSubnet(labId: string, inUse: Set<string>, preferred?: string): string {
   mkdirSync(subnetsDir(), { recursive: true });
   const tryClaim = (subnet: string): boolean => {
-    if (inUse.has(subnet)) return false;
+    if (inUse.has(subnet) || existsSync(join(subnetsDir(), subnet))) return false;
+    // Made aside and renamed into place: a claim always names its lab and where its record is.
+    const tmp = join(subnetsDir(), `.new-${subnet}-${process.pid}`);
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp);
+    writeFileSync(join(tmp, 'lab'), `${labId} ${labDir(labId)}\n`);
     try {
-      mkdirSync(join(subnetsDir(), subnet));
+      renameSync(tmp, join(subnetsDir(), subnet));
+      return true;
     } catch {
+      rmSync(tmp, { recursive: true, force: true });
       return false;
     }
-    writeFileSync(join(subnetsDir(), subnet, 'lab'), `${labId}\n`);
-    return true;
   };
   if (preferred !== undefined) {
     if (tryClaim(preferred)) return preferred;
@@ -200,13 +209,22 @@ export function claimSubnet(labId: string, inUse: Set<string>, preferred?: strin
 
 function subnetHolder(subnet: string): string | null {
   try {
-    return `by lab ${readFileSync(join(subnetsDir(), subnet, 'lab'), 'utf8').trim()}`;
+    return `by lab ${readClaim(subnet)?.lab ?? '?'}`;
   } catch {
     return null;
   }
 }
 
-/** Subnet claims and the lab holding each; a claim's lab may be gone (clean-up releases those). */
+function readClaim(subnet: string): { lab: string; record: string | null } | null {
+  try {
+    const [lab, record] = readFileSync(join(subnetsDir(), subnet, 'lab'), 'utf8').trim().split(' ');
+    return lab ? { lab, record: record ?? null } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Subnet claims and the lab holding each. */
 export function subnetClaims(): Map<string, string | null> {
   const out = new Map<string, string | null>();
   let names: string[] = [];
@@ -215,24 +233,30 @@ export function subnetClaims(): Map<string, string | null> {
   } catch {
     return out;
   }
-  for (const subnet of names) {
-    let lab: string | null = null;
-    try {
-      lab = readFileSync(join(subnetsDir(), subnet, 'lab'), 'utf8').trim();
-    } catch {
-      // claimed but not yet written: its lab is being created right now, or died doing so
-    }
-    out.set(subnet, lab);
-  }
+  for (const subnet of names) if (!subnet.startsWith('.')) out.set(subnet, readClaim(subnet)?.lab ?? null);
   return out;
 }
 
-export function releaseSubnet(subnet: string, labId: string): void {
-  const dir = join(subnetsDir(), subnet);
+/** Releases claims whose lab record is gone (wherever that record lived), and half-made claims of dead runners. */
+export function releaseOrphanClaims(): void {
+  let names: string[] = [];
   try {
-    if (readFileSync(join(dir, 'lab'), 'utf8').trim() !== labId) return;
+    names = readdirSync(subnetsDir());
   } catch {
-    if (!existsSync(dir)) return;
+    return;
   }
-  rmSync(dir, { recursive: true, force: true });
+  for (const name of names) {
+    const half = /^\.new-.+-(\d+)$/.exec(name);
+    if (half) {
+      if (!pidAlive(Number(half[1]))) rmSync(join(subnetsDir(), name), { recursive: true, force: true });
+      continue;
+    }
+    const claim = readClaim(name);
+    if (claim?.record && !existsSync(claim.record)) rmSync(join(subnetsDir(), name), { recursive: true, force: true });
+  }
+}
+
+export function releaseSubnet(subnet: string, labId: string): void {
+  if (readClaim(subnet)?.lab !== labId) return;
+  rmSync(join(subnetsDir(), subnet), { recursive: true, force: true });
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { describe, it } from 'node:test';
+import { after, describe, it } from 'node:test';
 import { leftovers } from '../../src/lab/cleanup.ts';
 import { run } from '../../src/lab/host.ts';
 import { Lab } from '../../src/lab/lab.ts';
@@ -15,6 +16,14 @@ import { runCli } from '../cli/run-cli.ts';
 import { until } from '../until.ts';
 
 const RUNNER = join(import.meta.dirname, 'fixtures', 'lab-runner.ts');
+
+// This file's labs are recorded apart (their subnet claims stay machine-wide): a lab whose runner
+// it kills is dead, and any Lab.create() on the machine — another test file's — would clean it up
+// before this test could show that it was left behind. Children inherit the setting.
+const registry = mkdtempSync(join(tmpdir(), 'zkwarden-cleanup-test-'));
+process.env.ZKWARDEN_LAB_STATE = registry;
+process.env.ZKWARDEN_LAB_SUBNETS = '/run/zkwarden/subnets';
+after(() => rmSync(registry, { recursive: true, force: true }));
 
 interface Started {
   child: ChildProcess;
