@@ -255,7 +255,7 @@ function registerNode(lab: Command): void {
           if (!o.json) note('starting ZooKeeper in the nodes, waiting for a quorum…');
           try {
             const size = [5, 3, 1].find((n) => n <= l.nodes.length)!;
-            zookeeper = await ensembleStatus(await l.startEnsemble({ size, tickTime: o.tickTime }));
+            zookeeper = await ensembleStatus(await l.startEnsemble({ size, tickTime: o.tickTime, startTimeoutMs: 120_000 }));
           } catch (e) {
             await l.close();
             throw e;

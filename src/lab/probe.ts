@@ -105,7 +105,7 @@ export class EchoServer extends Reporter {
     this.port = port;
   }
 
-  static async start(node: Node, port: number, timeoutMs = 10_000): Promise<EchoServer> {
+  static async start(node: Node, port: number, timeoutMs = 30_000): Promise<EchoServer> {
     const s = new EchoServer(node, port);
     const deadline = Date.now() + timeoutMs;
     while (!s.has('listening')) {

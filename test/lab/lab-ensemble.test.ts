@@ -20,7 +20,7 @@ describe('a real ZooKeeper ensemble inside lab nodes', () => {
   let ens: Ensemble;
   before(async () => {
     lab = await Lab.create({ nodes: 3 });
-    ens = await lab.startEnsemble({ tickTime: 200, syncLimit: 5 });
+    ens = await lab.startEnsemble({ tickTime: 200, syncLimit: 5, startTimeoutMs: 120_000 });
   });
   after(async () => {
     assert.deepEqual((await lab?.close())?.leftovers, []);

@@ -108,7 +108,7 @@ describe('processes on lab nodes', () => {
     assert.equal(n.disk.readable, true);
   });
 
-  it("starves a node's CPU to its quota, and gives it back", async () => {
+  it("starves a node's CPU to about its quota, and gives it back", async () => {
     const n = lab.node('node2');
     const busy = n.spawn(process.execPath, ['-e', BUSY]);
     try {
@@ -123,8 +123,11 @@ describe('processes on lab nodes', () => {
       assert.ok(n.cpu.throttling().throttledPeriods > 0, 'the kernel throttled the node');
       n.cpu.unlimit();
       assert.equal(n.cpu.quota().fraction, null);
-      const free = await cpuShare(busy, 300);
-      assert.ok(free > 0.2, `unlimited again it gets more than twice the quota (${(free * 100).toFixed(1)} %)`);
+      // Unlimited again, the kernel throttles the node no more while it keeps burning CPU (how much
+      // it then gets depends on the machine's load, so that is not asserted).
+      const throttled = n.cpu.throttling().throttledPeriods;
+      await cpuShare(busy, 300);
+      assert.equal(n.cpu.throttling().throttledPeriods, throttled);
     } finally {
       await busy.kill();
     }
