@@ -170,13 +170,17 @@ describe('lab nodes as hosts, and network faults between them', () => {
     await expectAllOpen(lab, 10100);
   });
 
-  it('never touches the root namespace’s iptables', async () => {
+  it('never touches the root namespace’s iptables, while faults are in force', async () => {
+    const faults = [await lab.net.cut('node1', 'node2'), await lab.net.deaf('node3'), await lab.net.isolate('node2', { keepHost: true })];
+    assert.equal((await lab.net.list()).length, 3);
     // Other people's rules may come and go on a shared machine; none may be the lab's.
     const root = (await run('iptables', ['-w', '5', '-S'])).stdout.split('\n');
     assert.deepEqual(
       root.filter((l) => l.includes(`zkw-${lab.id}`) || l.includes(`${lab.subnet}.`) || l.includes('zkw ')),
       [],
     );
+    for (const f of faults) await lab.net.heal(f);
+    assert.deepEqual(await lab.net.list(), []);
   });
 
   it('runs beside another lab: own id, own /24, faults that stay in their lab', async () => {
