@@ -3,20 +3,34 @@
 // against), then npm packages. Plain Node with no dependencies, because it runs before
 // node_modules exists. Nothing is reinstalled when present.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, lstatSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { accessSync, constants, existsSync, lstatSync, statSync } from 'node:fs';
+import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildFaultfs } from '../native/faultfs/build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
+function onPath(cmd) {
+  return (process.env.PATH ?? '').split(delimiter).some((dir) => {
+    if (!dir) return false;
+    try {
+      accessSync(join(dir, cmd), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+}
+
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
 // iptables = the lab's partitions; iproute2 = the lab's namespaces, veths and bridge (ip, ss);
 // chromium = the HTML report test; libfuse3-dev, pkg-config and gcc build the faultfs helper
-// (native/faultfs). lnav is only for bench/.
+// (native/faultfs). The bench group: lnav (the logs bench's peer) and a JDK for javac, which
+// compiles the client bench's Java driver (bench/client/java; zookeeper brings only a JRE); any
+// JDK already on PATH will do.
 const groups = {
   base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'iproute2', 'chromium'],
-  bench: ['lnav'],
+  bench: ['lnav', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 
 const wanted = process.argv.slice(2).flatMap((g) => groups[g] ?? []);

@@ -67,16 +67,18 @@ export function percentile(sorted: Float64Array, q: number): number {
 }
 
 /**
- * The orders in which the clients take their turns, one per round, cycled: every order of n
- * clients, so each client follows every other one equally often. A plain rotation would give
- * each client a fixed predecessor, and whatever a slice leaves behind on the servers (the other
- * members still applying its commits, its garbage) would always be charged to the same client.
+ * The orders in which the clients take their turns, one per round, cycled: a Williams design, so
+ * every client runs in every position and follows every other one equally often over a cycle (n
+ * orders for an even n, 2n for an odd n; every order of n! would need 24 rounds for 4 clients).
+ * A plain rotation would give each client a fixed predecessor, and whatever a slice leaves behind
+ * on the servers (the other members still applying its commits, its garbage) would always be
+ * charged to the same client.
  */
-export function permutations(n: number): number[][] {
+export function balancedOrders(n: number): number[][] {
   if (n <= 1) return [Array.from({ length: n }, (_, i) => i)];
-  const out: number[][] = [];
-  for (const rest of permutations(n - 1)) {
-    for (let at = 0; at <= rest.length; at++) out.push([...rest.slice(0, at), n - 1, ...rest.slice(at)]);
-  }
-  return out;
+  // First order 0, 1, n-1, 2, n-2, ...; the others are its shifts. For an odd n the shifts alone
+  // leave some pairs adjacent twice and others never, and their mirror images make up for it.
+  const first = Array.from({ length: n }, (_, k) => (k === 0 ? 0 : k % 2 ? (k + 1) / 2 : n - k / 2));
+  const shifts = Array.from({ length: n }, (_, r) => first.map((c) => (c + r) % n));
+  return n % 2 ? [...shifts, ...shifts.map((o) => [...o].reverse())] : shifts;
 }

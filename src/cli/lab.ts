@@ -17,7 +17,7 @@ import { Lab, type LabStatus } from '../lab/lab.ts';
 import { describeFault, type NetFault } from '../lab/netfaults.ts';
 import { commandLine } from '../lab/proc.ts';
 import { listLabIds, readRecord } from '../lab/registry.ts';
-import { CliError, ExitCode, note, printJson } from './output.ts';
+import { CliError, ExitCode, forensicsAction, intOption, note, printJson } from './output.ts';
 
 const DEFAULT_DIR = '.zkwarden/ensemble';
 /** The CLI's and the demo's lab network: nodes at 198.18.88.101, .102, .103. */
@@ -35,14 +35,6 @@ function loadState(dir: string): EnsembleState {
   } catch (e) {
     throw new CliError(`${file}: not a readable ensemble state file (${(e as Error).message})`, ExitCode.usage);
   }
-}
-
-function intOption(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
-    return n;
-  };
 }
 
 function portOption(v: string): number {
@@ -98,37 +90,18 @@ export function formatStatus(rows: ServerStatus[]): string {
   return lines.join('\n');
 }
 
-interface JsonFlag {
-  json?: boolean;
+/** What a lab error means for the CLI: 2 bad input, 3 the machine lacks something, 1 a failed operation. */
+function labCliError(e: unknown): CliError | null {
+  if (e instanceof FaultFsError) return new CliError(e.message, diskExitCode(e));
+  if (e instanceof LabEnvironmentError || e instanceof EnsembleError) return new CliError(e.message, ExitCode.environment);
+  if (e instanceof LabUsageError) return new CliError(e.message, ExitCode.usage);
+  if (e instanceof LabError) return new CliError(e.message, ExitCode.finding);
+  return null;
 }
 
-/**
- * Runs a lab command: lab errors become the documented exit codes (2 bad input, 3 environment,
- * 1 a failed operation), and under --json the error is also printed as JSON on stdout.
- */
+/** A lab command: its errors as one line and the exit code above, or a JSON error under --json (the CLI's shared handling). */
 function labAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return async (...args: A) => {
-    const opts = args.find((a): a is JsonFlag => typeof a === 'object' && a !== null && !Array.isArray(a) && 'json' in a) as JsonFlag | undefined;
-    try {
-      await fn(...args);
-    } catch (e) {
-      const err =
-        e instanceof CliError
-          ? e
-          : e instanceof FaultFsError
-            ? new CliError(e.message, diskExitCode(e))
-            : e instanceof LabEnvironmentError || e instanceof EnsembleError
-            ? new CliError(e.message, ExitCode.environment)
-            : e instanceof LabUsageError
-              ? new CliError(e.message, ExitCode.usage)
-              : e instanceof LabError
-                ? new CliError(e.message, ExitCode.finding)
-                : null;
-      if (!err) throw e;
-      if (opts?.json) printJson({ error: { message: err.message, exitCode: err.exitCode, ...(e instanceof LabEnvironmentError ? { capability: e.capability } : {}) } });
-      throw err;
-    }
-  };
+  return forensicsAction(labCliError, fn);
 }
 
 /** The lab a command acts on: --lab, else the only one on this machine. */

@@ -3,9 +3,13 @@
  * directly (streamed, checksummed), a server's tree at any zxid, and the ensemble audit that
  * tells a diverged ensemble from a lagging one.
  */
+import { realpathSync } from 'node:fs';
 import type { Command } from 'commander';
-import { auditOffline, type AuditReport, renderAudit } from '../forensics/zkdata/audit.ts';
-import { openDataDir } from '../forensics/zkdata/datadir.ts';
+import { auditOffline, type AuditReport, DEFAULT_AUDIT_LIMIT } from '../forensics/zkdata/audit.ts';
+import { renderAudit } from '../forensics/report/audit.ts';
+import { lastLoggedZxid } from '../forensics/zkdata/history.ts';
+import { processesUsing } from '../forensics/zkdata/live.ts';
+import { type DataDir, openDataDir } from '../forensics/zkdata/datadir.ts';
 import { dumpSnapshot, dumpTxnLog } from '../forensics/zkdata/dump.ts';
 import { ChecksumError, DataDirError, ZkDataError } from '../forensics/zkdata/errors.ts';
 import { hexZxid, isoTime } from '../forensics/zkdata/format.ts';
@@ -14,7 +18,7 @@ import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, note, printJson } from './output.ts';
+import { CliError, ExitCode, forensicsAction, fsInputError, note, printJson } from './output.ts';
 
 /** A zxid as ZooKeeper prints them (0x hex) or decimal. */
 export function parseZxid(v: string): number {
@@ -26,16 +30,23 @@ export function parseZxid(v: string): number {
   return n;
 }
 
-/** Reader errors are bad input (exit 2); a checksum mismatch says how to go on. */
-async function inputErrors<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    if (e instanceof ChecksumError) throw new CliError(`${e.message}\n  (use --force to read on; what follows is marked as suspect)`, ExitCode.usage);
-    if (e instanceof ZkDataError || e instanceof DataDirError) throw new CliError(e.message, ExitCode.usage);
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT' || (e as NodeJS.ErrnoException).code === 'EISDIR') throw new CliError((e as Error).message, ExitCode.usage);
-    throw e;
-  }
+/** Reader errors are bad input (exit 2): one line naming the file; a checksum mismatch says how to go on. */
+function inputError(e: unknown): CliError | null {
+  if (e instanceof ChecksumError) return new CliError(`${e.message} (use --force to read on; what follows is marked as suspect)`, ExitCode.usage);
+  if (e instanceof ZkDataError || e instanceof DataDirError) return new CliError(e.message, ExitCode.usage);
+  return fsInputError(e);
+}
+
+/** The newest zxid a data directory holds (its last logged transaction or newest snapshot). */
+async function newestZxid(dd: DataDir): Promise<number> {
+  const logged = (await lastLoggedZxid(dd)).zxid ?? 0;
+  const snap = dd.snapshots.length ? dd.snapshots[dd.snapshots.length - 1]!.zxid : 0;
+  return Math.max(logged, snap);
+}
+
+/** `--at` past everything in the data is a mistake, not a question: refused, naming the newest. */
+function refuseBeyond(at: number | undefined, newest: number, what: string): void {
+  if (at !== undefined && at > newest) throw new CliError(`--at ${hexZxid(at)} is past the newest zxid in ${what} (${hexZxid(newest)})`);
 }
 
 function list(v: string): string[] {
@@ -51,13 +62,14 @@ export function register(program: Command): void {
     .option('--json', 'JSON Lines: one object per header, ACL, node, session and a summary')
     .option('-d, --data', 'print node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the result as suspect')
-    .action(async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
-      const summary = await inputErrors(() => dumpSnapshot(file, new TextSink(process.stdout), { json: o.json, data: o.data, force: o.force }));
+    .allowExcessArguments(false)
+    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
+      const summary = await dumpSnapshot(file, new TextSink(process.stdout), { json: o.json, data: o.data, force: o.force });
       if (summary.suspect) {
         note(`zkwarden: ${file}: checksum mismatch (read on with --force); the dump is suspect`);
         process.exitCode = ExitCode.finding;
       }
-    });
+    }));
 
   const txnlog = program.command('txnlog').description('read ZooKeeper transaction logs');
   txnlog
@@ -66,10 +78,11 @@ export function register(program: Command): void {
     .argument('<file>', 'a log.<zxid> file')
     .option('--json', 'JSON Lines: one object per transaction and a summary')
     .option('--force', 'read on past checksum mismatches, marking those entries')
-    .action(async (file: string, o: { json?: boolean; force?: boolean }) => {
-      const s = await inputErrors(() => dumpTxnLog(file, new TextSink(process.stdout), { json: o.json, force: o.force }));
+    .allowExcessArguments(false)
+    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; force?: boolean }) => {
+      const s = await dumpTxnLog(file, new TextSink(process.stdout), { json: o.json, force: o.force });
       if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
-    });
+    }));
 
   program
     .command('tree')
@@ -79,9 +92,12 @@ export function register(program: Command): void {
     .option('--json', 'one JSON document: the source and every node with its Stat')
     .option('-d, --data', 'include node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the tree as suspect')
-    .action(async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
+    .allowExcessArguments(false)
+    .action(forensicsAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
       const at = o.at === undefined ? undefined : parseZxid(o.at);
-      const res = await inputErrors(async () => treeAt(openDataDir(dir), at, { force: o.force, keepData: o.data }));
+      const dd = openDataDir(dir);
+      refuseBeyond(at, await newestZxid(dd), dir);
+      const res = await treeAt(dd, at, { force: o.force, keepData: o.data });
       const t = res.tree;
       const source = { snapshot: res.snapshot?.path ?? null, replayed: res.replayed, reached: res.reached, asked: at ?? null, suspect: t.suspect, warnings: res.warnings };
       if (at !== undefined && res.reached < at) res.warnings.push(`the server's history ends at ${hexZxid(res.reached)}, before ${hexZxid(at)}`);
@@ -103,21 +119,22 @@ export function register(program: Command): void {
         for (const w of res.warnings) sink.write(`# WARNING: ${w}\n`);
         await sink.flush();
       }
-    });
+    }));
 
   program
     .command('audit')
+    .addHelpText('after', '\nExit codes: 0 consistent or lagging, 1 diverged, 2 bad usage or input, 3 a server could not be reached (--servers).')
     .description('consistent, lagging or diverged? Offline from the members\' data directories, or online from the live servers')
     .argument('[dirs...]', 'the data directory of each member (offline audit)')
     .option('--servers <list>', 'A,B,C: audit the live servers instead (each read alone)')
     .option('--names <list>', 'names for the members, in order')
     .option('--server-logs <list>', 'each member\'s ZooKeeper log, in order (default: zookeeper.log next to its data dir)')
     .option('--at <zxid>', 'compare the trees at this zxid instead of the newest all members reached')
-    .option('--limit <n>', 'most differing znodes kept in the report', '2000')
+    .option('--limit <n>', 'most conflicts and differing znodes kept in the report', String(DEFAULT_AUDIT_LIMIT))
     .option('--timeout <ms>', 'online: per request and per connection', '10000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
-    .action(async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+    .action(forensicsAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
       const names = o.names ? list(o.names) : undefined;
       if (o.servers) {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
@@ -128,20 +145,41 @@ export function register(program: Command): void {
         const r = await auditOnline(servers, { names, timeoutMs });
         if (o.json) printJson(onlineJson(r));
         else process.stdout.write(renderOnline(r));
-        if (r.members.every((m) => m.status === 'unreachable')) throw new CliError('no server could be read', ExitCode.environment);
+        // Divergence is the finding; otherwise a server that could not be read is the environment's.
         if (r.class === 'diverged') process.exitCode = ExitCode.finding;
+        else if (r.members.some((m) => m.status === 'unreachable')) process.exitCode = ExitCode.environment;
         return;
       }
       if (dirs.length < 2) throw new CliError('give the data directories of at least two members, or --servers A,B,C');
       const logs = o.serverLogs ? list(o.serverLogs) : [];
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit expects a positive integer, got '${o.limit}'`);
-      const r: AuditReport = await inputErrors(() => auditOffline(
+      const at = o.at === undefined ? undefined : parseZxid(o.at);
+      const seen = new Map<string, string>();
+      for (const d of dirs) {
+        for (const part of d.includes(':') ? d.split(':') : [d]) {
+          let real: string;
+          try {
+            real = realpathSync(part);
+          } catch (e) {
+            throw inputError(e) ?? e;
+          }
+          const first = seen.get(real);
+          if (first !== undefined) throw new CliError(`${first} and ${d} are the same directory: give each member's data once`);
+          seen.set(real, d);
+        }
+      }
+      const dds = dirs.map((d) => openDataDir(d));
+      refuseBeyond(at, Math.max(...(await Promise.all(dds.map(newestZxid)))), 'the members\' data');
+      const live = dirs.map((d) => ({ d, pids: d.split(':').flatMap((p) => processesUsing(p)) })).filter((x) => x.pids.length > 0);
+      for (const l of live) note(`zkwarden: warning: ${l.d} is in use by a running process (pid ${l.pids.join(', ')}): a live server's files change while they are read; stop it or copy the directory for a stable audit`);
+      const r: AuditReport = await auditOffline(
         dirs.map((dir, i) => ({ dir, name: names?.[i], serverLog: logs[i] })),
-        { force: o.force, limit, at: o.at === undefined ? undefined : parseZxid(o.at) },
-      ));
+        { force: o.force, limit, at },
+      );
+      for (const l of live) r.warnings.unshift(`${l.d} belongs to a running server (pid ${l.pids.join(', ')}): read while live`);
       if (o.json) printJson(r);
       else process.stdout.write(renderAudit(r));
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
-    });
+    }));
 }

@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fourLetterWord, parseSrvr, type SrvrInfo } from './four-letter.ts';
+import { fourLetterWord, parseSrvr, type SrvrInfo } from '../zk/admin.ts';
 import { onExitSync } from './exit-hooks.ts';
 import { allThreadsStopped, pidAlive, signalPid } from './proc.ts';
 

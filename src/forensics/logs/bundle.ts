@@ -7,6 +7,7 @@ import { closeSync, createReadStream, existsSync, openSync, readFileSync, readSy
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { isGzip, sniff, SNIFF_BYTES, type FileKind, type Sniffed } from './sniff.ts';
+import { errnoText, Walker, type SkippedFile, type WalkedFile } from './walk.ts';
 
 export class BundleError extends Error {
   constructor(message: string) {
@@ -16,7 +17,7 @@ export class BundleError extends Error {
 }
 
 export interface BundleConfig {
-  nodes?: Record<string, { addresses?: string[]; myid?: number }>;
+  nodes?: Record<string, { addresses?: string[]; endpoints?: string[]; myid?: number }>;
   /** Port → role, e.g. {"10100": "meta"}. */
   ports?: Record<string, string>;
   tz?: string;
@@ -34,6 +35,8 @@ export interface PlannedFile {
   gzip: boolean;
   kind: FileKind;
   sniff: Sniffed;
+  /** Files of a ZooKeeper data directory: that folder, relative to the bundle (read by the audit). */
+  dataDir?: string;
   /** glog only: the year given to lines, and where it came from. */
   year?: number;
   yearSource?: string;
@@ -54,6 +57,8 @@ export interface BundlePlan {
   /** Folders named `_something`: captures not tied to one node. */
   sharedNodes: string[];
   files: PlannedFile[];
+  /** Files not read, each with the reason: every file of the bundle is in files or here. */
+  skipped: SkippedFile[];
   dataDirs: DataDir[];
   config: BundleConfig;
   /** sid → host from zoo.cfg files found in the bundle. */
@@ -107,28 +112,6 @@ export function globToRegExp(glob: string): RegExp {
   return new RegExp(`^${re}$`);
 }
 
-function walk(dir: string, out: string[], depth = 0): void {
-  if (depth > 32) return;
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return;
-  }
-  names.sort();
-  for (const n of names) {
-    const p = join(dir, n);
-    let st: Stats;
-    try {
-      st = statSync(p);
-    } catch {
-      continue;
-    }
-    if (st.isDirectory()) walk(p, out, depth + 1);
-    else if (st.isFile()) out.push(p);
-  }
-}
-
 function expandGlob(glob: string, base: string): string[] {
   const abs = (isAbsolute(glob) ? glob : resolve(base, glob)).split(sep).join('/');
   const parts = abs.split('/');
@@ -138,18 +121,11 @@ function expandGlob(glob: string, base: string): string[] {
     staticParts.push(p);
   }
   const start = staticParts.join('/') || '/';
-  if (staticParts.length === parts.length) {
-    if (!existsSync(start)) return [];
-    const st = statSync(start);
-    if (st.isFile()) return [start];
-    const out: string[] = [];
-    walk(start, out);
-    return out;
-  }
+  if (staticParts.length === parts.length) return existsSync(start) ? [start] : [];
   const re = globToRegExp(abs);
-  const out: string[] = [];
-  walk(start, out);
-  return out.filter((f) => re.test(f.split(sep).join('/')));
+  const w = new Walker(start);
+  if (existsSync(start)) w.add(start, '');
+  return w.files.map((f) => f.abs).filter((f) => re.test(f.split(sep).join('/')));
 }
 
 /** Read up to SNIFF_BYTES of decompressed content. A corrupt gzip yields what inflated. */
@@ -173,17 +149,15 @@ export async function readHead(path: string, gzip: boolean): Promise<Buffer> {
   return Buffer.concat(chunks).subarray(0, SNIFF_BYTES);
 }
 
+/** The first n bytes; throws the open/read error (EACCES, EISDIR...) for the caller to account. */
 function firstBytes(path: string, n: number): Buffer {
-  let fd = -1;
+  const fd = openSync(path, 'r');
   try {
-    fd = openSync(path, 'r');
     const b = Buffer.alloc(n);
     const got = readSync(fd, b, 0, n, 0);
     return b.subarray(0, got);
-  } catch {
-    return Buffer.alloc(0);
   } finally {
-    if (fd >= 0) closeSync(fd);
+    closeSync(fd);
   }
 }
 
@@ -210,105 +184,191 @@ function parseZooCfg(text: string, servers: Map<number, string>): void {
   }
 }
 
+/** ZooKeeper's own files in a data directory (version-2/ and beside it). */
+const DATA_FILE = /^(snapshot|log)\.[0-9a-fA-F]+(\.gz|\.snappy)?$/;
+const DATA_SIDE_FILES: ReadonlySet<string> = new Set(['myid', 'acceptedEpoch', 'currentEpoch', 'updatingEpoch', 'zookeeper_server.pid']);
+
+/** The kind of a file of a data directory, by its name (the audit reads them by content). */
+function dataKind(name: string): FileKind {
+  if (name.startsWith('snapshot.')) return 'zk-snapshot';
+  if (name.startsWith('log.')) return 'zk-txnlog';
+  return 'zk-state';
+}
+
+function bundleError(path: string, e: unknown): BundleError {
+  return new BundleError(`${path}: ${errnoText(e)}`);
+}
+
+/**
+ * The folder holding a ZooKeeper data file, if it is one: `version-2/` anywhere (beside logs,
+ * nested deep), or any folder whose `snapshot.*`/`log.*` files carry ZooKeeper's magic.
+ */
+function dataFolderOf(f: WalkedFile): string | null {
+  const name = basename(f.abs);
+  if (!DATA_FILE.test(name)) return null;
+  const parent = dirname(f.abs);
+  if (basename(parent) === 'version-2') return parent;
+  try {
+    const magic = firstBytes(f.abs, 4);
+    if (magic.length === 4 && (magic.readUInt32BE(0) === 0x5a4b534e || magic.readUInt32BE(0) === 0x5a4b4c47)) return parent;
+  } catch {
+    // unreadable: accounted below like any other file
+  }
+  return null;
+}
+
 /** Discover a bundle: a directory of node folders, and/or explicit NAME=GLOB file lists. */
 export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; cwd?: string }): Promise<BundlePlan> {
   const cwd = opts.cwd ?? process.cwd();
   const root = opts.root ? resolve(cwd, opts.root) : cwd;
   const plan: BundlePlan = {
-    root, nodes: [], sharedNodes: [], files: [], dataDirs: [], config: {}, zkServers: new Map(), myids: new Map(), warnings: [],
+    root, nodes: [], sharedNodes: [], files: [], skipped: [], dataDirs: [], config: {}, zkServers: new Map(), myids: new Map(), warnings: [],
   };
-  const assigned: { abs: string; rel: string; node: string }[] = [];
+  const base = opts.root || !opts.nodeSpecs?.length ? root : cwd;
+  const walker = new Walker(base);
   if (opts.nodeSpecs && opts.nodeSpecs.length > 0) {
     for (const spec of opts.nodeSpecs) {
-      const files = expandGlob(spec.glob, opts.root ? root : cwd);
+      const files = expandGlob(spec.glob, base);
       if (files.length === 0) throw new BundleError(`--node ${spec.name}=${spec.glob}: no file matches`);
-      for (const f of files) assigned.push({ abs: f, rel: relative(opts.root ? root : cwd, f), node: spec.name });
+      for (const f of files) walker.add(f, spec.name);
       if (!plan.nodes.includes(spec.name)) plan.nodes.push(spec.name);
     }
   } else {
-    if (!existsSync(root)) throw new BundleError(`bundle ${root}: no such directory`);
-    if (!statSync(root).isDirectory()) throw new BundleError(`bundle ${root}: not a directory (give a folder with one sub-folder per node, or --node NAME=GLOB)`);
+    let st: Stats;
+    try {
+      st = statSync(root);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new BundleError(`bundle ${root}: no such directory`);
+      throw bundleError(`bundle ${root}`, e);
+    }
+    if (!st.isDirectory()) throw new BundleError(`bundle ${root}: not a directory (give a folder with one sub-folder per node, or --node NAME=GLOB)`);
+    let entries: string[];
+    try {
+      entries = readdirSync(root).sort();
+    } catch (e) {
+      throw bundleError(`bundle ${root}`, e);
+    }
     const cfgPath = join(root, 'bundle.json');
     if (existsSync(cfgPath)) {
       try {
         plan.config = JSON.parse(readFileSync(cfgPath, 'utf8')) as BundleConfig;
       } catch (e) {
+        if ((e as NodeJS.ErrnoException).code) throw bundleError(cfgPath, e);
         throw new BundleError(`${cfgPath}: not valid JSON (${(e as Error).message})`);
       }
     }
-    const entries = readdirSync(root).sort();
-    const dirs = entries.filter((n) => !n.startsWith('.') && statSync(join(root, n)).isDirectory());
-    const topFiles = entries.filter((n) => n !== 'bundle.json' && !n.startsWith('.') && statSync(join(root, n)).isFile());
+    const isDir = (n: string): boolean => {
+      try {
+        return statSync(join(root, n)).isDirectory();
+      } catch {
+        return false;
+      }
+    };
+    const visible = entries.filter((n) => !n.startsWith('.') && n !== 'bundle.json');
+    // version-2/ at the top is the data of a one-node bundle, not a node.
+    const dirs = visible.filter((n) => n !== 'version-2' && isDir(n));
+    const rest = visible.filter((n) => !dirs.includes(n));
     if (dirs.length === 0) {
       const name = basename(root);
       plan.nodes.push(name);
-      for (const f of topFiles) assigned.push({ abs: join(root, f), rel: f, node: name });
+      for (const f of rest) walker.add(join(root, f), name);
     } else {
       for (const d of dirs) {
         if (d.startsWith('_')) plan.sharedNodes.push(d);
         else plan.nodes.push(d);
-        const files: string[] = [];
-        walk(join(root, d), files);
-        for (const f of files) assigned.push({ abs: f, rel: relative(root, f), node: d });
+        walker.add(join(root, d), d);
       }
-      if (topFiles.length > 0) {
+      if (rest.length > 0) {
         plan.sharedNodes.push('_bundle');
-        for (const f of topFiles) assigned.push({ abs: join(root, f), rel: f, node: '_bundle' });
+        for (const f of rest) walker.add(join(root, f), '_bundle');
       }
     }
   }
+  plan.skipped.push(...walker.skipped);
 
-  // Data directories: a `version-2` folder with snapshots or transaction logs.
+  // Data directories: the folder above version-2/ (or the folder of bare data files).
   const dataDirOf = new Map<string, DataDir>();
-  for (const a of assigned) {
-    const parent = dirname(a.abs);
-    const name = basename(a.abs);
-    if (basename(parent) === 'version-2' && /^(snapshot|log)\.[0-9a-fA-F]+/.test(name)) {
-      const dd = dirname(parent);
-      let d = dataDirOf.get(dd);
-      if (!d) {
-        d = { node: a.node, path: dd, rel: relative(root, dd) || '.', snapshots: [], txnLogs: [] };
-        dataDirOf.set(dd, d);
-        const myidFile = join(dd, 'myid');
-        if (existsSync(myidFile)) {
-          const v = Number(readFileSync(myidFile, 'utf8').trim());
-          if (Number.isInteger(v)) d.myid = v;
+  const dataFolder = new Map<WalkedFile, string>();
+  for (const f of walker.files) {
+    const folder = dataFolderOf(f);
+    if (!folder) continue;
+    dataFolder.set(f, folder);
+    const dd = basename(folder) === 'version-2' ? dirname(folder) : folder;
+    let d = dataDirOf.get(dd);
+    if (!d) {
+      d = { node: f.node, path: dd, rel: relative(base, dd) || '.', snapshots: [], txnLogs: [] };
+      dataDirOf.set(dd, d);
+    }
+    (basename(f.abs).startsWith('snapshot') ? d.snapshots : d.txnLogs).push(basename(f.abs));
+  }
+  const dataFolders = new Set([...dataDirOf.keys()].flatMap((dd) => [dd, join(dd, 'version-2')]));
+  for (const f of walker.files) {
+    const name = basename(f.abs);
+    const folder = dirname(f.abs);
+    if (dataFolder.has(f) || (dataFolders.has(folder) && DATA_SIDE_FILES.has(name)) || (basename(folder) === 'version-2' && dataFolders.has(folder))) {
+      if (name === 'myid') {
+        try {
+          const v = Number(firstBytes(f.abs, 16).toString('utf8').trim());
+          const d = dataDirOf.get(folder);
+          if (Number.isInteger(v) && v > 0) {
+            plan.myids.set(f.node, v);
+            if (d) d.myid = v;
+          }
+        } catch (e) {
+          plan.skipped.push({ rel: f.rel, node: f.node, reason: 'unreadable', detail: errnoText(e) });
+          continue;
         }
       }
-      (name.startsWith('snapshot') ? d.snapshots : d.txnLogs).push(name);
+      plan.files.push({
+        abs: f.abs, rel: f.rel, node: f.node, service: 'zookeeper', size: f.st.size, mtimeMs: f.st.mtimeMs, gzip: false,
+        kind: dataKind(name), sniff: { kind: dataKind(name), parsedShare: 0 }, dataDir: relative(base, dataFolder.get(f) ?? folder) || '.',
+      });
+      continue;
     }
-  }
-  plan.dataDirs = [...dataDirOf.values()];
-  for (const d of plan.dataDirs) if (d.myid !== undefined) plan.myids.set(d.node, d.myid);
-
-  for (const a of assigned) {
-    const inData = [...dataDirOf.keys()].some((dd) => a.abs.startsWith(dd + sep));
-    const name = basename(a.abs);
-    if (inData || name === 'myid' || name === 'acceptedEpoch' || name === 'currentEpoch' || name.endsWith('.lock')) {
-      if (name === 'myid' && !inData) {
-        const v = Number(firstBytes(a.abs, 16).toString('utf8').trim());
-        if (Number.isInteger(v) && v > 0) plan.myids.set(a.node, v);
+    if (name === 'myid') {
+      try {
+        const v = Number(firstBytes(f.abs, 16).toString('utf8').trim());
+        if (Number.isInteger(v) && v > 0) plan.myids.set(f.node, v);
+      } catch {
+        // accounted below when it cannot be opened
       }
-      continue;
     }
-    let st: Stats;
+    let gzip: boolean;
+    let head: Buffer;
     try {
-      st = statSync(a.abs);
+      gzip = isGzip(firstBytes(f.abs, 2));
+      head = await readHead(f.abs, gzip);
     } catch (e) {
-      plan.warnings.push(`${a.rel}: cannot stat (${(e as Error).message})`);
+      plan.skipped.push({ rel: f.rel, node: f.node, reason: 'unreadable', detail: errnoText(e) });
       continue;
     }
-    const gzip = isGzip(firstBytes(a.abs, 2));
-    const head = await readHead(a.abs, gzip);
     const sn = sniff(head);
-    if (sn.kind === 'zk-config' || /(^|\/)zoo[^/]*\.cfg(\.dynamic.*)?$/.test(a.rel)) {
+    if (sn.kind === 'binary') {
+      plan.skipped.push({ rel: f.rel, node: f.node, reason: 'binary', detail: `binary content${gzip ? ' (inside gzip)' : ''}, ${f.st.size} bytes: no log lines` });
+      continue;
+    }
+    if (sn.kind === 'zk-config' || /(^|\/)zoo[^/]*\.cfg(\.dynamic.*)?$/.test(f.rel)) {
       parseZooCfg(head.toString('utf8'), plan.zkServers);
     }
     plan.files.push({
-      abs: a.abs, rel: a.rel, node: a.node, service: serviceOf(a.rel, sn.kind, sn), size: st.size,
-      mtimeMs: st.mtimeMs, gzip, kind: sn.kind, sniff: sn,
+      abs: f.abs, rel: f.rel, node: f.node, service: serviceOf(f.rel, sn.kind, sn), size: f.st.size,
+      mtimeMs: f.st.mtimeMs, gzip, kind: sn.kind, sniff: sn,
     });
   }
+  // A node's snapshots and logs in two folders (dataDir and dataLogDir) are one member.
+  const byNode = new Map<string, DataDir[]>();
+  for (const d of dataDirOf.values()) byNode.set(d.node, [...(byNode.get(d.node) ?? []), d]);
+  for (const [, dds] of byNode) {
+    const snapOnly = dds.filter((d) => d.txnLogs.length === 0);
+    const logOnly = dds.filter((d) => d.snapshots.length === 0);
+    if (dds.length === 2 && snapOnly.length === 1 && logOnly.length === 1) {
+      const s = snapOnly[0]!;
+      const l = logOnly[0]!;
+      plan.dataDirs.push({ node: s.node, path: `${s.path}:${l.path}`, rel: `${s.rel} + ${l.rel}`, snapshots: s.snapshots, txnLogs: l.txnLogs, ...(s.myid ?? l.myid ? { myid: (s.myid ?? l.myid)! } : {}) });
+    } else plan.dataDirs.push(...dds);
+  }
+  for (const d of plan.dataDirs) if (d.myid !== undefined) plan.myids.set(d.node, d.myid);
+
   plan.files.sort((x, y) => {
     if (x.node !== y.node) return x.node < y.node ? -1 : 1;
     const [bx, nx] = rotationKey(x.rel);
@@ -316,8 +376,5 @@ export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; 
     if (bx !== by) return bx < by ? -1 : 1;
     return ny - nx;
   });
-  if (plan.files.length === 0 && plan.dataDirs.length === 0) {
-    throw new BundleError(`bundle ${root}: no files found`);
-  }
   return plan;
 }

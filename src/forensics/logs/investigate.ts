@@ -1,12 +1,22 @@
 /**
- * `investigate`: plan the bundle, read every file as a stream, merge into one timeline, run the
- * detectors over it, and return the investigation (the reports render it).
+ * `investigate`, in its phases:
+ *  1. discovery — plan the bundle: every file read by kind or skipped with the reason;
+ *  2. reading — side files (stat listings, captures), ZooKeeper's data (sessions, election and
+ *     membership znodes), and every log as a stream merged into one timeline;
+ *  3. detectors — each fed the timeline in order, asked for findings at the end, once the
+ *     topology has learned everything the bundle says;
+ *  4. verdict — the conclusions, the data audit, or why there is none ("nothing to judge");
+ *  5. report — the investigation the reports render.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { auditOffline, type AuditReport } from '../zkdata/audit.ts';
 import { assignYears } from './years.ts';
 import { planBundle, serviceOf, type BundlePlan, type DataDir, type NodeSpec, type PlannedFile } from './bundle.ts';
+import { readDataTrail, type DataTrail } from './datatrail.ts';
+import { LaneBuilder, type Lane } from './lanes.ts';
+import { StoryDetector } from './story.ts';
+import type { SkippedFile } from './walk.ts';
 import { parseCapture, parseStatListing, type ZkCapture } from './captures.ts';
 import type { Detector, DetectorContext } from './detector.ts';
 import { FailedCallDetector } from './calls.ts';
@@ -21,14 +31,16 @@ import { Topology } from './topology.ts';
 import type { Entry, Finding } from './types.ts';
 import { verdicts } from './verdict.ts';
 
+export type { Lane } from './lanes.ts';
+
 export interface InvestigateOptions {
   root?: string;
   nodeSpecs?: NodeSpec[];
   tz?: string;
   year?: number;
   minSilenceMs?: number;
-  /** Called with bytes read so far and the bundle's total. */
-  onProgress?: (read: number, total: number) => void;
+  /** Called with bytes and files read so far and the bundle's totals (files: many small ones move it too). */
+  onProgress?: (read: number, total: number, files: number, totalFiles: number) => void;
   /** Called with every merged batch, in timeline order (the `--timeline` output, the bench). */
   onBatch?: (batch: Entry[]) => void | Promise<void>;
   /** Called once the bundle is planned, with the zone its times are read in. */
@@ -57,19 +69,6 @@ export interface FileReport {
   note?: string;
 }
 
-export interface Lane {
-  id: string;
-  node: string;
-  service: string;
-  lines: number;
-  first: number;
-  last: number;
-  /** Width of an activity bucket (1 s, doubled until a lane has at most 4096 buckets). */
-  bucketMs: number;
-  /** [bucket start (epoch ms), lines, error lines] per bucket with activity. */
-  buckets: [number, number, number][];
-}
-
 export interface DataAuditSection {
   dataDirs: DataDir[];
   status: 'no-data-dirs' | 'audited' | 'unavailable' | 'failed';
@@ -90,13 +89,30 @@ export interface Investigation {
   lanes: Lane[];
   files: FileReport[];
   captures: { node: string; file: string; capture: ZkCapture }[];
-  topology: { addresses: Record<string, string>; myids: Record<string, string>; endpoints: Record<string, string>; sources: string[] };
+  topology: {
+    addresses: Record<string, string>;
+    myids: Record<string, string>;
+    /** endpoint → role (membership paths, ZooKeeper's data, standard ports). */
+    endpoints: Record<string, string>;
+    /** endpoint → node, where the port tells (a shared address never maps by itself). */
+    endpointNodes: Record<string, string>;
+    leaderEndpoints: string[];
+    sharedAddresses: string[];
+    sources: string[];
+  };
   data: DataAuditSection;
   warnings: string[];
+  /** Files not read and why (binary, unreadable, symlink loop, the same file twice). */
+  skipped: SkippedFile[];
+  /** Files read, counted by kind (glog, log4j, zk-txnlog …). */
+  readByKind: Record<string, number>;
+  /** Set when there is no verdict to give: why ("nothing to judge: 0 log lines; …"). */
+  nothingToJudge: string | null;
+  /** Facts about the topology that contradict each other (reported, not guessed between). */
+  conflicts: string[];
   stats: { files: number; bytes: number; lines: number; entries: number; untimed: number; ms: number };
 }
 
-const MAX_BUCKETS = 4096;
 const MTIME_SLACK_MS = 24 * 3_600_000;
 
 function mtimeEntry(node: string, service: string, target: string, mtime: number, source: string, file: string, line: number, more: string[], tz: TimeZone, seq: number): Entry {
@@ -109,53 +125,70 @@ function mtimeEntry(node: string, service: string, target: string, mtime: number
   return e;
 }
 
-export async function investigate(opts: InvestigateOptions): Promise<Investigation> {
-  const t0 = performance.now();
+const TEXT_KINDS: ReadonlySet<string> = new Set(['glog', 'log4j', 'text', 'empty']);
+const SIDE_KINDS: ReadonlySet<string> = new Set(['stat-listing', 'srvr', 'mntr', 'dump']);
+/** Side files above this are not read into memory. */
+const MAX_SIDE_FILE = 64 * 1024 * 1024;
+/** Progress is reported at most this often. */
+const PROGRESS_MS = 200;
+
+function newFileReport(f: PlannedFile): FileReport {
+  return {
+    file: f.rel, node: f.node, service: f.service, kind: f.kind, bytes: f.size, gzip: f.gzip, lines: 0, entries: 0,
+    parsed: 0, unknown: 0, first: NaN, last: NaN, ...(f.year ? { year: f.year, yearSource: f.yearSource } : {}),
+    ...(f.dataDir ? { note: `ZooKeeper data (${f.dataDir}): read by the data audit and for sessions and election znodes` } : {}),
+  };
+}
+
+/** Phase 1: the plan, the zone and years, the topology's first facts. */
+async function discover(opts: InvestigateOptions): Promise<{ plan: BundlePlan; tz: TimeZone; topology: Topology }> {
   const tz = TimeZone.parse(opts.tz);
-  const plan: BundlePlan = await planBundle({ root: opts.root, nodeSpecs: opts.nodeSpecs });
+  const plan = await planBundle({ root: opts.root, nodeSpecs: opts.nodeSpecs });
   const tzUsed = opts.tz === undefined && plan.config.tz ? TimeZone.parse(plan.config.tz) : tz;
   assignYears(plan, tzUsed, opts.year ?? undefined);
-  const topology = new Topology(plan);
-  const warnings = [...plan.warnings];
+  return { plan, tz: tzUsed, topology: new Topology(plan) };
+}
 
-  const readable = plan.files.filter((f) => f.kind === 'glog' || f.kind === 'log4j' || f.kind === 'text');
-  const reports = new Map<PlannedFile, FileReport>();
-  for (const f of plan.files) {
-    reports.set(f, {
-      file: f.rel, node: f.node, service: f.service, kind: f.kind, bytes: f.size, gzip: f.gzip, lines: 0, entries: 0,
-      parsed: 0, unknown: 0, first: NaN, last: NaN, ...(f.year ? { year: f.year, yearSource: f.yearSource } : {}),
-    });
-  }
+interface SideFiles {
+  captures: Investigation['captures'];
+  mtimeEntries: Entry[];
+}
 
-  // Saved stat listings and captures.
+/** Phase 2a: stat listings and captures, and the modification times that are evidence. */
+function readSideFiles(plan: BundlePlan, tz: TimeZone, topology: Topology, reports: Map<PlannedFile, FileReport>, warnings: string[]): SideFiles {
   const captures: Investigation['captures'] = [];
   const listed = new Map<string, { mtime: number; source: string; line: number; more: string[]; listing: string }>();
   const mtimeEntries: Entry[] = [];
   let mseq = 0;
   for (const f of plan.files) {
     const r = reports.get(f)!;
-    if (f.kind === 'stat-listing' || f.kind === 'srvr' || f.kind === 'mntr' || f.kind === 'dump') {
-      if (f.size > 64 * 1024 * 1024 || f.gzip) {
-        r.note = 'capture too large or compressed; not read';
-        continue;
+    if (!SIDE_KINDS.has(f.kind)) continue;
+    if (f.size > MAX_SIDE_FILE || f.gzip) {
+      r.note = 'capture too large or compressed; not read';
+      continue;
+    }
+    let text: string;
+    try {
+      text = readFileSync(f.abs, 'utf8');
+    } catch (e) {
+      r.note = `not read: ${(e as Error).message}`;
+      warnings.push(`${f.rel}: ${(e as Error).message}`);
+      continue;
+    }
+    r.lines = text.split('\n').length;
+    if (f.kind === 'stat-listing') {
+      for (const rec of parseStatListing(text, tz)) {
+        const key = `${f.node}\u0000${basename(rec.path)}`;
+        listed.set(key, { mtime: rec.mtime, source: `saved stat listing ${f.rel}:${rec.line}`, line: rec.line, more: rec.lines, listing: f.rel });
       }
-      const text = readFileSync(f.abs, 'utf8');
-      r.lines = text.split('\n').length;
-      if (f.kind === 'stat-listing') {
-        for (const rec of parseStatListing(text, tzUsed)) {
-          const key = `${f.node}\u0000${basename(rec.path)}`;
-          listed.set(key, { mtime: rec.mtime, source: `saved stat listing ${f.rel}:${rec.line}`, line: rec.line, more: rec.lines, listing: f.rel });
-        }
-      } else {
-        captures.push({ node: f.node, file: f.rel, capture: parseCapture(f.kind, text) });
-        topology.scanMembership(text);
-      }
-    } else if (f.kind === 'binary' || f.kind === 'zk-snapshot' || f.kind === 'zk-txnlog') {
-      r.note = `${f.kind} file outside a data directory; not read as text`;
+    } else {
+      captures.push({ node: f.node, file: f.rel, capture: parseCapture(f.kind as 'srvr' | 'mntr' | 'dump', text) });
+      topology.scanMembership(text);
     }
   }
   const usedListing = new Set<string>();
-  for (const f of readable) {
+  for (const f of plan.files) {
+    if (!TEXT_KINDS.has(f.kind)) continue;
     const r = reports.get(f)!;
     const key = `${f.node}\u0000${basename(f.rel).replace(/\.gz$/, '')}`;
     const l = listed.get(key) ?? listed.get(`${f.node}\u0000${basename(f.rel)}`);
@@ -163,17 +196,17 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
       usedListing.add(key);
       r.mtime = l.mtime;
       r.mtimeSource = l.source;
-      mtimeEntries.push(mtimeEntry(f.node, f.service, f.rel, l.mtime, l.source, l.listing, l.line, l.more, tzUsed, mseq++));
+      mtimeEntries.push(mtimeEntry(f.node, f.service, f.rel, l.mtime, l.source, l.listing, l.line, l.more, tz, mseq++));
       continue;
     }
     const h = tailHead(f);
     if (h) {
-      const y = h.y || f.year || tzUsed.ymd(f.mtimeMs).y;
-      const last = tzUsed.toEpoch(y, h.mo, h.d, h.h, h.mi, h.s, h.ms);
+      const y = h.y || f.year || tz.ymd(f.mtimeMs).y;
+      const last = tz.toEpoch(y, h.mo, h.d, h.h, h.mi, h.s, h.ms);
       if (f.mtimeMs >= last - 2000 && f.mtimeMs <= last + MTIME_SLACK_MS) {
         r.mtime = f.mtimeMs;
         r.mtimeSource = 'the file itself';
-        mtimeEntries.push(mtimeEntry(f.node, f.service, f.rel, f.mtimeMs, 'file modification time', f.rel, 0, [], tzUsed, mseq++));
+        mtimeEntries.push(mtimeEntry(f.node, f.service, f.rel, f.mtimeMs, 'file modification time', f.rel, 0, [], tz, mseq++));
       } else {
         r.mtimeSource = 'not used: not preserved in the bundle (far from the last line)';
       }
@@ -184,128 +217,150 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
     if (usedListing.has(key)) continue;
     const [node, name] = key.split('\u0000') as [string, string];
     const service = serviceOf(name, 'text', { kind: 'text', parsedShare: 0 });
-    mtimeEntries.push(mtimeEntry(node, service, name, l.mtime, l.source, l.listing, l.line, l.more, tzUsed, mseq++));
+    mtimeEntries.push(mtimeEntry(node, service, name, l.mtime, l.source, l.listing, l.line, l.more, tz, mseq++));
   }
+  return { captures, mtimeEntries };
+}
 
+interface Reading {
+  start: number;
+  end: number;
+  entries: number;
+  untimed: number;
+  bytes: number;
+  lines: number;
+  parsed: number;
+  lanes: Lane[];
+}
+
+/** Phase 2b: every log streamed, merged into one timeline, fed to the observers in order. */
+async function readTimeline(
+  plan: BundlePlan, tz: TimeZone, side: SideFiles, observers: { topology: Topology; detectors: Detector[] },
+  reports: Map<PlannedFile, FileReport>, warnings: string[], opts: InvestigateOptions,
+): Promise<Reading> {
+  const readable = plan.files.filter((f) => TEXT_KINDS.has(f.kind) && f.kind !== 'empty');
   const totalBytes = readable.reduce((n, f) => n + f.size, 0);
-  opts.onStart?.({ tz: tzUsed, files: plan.files.length, bytes: totalBytes });
+  opts.onStart?.({ tz, files: readable.length, bytes: totalBytes });
   const stats = new Map<PlannedFile, FileStats>();
   const sources: AsyncIterable<Entry[]>[] = readable.map((f, i) => {
     const s = newStats();
     stats.set(f, s);
-    return readEntries(f, tzUsed, i, s);
+    return readEntries(f, tz, i, s);
   });
-  if (mtimeEntries.length) sources.push(arraySource(mtimeEntries));
-
-  const lifeline = new LifelineDetector(opts.minSilenceMs);
-  const quorum = new QuorumDetector();
-  const detectors: Detector[] = opts.mergeOnly ? [] : [
-    lifeline, new PeriodicDetector(), new FailedCallDetector(), quorum, new ServiceSessionDetector(), new ErrorBurstDetector(),
-  ];
-  interface LaneAcc { node: string; service: string; lines: number; first: number; last: number; bucketMs: number; b: Map<number, [number, number]>; lastKey: number; lastBucket: [number, number] | null | undefined }
-  // Activity histograms start at one-second buckets and double their width whenever a lane
-  // holds too many: bounded memory, and short bundles still get a readable picture.
-  const coarsen = (lane: LaneAcc): void => {
-    const merged = new Map<number, [number, number]>();
-    for (const [k, v] of lane.b) {
-      const k2 = Math.floor(k / 2);
-      const m = merged.get(k2);
-      if (m) {
-        m[0] += v[0];
-        m[1] += v[1];
-      } else merged.set(k2, [v[0], v[1]]);
-    }
-    lane.b = merged;
-    lane.bucketMs *= 2;
-    lane.lastKey = NaN;
-    lane.lastBucket = null;
-  };
-  const lanes = new Map<string, LaneAcc>();
-  const laneBySrc: LaneAcc[] = [];
+  if (side.mtimeEntries.length) sources.push(arraySource(side.mtimeEntries));
+  const lanes = new LaneBuilder();
   let start = Infinity;
   let end = -Infinity;
   let entries = 0;
   let untimed = 0;
-  let lastProgress = 0;
-  const readBytes = (): number => [...stats.values()].reduce((n, s) => n + s.bytes, 0);
-
+  let lastProgress = performance.now();
+  const all = [...stats.values()];
+  const progress = (): void => opts.onProgress?.(all.reduce((n, s) => n + s.bytes, 0), totalBytes, all.reduce((n, s) => n + (s.done ? 1 : 0), 0), readable.length);
   for await (const batch of mergeTimeline(sources)) {
     entries += batch.length;
     if (opts.onBatch) await opts.onBatch(batch);
     if (!opts.mergeOnly) {
       for (const e of batch) {
-        topology.observe(e);
+        observers.topology.observe(e);
         if (!Number.isFinite(e.ts)) {
           untimed++;
           continue;
         }
         if (e.ts < start) start = e.ts;
         if (e.ts > end) end = e.ts;
-        // Entries of one file share their lane; mtime records each name theirs.
-        let lane = e.fmt === 'mtime' ? undefined : laneBySrc[e.src];
-        if (!lane) {
-          const id = `${e.node}/${e.service}`;
-          lane = lanes.get(id);
-          if (!lane) {
-            lane = { node: e.node, service: e.service, lines: 0, first: e.ts, last: e.ts, bucketMs: 1000, b: new Map(), lastKey: NaN, lastBucket: null };
-            lanes.set(id, lane);
-          }
-          if (e.fmt !== 'mtime') laneBySrc[e.src] = lane;
-        }
-        lane.lines += e.more === undefined ? 1 : 1 + e.more.length;
-        if (e.ts > lane.last) lane.last = e.ts;
-        if (e.ts < lane.first) lane.first = e.ts;
-        const k = Math.floor(e.ts / lane.bucketMs);
-        const err = e.level === 'E' || e.level === 'F' ? 1 : 0;
-        let b = k === lane.lastKey ? lane.lastBucket : lane.b.get(k);
-        if (!b) {
-          b = [0, 0];
-          lane.b.set(k, b);
-          if (lane.b.size > MAX_BUCKETS) coarsen(lane);
-        }
-        b[0]++;
-        b[1] += err;
-        lane.lastKey = k;
-        lane.lastBucket = b;
-        for (const d of detectors) d.observe(e);
+        lanes.add(e);
+        for (const d of observers.detectors) d.observe(e);
       }
     }
-    if (opts.onProgress && entries - lastProgress >= 50_000) {
-      lastProgress = entries;
-      opts.onProgress(readBytes(), totalBytes);
+    if (opts.onProgress && performance.now() - lastProgress >= PROGRESS_MS) {
+      lastProgress = performance.now();
+      progress();
     }
   }
-  opts.onProgress?.(readBytes(), totalBytes);
-  topology.settle();
-
-  const ctx: DetectorContext = { tz: tzUsed, topology, nodes: plan.nodes, start, end, findings: [] };
-  for (const d of detectors) ctx.findings.push(...d.finish(ctx));
-  const vs = opts.mergeOnly ? [] : verdicts(ctx, quorum.facts);
-
+  progress();
+  let parsed = 0;
   for (const [f, s] of stats) {
     const r = reports.get(f)!;
     Object.assign(r, { lines: s.lines, entries: s.entries, parsed: s.parsed, unknown: s.unknown, first: s.firstTs, last: s.lastTs });
+    parsed += s.parsed;
     if (s.error) {
       r.note = s.error;
       warnings.push(s.error);
     }
     if (f.kind === 'text' && s.parsed === 0) r.note = r.note ?? 'no known log format: kept as untimed text';
   }
+  return {
+    start, end, entries, untimed, parsed, lanes: lanes.lanesSorted(),
+    bytes: all.reduce((n, s) => n + s.bytes, 0), lines: all.reduce((n, s) => n + s.lines, 0),
+  };
+}
 
-  const data = await dataAudit(plan.dataDirs, plan);
+/** "nothing to judge: 0 log lines; 3 files skipped: a (binary), …" — or null when there is. */
+function nothingToJudge(reading: Reading, plan: BundlePlan): string | null {
+  if (reading.parsed > 0) return null;
+  const skipped = plan.skipped.length
+    ? `; ${plan.skipped.length} file(s) skipped: ${plan.skipped.slice(0, 5).map((s) => `${s.rel} (${s.reason})`).join(', ')}${plan.skipped.length > 5 ? ', …' : ''}`
+    : '';
+  const other = plan.files.length ? `; ${plan.files.length} file(s) read, none with a glog or log4j line` : '; no file to read';
+  return `nothing to judge: 0 log lines${other}${skipped}`;
+}
+
+function countByKind(plan: BundlePlan): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const f of plan.files) out[f.kind] = (out[f.kind] ?? 0) + 1;
+  return out;
+}
+
+export async function investigate(opts: InvestigateOptions): Promise<Investigation> {
+  const t0 = performance.now();
+  // 1. Discovery.
+  const { plan, tz, topology } = await discover(opts);
+  const warnings = [...plan.warnings];
+  const reports = new Map<PlannedFile, FileReport>(plan.files.map((f) => [f, newFileReport(f)]));
+
+  // 2. Reading: side files, ZooKeeper's data, the timeline.
+  const side = readSideFiles(plan, tz, topology, reports, warnings);
+  let trail: DataTrail | null = null;
+  if (!opts.mergeOnly && plan.dataDirs.length > 0) {
+    trail = await readDataTrail(plan.dataDirs);
+    warnings.push(...trail.warnings);
+  }
+  const lifeline = new LifelineDetector(opts.minSilenceMs);
+  const quorum = new QuorumDetector();
+  const story = new StoryDetector();
+  const detectors: Detector[] = opts.mergeOnly ? [] : [
+    lifeline, new PeriodicDetector(), new FailedCallDetector(), quorum, new ServiceSessionDetector(), new ErrorBurstDetector(), story,
+  ];
+  const reading = await readTimeline(plan, tz, side, { topology, detectors }, reports, warnings, opts);
+
+  // 3. Detectors, once the topology knows what the whole bundle says.
+  topology.settle();
+  topology.learn(story, trail);
+  const ctx: DetectorContext = { tz, topology, nodes: plan.nodes, start: reading.start, end: reading.end, findings: [] };
+  for (const d of detectors) ctx.findings.push(...d.finish(ctx));
+  for (const c of topology.conflicts) {
+    ctx.findings.push({ kind: 'topology-conflict', severity: 'warn', from: reading.start, to: reading.start, title: `topology conflict: ${c}`, evidence: [] });
+  }
+
+  // 4. Verdict.
+  const noVerdict = opts.mergeOnly ? null : nothingToJudge(reading, plan);
+  const vs = opts.mergeOnly || noVerdict ? [] : verdicts(ctx, quorum.facts, { story, trail, lanes: reading.lanes });
+  const data = opts.mergeOnly ? { dataDirs: plan.dataDirs, status: 'no-data-dirs' as const, note: 'not audited (--timeline)' } : await dataAudit(plan.dataDirs, plan);
   if (data.status === 'audited' && data.result) {
     const r = data.result as AuditReport;
     ctx.findings.push({
-      kind: 'data-audit', severity: r.class === 'diverged' ? 'error' : r.class === 'lagging' ? 'warn' : 'info', from: end, to: end,
+      kind: 'data-audit', severity: r.class === 'diverged' ? 'error' : r.class === 'lagging' ? 'warn' : 'info', from: reading.end, to: reading.end,
       title: `ZooKeeper data audit (${plan.dataDirs.map((d) => d.node).join(', ')}): ${r.verdict}`,
       facts: { class: r.class, firstDivergence: r.firstDivergence ? `${r.firstDivergence.how} at 0x${r.firstDivergence.zxid.toString(16)}` : null },
       evidence: [],
     });
   }
 
-  const inv: Investigation = {
+  // 5. Report.
+  const { start, end } = reading;
+  return {
     bundle: plan.root,
-    tz: tzUsed.label(Number.isFinite(start) ? start : Date.now()),
+    tz: tz.label(Number.isFinite(start) ? start : Date.now()),
     generatedAt: new Date().toISOString(),
     start: Number.isFinite(start) ? start : NaN,
     end: Number.isFinite(end) ? end : NaN,
@@ -313,26 +368,26 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
     sharedNodes: plan.sharedNodes,
     verdicts: vs.sort((a, b) => (a.severity === b.severity ? a.from - b.from : a.severity === 'error' ? -1 : 1)),
     findings: ctx.findings.sort((a, b) => a.from - b.from || a.to - b.to),
-    lanes: [...lanes.entries()].map(([id, l]) => ({
-      id, node: l.node, service: l.service, lines: l.lines, first: l.first, last: l.last, bucketMs: l.bucketMs,
-      buckets: [...l.b.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k * l.bucketMs, v[0], v[1]] as [number, number, number]),
-    })).sort((a, b) => (a.node === b.node ? a.service.localeCompare(b.service) : a.node.localeCompare(b.node))),
+    lanes: reading.lanes,
     files: [...reports.values()],
-    captures,
+    captures: side.captures,
     topology: {
       addresses: Object.fromEntries(topology.addressNode),
       myids: Object.fromEntries([...topology.myidNode].map(([k, v]) => [String(k), v])),
       endpoints: Object.fromEntries(topology.endpointRole),
+      endpointNodes: Object.fromEntries([...topology.endpointNode].filter(([, n]) => n !== '')),
+      leaderEndpoints: [...topology.leaderEndpoints],
+      sharedAddresses: [...topology.sharedAddresses],
       sources: topology.sources,
     },
     data,
     warnings,
-    stats: {
-      files: plan.files.length, bytes: readBytes(), lines: [...stats.values()].reduce((n, s) => n + s.lines, 0),
-      entries, untimed, ms: performance.now() - t0,
-    },
+    skipped: plan.skipped,
+    readByKind: countByKind(plan),
+    nothingToJudge: noVerdict,
+    conflicts: topology.conflicts,
+    stats: { files: plan.files.length, bytes: reading.bytes, lines: reading.lines, entries: reading.entries, untimed: reading.untimed, ms: performance.now() - t0 },
   };
-  return inv;
 }
 
 /**
@@ -350,7 +405,7 @@ async function dataAudit(dirs: DataDir[], plan: BundlePlan): Promise<DataAuditSe
       const log = plan.files.find((f) => f.node === d.node && f.service === 'zookeeper' && f.kind === 'log4j' && !f.gzip);
       return { dir: d.path, name: d.node, ...(log ? { serverLog: log.abs } : {}) };
     });
-    const r = await auditOffline(inputs, { limit: 50 });
+    const r = await auditOffline(inputs);
     return { dataDirs: dirs, status: 'audited', note: `offline audit of ${dirs.length} data directories: ${r.class}`, result: r };
   } catch (e) {
     return { dataDirs: dirs, status: 'failed', note: `data audit failed: ${(e as Error).message}` };

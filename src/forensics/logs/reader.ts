@@ -33,6 +33,8 @@ export interface FileStats {
   unknown: number;
   firstTs: number;
   lastTs: number;
+  /** The whole file has been read (for progress by files). */
+  done?: boolean;
   error?: string;
 }
 
@@ -174,6 +176,7 @@ export async function* readEntries(f: PlannedFile, tz: TimeZone, src: number, st
   if (rest.length > 0) onLine(rest.endsWith('\r') ? rest.slice(0, -1) : rest);
   if (cur) emit(cur);
   if (prefix.length) flushPrefix(NaN);
+  stats.done = true;
   if (batch.length) yield batch;
 }
 

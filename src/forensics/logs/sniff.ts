@@ -16,7 +16,9 @@ export type FileKind =
   | 'zk-config'
   | 'text'
   | 'binary'
-  | 'empty';
+  | 'empty'
+  /** acceptedEpoch, currentEpoch, myid of a data directory. */
+  | 'zk-state';
 
 export interface Sniffed {
   kind: FileKind;

@@ -5,6 +5,8 @@
  * as `/zbs/meta/__mj_cluster/10.1.88.101:10100`) and from bundle.json when present.
  */
 import type { BundlePlan } from './bundle.ts';
+import type { DataTrail } from './datatrail.ts';
+import type { StoryDetector } from './story.ts';
 import type { Entry } from './types.ts';
 
 const IP = String.raw`(\d{1,3}(?:\.\d{1,3}){3})`;
@@ -30,6 +32,8 @@ export interface Endpoint {
   address: string;
   node?: string;
   role?: string;
+  /** The endpoint held its service's election at some point of the bundle. */
+  leader?: boolean;
 }
 
 export class Topology {
@@ -38,9 +42,18 @@ export class Topology {
   readonly sidHost = new Map<number, string>();
   readonly endpointRole = new Map<string, string>();
   readonly portRole = new Map<string, string>();
+  /** IP:PORT → node, when the port tells (services sharing one address, a port per node). */
+  readonly endpointNode = new Map<string, string>();
+  /** Addresses more than one node uses (loopback, NAT): never mapped to a node by address alone. */
+  readonly sharedAddresses = new Set<string>(['127.0.0.1', '0.0.0.0', 'localhost']);
+  /** Endpoints that held an election (ZooKeeper's data or their own "became leader" lines). */
+  readonly leaderEndpoints = new Set<string>();
+  /** Facts that contradict each other: reported, never guessed between. */
+  readonly conflicts: string[] = [];
   /** Where each fact came from, for the report. */
   readonly sources: string[] = [];
   private readonly selfDone = new Set<string>();
+  private readonly addressWhy = new Map<string, string>();
 
   constructor(plan: BundlePlan) {
     for (const [p, r] of Object.entries(DEFAULT_PORT_ROLES)) this.portRole.set(p, r);
@@ -51,6 +64,7 @@ export class Topology {
     }
     for (const [n, c] of Object.entries(plan.config.nodes ?? {})) {
       for (const a of c.addresses ?? []) this.setAddress(a, n, 'bundle.json');
+      for (const ep of c.endpoints ?? []) this.setEndpoint(ep, n, 'bundle.json');
       if (c.myid !== undefined) this.myidNode.set(c.myid, n);
     }
     for (const [p, r] of Object.entries(plan.config.ports ?? {})) this.portRole.set(p, r);
@@ -59,10 +73,75 @@ export class Topology {
   }
 
   private setAddress(ip: string, node: string, why: string): void {
-    if (this.addressNode.has(ip)) return;
+    if (this.sharedAddresses.has(ip)) return;
+    const had = this.addressNode.get(ip);
+    if (had === node) return;
+    if (had !== undefined) {
+      // Two nodes on one address: a shared (NAT, loopback) address; ports must tell them apart.
+      this.conflicts.push(`${ip} is claimed by ${had} (${this.addressWhy.get(ip)}) and ${node} (${why}): treated as a shared address`);
+      this.addressNode.delete(ip);
+      this.sharedAddresses.add(ip);
+      return;
+    }
     this.addressNode.set(ip, node);
+    this.addressWhy.set(ip, why);
     this.sources.push(`${ip} → ${node} (${why})`);
   }
+
+  private setEndpoint(ep: string, node: string, why: string): void {
+    const had = this.endpointNode.get(ep);
+    if (had === node) return;
+    if (had !== undefined) {
+      this.conflicts.push(`${ep} is claimed by ${had} and by ${node} (${why}): left unassigned`);
+      this.endpointNode.set(ep, '');
+      return;
+    }
+    this.endpointNode.set(ep, node);
+    this.sources.push(`${ep} → ${node} (${why})`);
+  }
+
+  /**
+   * What the whole bundle said, once read: endpoints services listen on, sessions they named
+   * and the znodes those sessions own in ZooKeeper's data, which endpoint held an election.
+   */
+  learn(story: StoryDetector, trail: DataTrail | null): void {
+    for (const [ep, claims] of story.listens) {
+      if (claims.length > 1) {
+        this.conflicts.push(`${ep}: "listening" lines on ${claims.map((c) => `${c.node} (${c.ev.file}:${c.ev.line})`).join(' and ')}: left unassigned`);
+        this.endpointNode.set(ep, '');
+        continue;
+      }
+      const c = claims[0]!;
+      this.setEndpoint(ep, c.node, `${c.node} ${c.service} listens there, ${c.ev.file}:${c.ev.line}`);
+    }
+    if (trail) {
+      for (const m of trail.members) {
+        if (!this.endpointRole.has(m.endpoint)) {
+          this.endpointRole.set(m.endpoint, m.role);
+          this.sources.push(`${m.endpoint} is a "${m.role}" member (ephemeral ${m.path}, session ${m.session}, in ZooKeeper's data)`);
+        }
+        if (!this.portRole.has(m.endpoint.split(':').pop()!)) this.portRole.set(m.endpoint.split(':').pop()!, m.role);
+        const owner = story.sessionNode.get(m.session);
+        if (owner) this.setEndpoint(m.endpoint, owner.node, `its member znode's session ${m.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`);
+      }
+      for (const c of trail.candidates) {
+        const owner = story.sessionNode.get(c.session);
+        if (c.endpoint && owner) this.setEndpoint(c.endpoint, owner.node, `its election znode's session ${c.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`);
+      }
+      for (const t of trail.terms) {
+        if (!t.endpoint) continue;
+        if (!this.leaderEndpoints.has(t.endpoint)) this.sources.push(`${t.endpoint} held the ${t.role} election (${t.electionPath}, epoch 0x${t.epoch.toString(16)}, in ZooKeeper's data)`);
+        this.leaderEndpoints.add(t.endpoint);
+        if (!this.endpointRole.has(t.endpoint)) this.endpointRole.set(t.endpoint, t.role);
+      }
+    }
+    for (const l of story.leaderLines) {
+      // "became leader" on a node with one listening endpoint of that service names it.
+      const eps = [...story.listens].filter(([, cs]) => cs.length === 1 && cs[0]!.node === l.node && cs[0]!.service === l.service).map(([ep]) => ep);
+      if (eps.length === 1) this.leaderEndpoints.add(eps[0]!);
+    }
+  }
+
 
   /** Learn from one timeline entry; cheap screens first, it runs on every line. */
   observe(e: Entry): void {
@@ -132,7 +211,8 @@ export class Topology {
   }
 
   nodeOfAddress(ip: string): string | undefined {
-    return this.addressNode.get(ip.replace(/^\//, ''));
+    const a = ip.replace(/^\//, '');
+    return this.sharedAddresses.has(a) ? undefined : this.addressNode.get(a);
   }
 
   endpoint(addr: string): Endpoint {
@@ -141,16 +221,18 @@ export class Topology {
     const ip = i > 0 ? a.slice(0, i) : a;
     const port = i > 0 ? a.slice(i + 1) : '';
     const ep: Endpoint = { address: a };
-    const node = this.addressNode.get(ip);
+    const byPort = this.endpointNode.get(a);
+    const node = byPort !== undefined ? byPort : this.sharedAddresses.has(ip) ? undefined : this.addressNode.get(ip);
     if (node) ep.node = node;
     const role = this.endpointRole.get(a) ?? this.portRole.get(port);
     if (role) ep.role = role;
+    if (this.leaderEndpoints.has(a)) ep.leader = true;
     return ep;
   }
 
   describe(addr: string): string {
     const ep = this.endpoint(addr);
-    const parts = [ep.node ? `${ep.node}'s` : undefined, ep.role].filter(Boolean);
+    const parts = [ep.node ? `${ep.node}'s` : undefined, ep.role && ep.leader ? `${ep.role} leader` : ep.role].filter(Boolean);
     return parts.length ? `${parts.join(' ')} ${ep.address}` : ep.address;
   }
 }

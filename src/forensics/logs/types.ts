@@ -66,7 +66,12 @@ export type FindingKind =
   | 'zk-follower-lost-leader'
   | 'service-session-expired'
   | 'error-burst'
-  | 'data-audit';
+  | 'data-audit'
+  | 'process-start'
+  | 'zk-session-ended'
+  | 'handover'
+  | 'restored'
+  | 'topology-conflict';
 
 export type Severity = 'info' | 'warn' | 'error';
 

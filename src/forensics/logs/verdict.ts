@@ -9,16 +9,41 @@
  *
  * ZooKeeper leader change: an election whose previous leader went silent or was killed.
  */
+import type { DataTerm, DataTrail } from './datatrail.ts';
 import type { DetectorContext } from './detector.ts';
+import type { Lane } from './lanes.ts';
 import type { QuorumFacts } from './quorum.ts';
+import type { StoryDetector } from './story.ts';
 import { formatDuration } from './time.ts';
-import type { EvidenceLine, Finding } from './types.ts';
+import { evidence, type EvidenceLine, type Finding } from './types.ts';
+
+/** What the verdict reads besides the findings: the story lines, ZooKeeper's data, the lanes. */
+export interface StoryInputs {
+  story: StoryDetector;
+  trail: DataTrail | null;
+  lanes: Lane[];
+}
+
+/** Per node: which of its lanes went on logging inside a window. */
+function laneActivity(lanes: Lane[], node: string, from: number, to: number): { kept: string[]; stopped: string[] } {
+  const kept: string[] = [];
+  const stopped: string[] = [];
+  for (const l of lanes) {
+    if (l.node !== node) continue;
+    const active = l.buckets.some(([t, n]) => n > 0 && t > from + l.bucketMs && t + l.bucketMs < to);
+    (active ? kept : stopped).push(l.service);
+  }
+  return { kept, stopped };
+}
+
+const hex = (z: number): string => `0x${z.toString(16)}`;
 
 const FAILING = /timed?out|refused|unreach|reset|ETimedOut|Exception/i;
 /** Failures against a leader whose node still logs count only when they last this long. */
 const SUSTAINED_MS = 60_000;
 
-export function verdicts(ctx: DetectorContext, q: QuorumFacts): Finding[] {
+export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInputs): Finding[] {
+  const { story, trail, lanes } = inputs;
   const out: Finding[] = [];
   const fs = ctx.findings;
   const calls = fs.filter((f) => f.kind === 'failed-calls' && f.facts && FAILING.test(String(f.facts.error)));
@@ -48,36 +73,107 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts): Finding[] {
     const drop = fs.find((f) => f.kind === 'quorum-member-dropped' && f.facts?.peer === target && f.to >= windowFrom - 60_000 && f.to <= lastFail + 60_000);
     const zkLeader = [...q.leading].filter((l) => l.node !== target && l.ts <= (drop?.to ?? lastFail)).sort((a, b) => b.ts - a.ts)[0]?.node
       ?? (drop ? String(drop.facts!.by) : undefined);
-    const otherSameRole = calls.filter((f) => f.facts!.remoteRole === role && String(f.facts!.remote) !== remote && f.from >= firstFail);
+    // ZooKeeper's data: the term this endpoint held at the onset, and the one after it.
+    const terms = trail?.terms.filter((t) => t.role === role || t.endpoint === remote) ?? [];
+    const held: DataTerm | undefined = terms.filter((t) => t.endpoint === remote && t.from <= firstFail && (t.to === null || t.to >= windowFrom)).pop();
+    const nextTerm = held ? terms.find((t) => t.electionPath === held.electionPath && t.from >= (held.to ?? Infinity)) : terms.find((t) => t.from > firstFail && t.endpoint !== remote);
+    // Without the data: the services' own "became leader" lines, then clients' "leader is".
+    const leaderLine = !nextTerm ? story.leaderLines.find((l) => l.ts > firstFail && l.node !== target) : undefined;
+    const seen = !nextTerm && !leaderLine ? story.leaderSeen.find((l) => l.ts > firstFail && l.endpoint !== remote) : undefined;
+    const handoverAt = nextTerm?.from ?? leaderLine?.ts ?? seen?.ts;
+    const newEndpoint = nextTerm?.endpoint ?? seen?.endpoint ?? (leaderLine ? [...story.listens].find(([, cs]) => cs.some((c) => c.node === leaderLine.node && c.service === leaderLine.service))?.[0] : undefined) ?? null;
+    const otherSameRole = calls.filter((f) => f.facts!.remoteRole === role && String(f.facts!.remote) !== remote && f.from >= firstFail && (handoverAt === undefined || f.from < handoverAt));
     const quorumKept = looking.length === 0 && elections.length === 0;
     if (!quorumKept || otherSameRole.length > 0) continue;
-    const end = silence?.facts?.resumed ? silence.to : lastFail;
-    const from = life && life.facts?.beforeSilence ? life.from : windowFrom;
+
+    // The old leader's session: from the data (the term's owner) or the service's own line.
+    const oldSession = held?.session ?? [...story.sessionNode].find(([, o]) => o.node === target)?.[0];
+    const zkEnd = oldSession ? story.sessionEnds.find((e) => e.session === oldSession && e.ts >= windowFrom) : undefined;
+    const dataEnd = oldSession ? trail?.sessions.get(oldSession) : undefined;
+    const sessionEndAt = dataEnd?.ended ?? zkEnd?.ts ?? null;
+    const sessionHow = zkEnd?.how ?? (dataEnd?.ended ? 'closed or expired' : null);
+    // Restarts of the hung node after the onset, from start banners.
+    const restarts = story.banners.filter((b) => b.node === target && b.ts > windowFrom);
+    const firstRestart = new Map<string, typeof restarts[number]>();
+    for (const b of restarts) if (!firstRestart.has(b.service)) firstRestart.set(b.service, b);
+    // Service restored: the first call served by the new leader (or by the old one, back).
+    const served = newEndpoint ? story.firstServed(newEndpoint, handoverAt ?? firstFail) : story.firstServed(remote, lastFail);
+    const restoredAt = served?.ts;
+    const silentEnd = silence?.facts?.resumed ? silence.to : lastFail;
+    const end = restoredAt ?? silentEnd;
+    // Onset: the node's last sign of life before its silence, else the failing service's last
+    // line before the first failure (its own lane paused there).
+    const svc = story.listens.get(remote)?.[0]?.service;
+    const svcLast = svc ? story.lastBefore(target, svc, firstFail) : undefined;
+    const from = life && life.facts?.beforeSilence ? life.from : svcLast ?? windowFrom;
+    const back = Math.min(...[...firstRestart.values()].map((b) => b.ts), silence?.facts?.resumed ? silence.to : Infinity, end);
+    const activity = laneActivity(lanes, target, from, back);
+    const nodeState = activity.kept.length === 0 ? 'silent' : 'hung-service';
+    const T = (t: number): string => ctx.tz.format(t, 3);
+    const oldEpoch = held ? hex(held.epoch) : null;
+    const newEpoch = nextTerm ? hex(nextTerm.epoch) : leaderLine?.epoch ?? null;
     const reasons = [
-      silence
-        ? `${target} stopped: ${life ? life.detail ?? life.title : `silent from ${ctx.tz.format(silence.from, 3)}`}; ${silence.facts?.resumed ? `its logs resume ${ctx.tz.format(silence.to, 3)}` : 'no line after it in the bundle'}.`
-        : `${target} itself kept logging: the node is up, its ${role} is not serving (a hung service, not a dead node).`,
-      `${observers.join(', ')} failed ${count} call(s) against ${remote} (${target}'s ${role}) from ${ctx.tz.format(firstFail, 3)} to ${ctx.tz.format(lastFail, 3)}.`,
+      nodeState === 'silent'
+        ? `${target} went silent: ${life ? life.detail ?? life.title : `every log of ${target} stops after ${T(from)}`}; ${silence?.facts?.resumed ? `its logs resume ${T(silence.to)}` : restarts.length ? `it logs again from ${T(back)}` : 'no line after it in the bundle'}.`
+        : `${target} itself kept logging (${activity.kept.join(', ')}): the node is up, its ${role} is not serving (a hung service, not a dead node)${svc ? `; ${svc}'s last line ${T(from)}` : ''}.`,
+      `${observers.join(', ')} failed ${count} call(s) against ${remote} (${target}'s ${role}${held ? ' leader' : ''}) from ${T(firstFail)} to ${T(lastFail)}.`,
       drop
         ? `ZooKeeper kept a quorum without ${target}: ${drop.title}; no election among ${survivors.join(', ')} in the window.`
         : `ZooKeeper kept a quorum: no election among ${survivors.join(', ')} in the window.`,
-      `No leader change seen: clients kept calling ${remote} and no other ${role} endpoint appears; the leader's ZooKeeper session (and its ephemeral election znode) stayed alive — its heartbeats need no disk — so nobody took over.`,
+      sessionEndAt !== null
+        ? `ZooKeeper kept the leader's session ${oldSession} (and its ephemeral election znode) alive until ${T(sessionEndAt)}: ${sessionHow === 'expired' ? 'expired by ZooKeeper' : sessionHow === 'closed' ? 'closed by its client' : 'closed or expired (the transaction log does not say which)'}${zkEnd ? ` (${zkEnd.ev.file}:${zkEnd.ev.line})` : ' (transaction log)'}.`
+        : handoverAt === undefined
+          ? `No leader change seen: clients kept calling ${remote} and no other ${role} endpoint appears; the leader's ZooKeeper session (and its ephemeral election znode) stayed alive — its heartbeats need no disk — so nobody took over.`
+          : `The leader's session${oldSession ? ` ${oldSession}` : ''}: its end is not in the bundle.`,
+      ...[...firstRestart.values()].map((b) => `${target}'s ${b.service} restarted at ${T(b.ts)} (${b.ev.file}:${b.ev.line}).`),
+      ...(handoverAt !== undefined
+        ? [`Handover: ${remote}${oldEpoch ? ` (epoch ${oldEpoch})` : ''} → ${newEndpoint ?? 'another endpoint'}${newEpoch ? ` (epoch ${newEpoch})` : ''} at ${T(handoverAt)}${nextTerm ? ' (ZooKeeper\'s data)' : leaderLine ? ` (${leaderLine.ev.file}:${leaderLine.ev.line})` : ''}.`]
+        : []),
+      ...(served ? [`Service restored at ${T(served.ts)}: the first call served by ${newEndpoint ?? remote} (${served.node} ${served.service}, ${served.file}:${served.line}); unavailable ${formatDuration(served.ts - firstFail)} from the first failed call.`] : []),
     ];
     const ev: EvidenceLine[] = [
       ...(life ? life.evidence.slice(-3) : []),
       ...(drop ? drop.evidence.slice(-2) : []),
       ...group.flatMap((f) => f.evidence.slice(0, 1)),
+      ...(zkEnd ? [zkEnd.ev] : []),
+      ...[...firstRestart.values()].map((b) => b.ev),
+      ...(leaderLine ? [leaderLine.ev] : []),
+      ...(served ? [evidence(served)] : []),
     ];
+    const storyFacts = {
+      onset: from, firstFailure: firstFail, nodeState, keptLogging: activity.kept,
+      oldSession: oldSession ?? null, sessionEndedAt: sessionEndAt, sessionEnd: sessionHow,
+      restarts: [...firstRestart.values()].map((b) => `${b.service} ${b.ts}`), restartedAt: restarts[0]?.ts ?? null,
+      handoverAt: handoverAt ?? null, oldEpoch, newEndpoint, newEpoch, restoredAt: restoredAt ?? null,
+      unavailableMs: restoredAt !== undefined ? restoredAt - firstFail : null,
+    };
     out.push({
       kind: 'verdict', severity: 'error', from, to: end, node: target,
-      title: `Gray failure of the ${role} leader on ${target} (${remote}): alive in ZooKeeper, not serving — ${ctx.tz.format(from, 0)} to ${ctx.tz.format(end, 0)} (${formatDuration(end - from)})`,
+      title: `Gray failure of the ${role} leader on ${target} (${remote}): alive in ZooKeeper, not serving — ${ctx.tz.format(from, 0)} to ${ctx.tz.format(end, 0)} (${formatDuration(end - from)})${handoverAt !== undefined ? `; handed over to ${newEndpoint ?? 'another endpoint'} at ${ctx.tz.format(handoverAt, 0)}` : ''}`,
       detail: reasons.join('\n'),
       facts: {
         verdict: 'gray-failure', leaderNode: target, endpoint: remote, role, from, to: end, observers,
-        failedCalls: count, zkLeader: zkLeader ?? null, zkDropAt: drop ? drop.to : null, quorumKept,
+        failedCalls: count, zkLeader: zkLeader ?? null, zkDropAt: drop ? drop.to : null, quorumKept, ...storyFacts,
       },
       evidence: ev,
     });
+    // The handover and the restoration are findings of their own (marks on the lanes).
+    if (handoverAt !== undefined) {
+      fs.push({
+        kind: 'handover', severity: 'warn', from: handoverAt, to: handoverAt, node: nextTerm?.endpoint ? ctx.topology.endpoint(nextTerm.endpoint).node : leaderLine?.node,
+        title: `${role} leadership handed over: ${remote}${oldEpoch ? ` (epoch ${oldEpoch})` : ''} → ${newEndpoint ?? 'another endpoint'}${newEpoch ? ` (epoch ${newEpoch})` : ''} at ${T(handoverAt)}`,
+        facts: { from: remote, to: newEndpoint, oldEpoch, newEpoch, at: handoverAt },
+        evidence: leaderLine ? [leaderLine.ev] : [],
+      });
+    }
+    if (served) {
+      fs.push({
+        kind: 'restored', severity: 'info', from: served.ts, to: served.ts, node: served.node, service: served.service,
+        title: `${role} service restored at ${T(served.ts)}: first call served by ${newEndpoint ?? remote} (unavailable ${formatDuration(served.ts - firstFail)})`,
+        facts: { endpoint: newEndpoint ?? remote, at: served.ts, unavailableMs: served.ts - firstFail },
+        evidence: [evidence(served)],
+      });
+    }
   }
 
   // ZooKeeper leader changes.

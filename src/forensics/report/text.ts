@@ -25,8 +25,10 @@ export function renderText(inv: Investigation, opts: { maxFindings?: number; col
   const span = Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)} (${formatDuration(inv.end - inv.start)})` : 'no timed lines';
   out.push(c('1', `zkwarden investigate ${inv.bundle}`));
   out.push(`nodes: ${inv.nodes.join(', ')}   time zone: ${inv.tz}   span: ${span}`);
+  out.push(accounting(inv));
   out.push('');
-  if (inv.verdicts.length === 0) {
+  if (inv.nothingToJudge) out.push(c('1;33', `VERDICT: ${inv.nothingToJudge}`));
+  else if (inv.verdicts.length === 0) {
     out.push(c('1', 'VERDICT: no leader failure pattern found') + ` (${inv.findings.length} findings below)`);
   }
   for (const v of inv.verdicts) {
@@ -54,8 +56,19 @@ export function renderText(inv: Investigation, opts: { maxFindings?: number; col
   out.push('');
   out.push(`read ${inv.stats.files} files, ${(inv.stats.bytes / 1e6).toFixed(1)} MB, ${inv.stats.lines} lines (${unknown} continuation/unrecognised lines kept, ${inv.stats.untimed} untimed) in ${(inv.stats.ms / 1000).toFixed(2)} s`);
   out.push(`data: ${inv.data.status} — ${inv.data.note}${inv.data.dataDirs.length ? ` (${inv.data.dataDirs.map((d) => `${d.node}:${d.rel}`).join(', ')})` : ''}`);
+  for (const s of inv.skipped) out.push(c('33', `skipped: ${s.rel}: ${s.reason}: ${s.detail}`));
   for (const w of inv.warnings) out.push(c('33', `warning: ${w}`));
   return out.join('\n') + '\n';
+}
+
+/** "files: 7 read (3 glog, 2 log4j, 2 zk-txnlog); 2 skipped (1 binary, 1 symlink-loop)". */
+export function accounting(inv: Investigation): string {
+  const read = Object.entries(inv.readByKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ');
+  const total = Object.values(inv.readByKind).reduce((a, b) => a + b, 0);
+  const why = new Map<string, number>();
+  for (const s of inv.skipped) why.set(s.reason, (why.get(s.reason) ?? 0) + 1);
+  const skipped = inv.skipped.length ? `; ${inv.skipped.length} skipped (${[...why].map(([k, n]) => `${n} ${k}`).join(', ')})` : '; none skipped';
+  return `files: ${total} read${read ? ` (${read})` : ''}${skipped}`;
 }
 
 function mdEscape(s: string): string {
@@ -80,8 +93,10 @@ export function renderMarkdown(inv: Investigation): string {
   const tz = zoneOf(inv);
   const out: string[] = [`# Investigation of \`${inv.bundle}\``, ''];
   out.push(`Nodes: ${inv.nodes.join(', ')} · time zone ${inv.tz} · ${Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)}` : 'no timed lines'}`, '');
+  out.push(accounting(inv), '');
   out.push('## Verdict', '');
-  if (inv.verdicts.length === 0) out.push('No leader failure pattern found.', '');
+  if (inv.nothingToJudge) out.push(`**No verdict** — ${mdEscape(inv.nothingToJudge)}.`, '');
+  else if (inv.verdicts.length === 0) out.push('No leader failure pattern found.', '');
   for (const v of inv.verdicts) out.push(...mdFinding(tz, v), '');
   out.push('## Findings', '');
   for (const f of inv.findings.sort((a, b) => a.from - b.from || ORDER[a.severity]! - ORDER[b.severity]!)) out.push(...mdFinding(tz, f));
@@ -91,7 +106,12 @@ export function renderMarkdown(inv: Investigation): string {
   for (const f of inv.files) {
     out.push(`| ${mdEscape(f.file)} | ${f.node} | ${f.service} | ${f.kind}${f.gzip ? ' (gz)' : ''} | ${f.lines} | ${f.unknown} | ${f.year ? `${f.year} (${mdEscape(f.yearSource ?? '')})` : ''} | ${f.mtime ? `${tz.format(f.mtime, 0)} (${mdEscape(f.mtimeSource ?? '')})` : mdEscape(f.mtimeSource ?? '')} | ${mdEscape(f.note ?? '')} |`);
   }
+  if (inv.skipped.length) {
+    out.push('', '## Files not read', '', '| file | node | reason | detail |', '| --- | --- | --- | --- |');
+    for (const f of inv.skipped) out.push(`| ${mdEscape(f.rel)} | ${f.node} | ${f.reason} | ${mdEscape(f.detail)} |`);
+  }
   out.push('', '## Topology', '');
+  for (const c of inv.conflicts) out.push(`- **conflict**: ${mdEscape(c)}`);
   for (const s of inv.topology.sources) out.push(`- ${s}`);
   out.push('', '## ZooKeeper data', '', `${inv.data.status}: ${inv.data.note}`);
   for (const d of inv.data.dataDirs) out.push(`- ${d.node}: \`${d.rel}\` (${d.snapshots.length} snapshots, ${d.txnLogs.length} transaction logs${d.myid ? `, myid ${d.myid}` : ''})`);

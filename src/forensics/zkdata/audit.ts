@@ -196,6 +196,16 @@ export interface AuditOptions {
 
 const STAT_FIELDS = COMPARED_FIELDS;
 
+/** Most conflicts and differing znodes an audit keeps in its report (counts stay exact). */
+export const DEFAULT_AUDIT_LIMIT = 2000;
+
+/**
+ * ephemeralOwner values that are not sessions (ZooKeeper's EphemeralType): a container node's
+ * owner is Long.MIN_VALUE, a TTL node's has 0xFF in its top byte.
+ */
+const CONTAINER_OWNER = -(1n << 63n);
+const TTL_OWNER_TAG = 0xffn;
+
 /** Directory names that say nothing about which member it is (a bundle's node1/zookeeper/data). */
 const GENERIC_DIRS: ReadonlySet<string> = new Set(['data', 'version-2', 'zookeeper']);
 
@@ -231,7 +241,7 @@ async function compareHistories(dds: DataDir[], names: string[], facts: MemberFa
   const its = dds.map((dd, i) => history(dd, reports[i]!, { force: opts.force }));
   const heads: (HistoryEntry | null)[] = await Promise.all(its.map(async (it) => (await it.next()).value ?? null));
   const prev: (number | null)[] = dds.map(() => null);
-  const limit = opts.limit ?? 50;
+  const limit = opts.limit ?? DEFAULT_AUDIT_LIMIT;
   const conflicts: TxnConflict[] = [];
   // Conflicts that exist only because a member's log has a hole a later snapshot may cover.
   const deferred: DeferredConflict[] = [];
@@ -395,7 +405,7 @@ interface DeferredConflict {
 function variantOf(member: string, n: ZNode | undefined, sessions: Map<bigint, number>): NodeVariant {
   if (!n) return { member, exists: false };
   const owner = n.ephemeralOwner;
-  const isEph = owner !== 0n && BigInt.asUintN(64, owner) >> 56n !== 0xffn && owner !== -0x8000000000000000n;
+  const isEph = isEphemeralOwner(owner);
   return {
     member, exists: true, czxid: n.czxid, mzxid: n.mzxid, pzxid: n.pzxid, ctime: n.ctime, mtime: n.mtime,
     version: n.version, cversion: n.cversion, aversion: n.aversion,
@@ -425,7 +435,7 @@ function statKey(n: ZNode, path: string): string {
 }
 
 function isEphemeralOwner(owner: bigint): boolean {
-  return owner !== 0n && owner !== -0x8000000000000000n && BigInt.asUintN(64, owner) >> 56n !== 0xffn;
+  return owner !== 0n && owner !== CONTAINER_OWNER && BigInt.asUintN(64, owner) >> 56n !== TTL_OWNER_TAG;
 }
 
 /**
@@ -506,7 +516,7 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   // A pending uncommitted tail is not a zxid its member reached: the trees are compared before it.
   const maxZxid = Math.max(...facts.map(reachedZxid));
   const comparedAt = opts.at ?? Math.min(...facts.map(reachedZxid));
-  const limit = opts.limit ?? 2000;
+  const limit = opts.limit ?? DEFAULT_AUDIT_LIMIT;
   const orphanSigs: Signature[] = [];
 
   /**
@@ -623,7 +633,7 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
     hist.conflicts.push(d.conflict);
   }
   hist.conflicts.sort((a, b) => a.zxid - b.zxid);
-  if (hist.conflicts.length > (opts.limit ?? 50)) hist.conflicts.length = opts.limit ?? 50;
+  if (hist.conflicts.length > (opts.limit ?? DEFAULT_AUDIT_LIMIT)) hist.conflicts.length = opts.limit ?? DEFAULT_AUDIT_LIMIT;
   for (const f of facts) {
     // A verified hole is no evidence of a lost transaction for the 3642 detector either.
     for (const g of f.gaps) {
@@ -715,69 +725,4 @@ function verdictLine(cls: AuditClass, facts: MemberFacts[], at: number, first: A
     return `LAGGING: ${behind.join(', ')}; every history is a prefix of the newest${pending ? ' but for uncommitted proposals' : ''} and the trees agree at ${hexZxid(at)}${pending}`;
   }
   return `CONSISTENT: all ${n} members at ${hexZxid(at)}, same transactions, identical trees (${facts[0]!.nodeCount} znodes)${pending}`;
-}
-
-export function renderAudit(r: AuditReport): string {
-  const out: string[] = [r.verdict, ''];
-  out.push('Members:');
-  for (const m of r.members) {
-    const end = m.logEnd ? (m.logEnd.kind === 'torn' ? `, last log TORN at offset ${m.logEnd.offset}` : '') : '';
-    out.push(`  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.uncommitted.some((t) => t.supersededBy === null && t.to === m.lastZxid) ? `, last committed ${hexZxid(reachedZxid(m))}` : ''}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`);
-  }
-  out.push('', `Transactions: ${r.txnsCompared} compared across members, ${r.conflictCount} conflict(s).`);
-  // Runs of conflicts of one kind on the same members read as one entry: the first in full.
-  let shown = 0;
-  for (let k = 0; k < r.conflicts.length && shown < 10; shown++) {
-    const c = r.conflicts[k]!;
-    let end = k;
-    const sameRun = (d: TxnConflict): boolean => d.kind === c.kind && d.odd.join() === c.odd.join();
-    while (end + 1 < r.conflicts.length && sameRun(r.conflicts[end + 1]!)) end++;
-    const run = end > k ? `${hexZxid(c.zxid)}…${hexZxid(r.conflicts[end]!.zxid)} (${end - k + 1} transactions)` : hexZxid(c.zxid);
-    out.push(`  ${run} ${c.kind === 'missing' ? 'missing from' : 'different on'} ${c.odd.join(', ')}; the first:`);
-    c.txns.forEach((t, i) => { if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`); });
-    k = end + 1;
-  }
-  const tails = r.members.flatMap((m) => m.uncommitted.map((t) => describeTail(m.name, t)));
-  if (tails.length > 0) {
-    out.push('', 'Uncommitted proposals (logged by one member, never committed: the others moved on to a newer epoch without them; not divergence):');
-    for (const t of tails) out.push(`  ${t}`);
-  }
-  const relogged = r.members.filter((m) => m.relogs.length > 0);
-  if (relogged.length > 0) {
-    out.push('', 'Re-logged transactions (one run per re-sync; the first copy is the one compared):');
-    for (const m of relogged) {
-      for (const run of m.relogs) {
-        out.push(`  ${m.name}: ${describeRelog(run)}`);
-        for (const d of run.differences) {
-          out.push(`    ${hexZxid(d.zxid)} first at offset ${d.first.offset} of ${d.first.file}: ${d.first.text}`);
-          out.push(`    ${hexZxid(d.zxid)} again at offset ${d.again.offset} of ${d.again.file}: ${d.again.text}`);
-        }
-        if (run.differing > run.differences.length) out.push(`    … and ${run.differing - run.differences.length} more that differ`);
-      }
-    }
-  }
-  out.push('', `Trees at ${hexZxid(r.comparedAt ?? 0)}${r.alsoComparedAt !== null ? ` (and, among the members ahead, at ${hexZxid(r.alsoComparedAt)})` : ''}: ${r.nodesCompared} znodes compared, ${r.diffCount} differ.`);
-  for (const f of r.findings.slice(0, 30)) {
-    out.push(`  - ${f.text}`);
-    for (const v of f.example) {
-      out.push(v.exists
-        ? `      ${v.member}: ${f.paths[0]} cZxid ${hexZxid(v.czxid!)} ctime ${isoTime(v.ctime!)} mZxid ${hexZxid(v.mzxid!)} version ${v.version} pZxid ${hexZxid(v.pzxid!)} cversion ${v.cversion} ephemeralOwner ${v.ephemeralOwner}${v.sessionAlive === undefined ? '' : v.sessionAlive ? ' (session alive)' : ' (session NOT in the session table)'}`
-        : `      ${v.member}: ${f.paths[0]} absent`);
-    }
-  }
-  if (r.signatures.length > 0) {
-    out.push('', 'Known signatures:');
-    for (const s of r.signatures) {
-      out.push(`  ${s.id} on ${s.member} (${s.source}): ${s.title}`);
-      for (const e of s.evidence) out.push(`    ${e}`);
-    }
-  }
-  // Re-log runs have their own section above.
-  const runs = new Set(r.members.flatMap((m) => m.relogs.map(describeRelog)));
-  const warn = [...r.warnings, ...r.members.flatMap((m) => m.warnings.filter((w) => !runs.has(w)).map((w) => `${m.name}: ${w}`))];
-  if (warn.length > 0) {
-    out.push('', 'Warnings:');
-    for (const w of warn.slice(0, 30)) out.push(`  ${w}`);
-  }
-  return out.join('\n') + '\n';
 }

@@ -13,6 +13,19 @@ import { zxidFromName } from './datadir.ts';
 const jsonReplacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v);
 const json = (v: unknown): string => JSON.stringify(v, jsonReplacer);
 
+/**
+ * Runs a read; when it fails, everything printed before the bad record is written out first,
+ * whatever the sink's buffer size (TxnLogToolkit too prints every entry before a corrupt one).
+ */
+async function flushingOnError<T>(sink: TextSink, read: () => Promise<T>): Promise<T> {
+  try {
+    return await read();
+  } catch (e) {
+    await sink.flush().catch(() => undefined);
+    throw e;
+  }
+}
+
 export interface DumpOptions extends ReadOptions {
   json?: boolean;
   /** Print each node's data (base64, as SnapshotFormatter -d). */
@@ -25,7 +38,7 @@ export async function dumpSnapshot(file: string, sink: TextSink, opts: DumpOptio
   const asJson = opts.json ?? false;
   const withData = opts.data ?? false;
   if (!asJson) sink.write('ZNode Details:\n');
-  const summary = await readSnapshot(file, {
+  const summary = await flushingOnError(sink, () => readSnapshot(file, {
     header: (h) => { if (asJson) sink.write(`${json({ type: 'header', file, magic: h.magic, version: h.version, dbid: h.dbid })}\n`); },
     session: (id, to) => { sessions.push([id, to]); },
     acl: (key, acls) => { if (asJson) sink.write(`${json({ type: 'acl', key, acls })}\n`); },
@@ -43,7 +56,7 @@ export async function dumpSnapshot(file: string, sink: TextSink, opts: DumpOptio
       }
     },
     pause: () => sink.flush(),
-  }, opts);
+  }, opts));
   const nameZxid = zxidFromName(file, 'snapshot');
   const last = Math.max(nameZxid ?? 0, summary.maxNodeZxid);
   if (asJson) {
@@ -83,20 +96,22 @@ export async function dumpTxnLog(file: string, sink: TextSink, opts: TxnLogOptio
     if (opts.json) sink.write(`${json({ type: 'header', file, magic: reader.header.magic, version: reader.header.version, dbid: reader.header.dbid })}\n`);
     else sink.write(`ZooKeeper Transactional Log File with dbid ${reader.header.dbid} txnlog format version ${reader.header.version}\n`);
   };
-  for await (const e of reader.entries()) {
-    header();
-    first ??= e.header.zxid;
-    last = e.header.zxid;
-    if (opts.json) {
-      sink.write(`${json({
-        type: 'txn', offset: e.offset, zxid: e.header.zxid, session: e.header.clientId, cxid: e.header.cxid, time: e.header.time,
-        op: opName(e.header.type), record: e.record, digest: e.digest, ...(e.checksumOk ? {} : { checksumOk: false }),
-      })}\n`);
-    } else {
-      sink.write(`${e.checksumOk ? '' : 'CRC ERROR - '}${txnLine(e)}\n`);
+  await flushingOnError(sink, async () => {
+    for await (const e of reader.entries()) {
+      header();
+      first ??= e.header.zxid;
+      last = e.header.zxid;
+      if (opts.json) {
+        sink.write(`${json({
+          type: 'txn', offset: e.offset, zxid: e.header.zxid, session: e.header.clientId, cxid: e.header.cxid, time: e.header.time,
+          op: opName(e.header.type), record: e.record, digest: e.digest, ...(e.checksumOk ? {} : { checksumOk: false }),
+        })}\n`);
+      } else {
+        sink.write(`${e.checksumOk ? '' : 'CRC ERROR - '}${txnLine(e)}\n`);
+      }
+      if (sink.full) await sink.flush();
     }
-    if (sink.full) await sink.flush();
-  }
+  });
   header();
   const end = reader.end;
   const summary: TxnLogDumpSummary = { file, dbid: reader.header?.dbid ?? 0n, count: reader.count, firstZxid: first, lastZxid: last, end, checksumErrors: reader.checksumErrors, warnings: reader.warnings };

@@ -10,6 +10,7 @@
  */
 import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../lab/four-letter.ts';
 import { createClient, type ZooKeeperClient } from '../../zk/client.ts';
+import { probe } from '../../zk/reach.ts';
 import { sessionHex, type Stat } from '../../zk/records.ts';
 import { type AuditClass, describeGroup, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
 import { hexZxid } from './format.ts';
@@ -138,6 +139,13 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   // our sessions are open.
   const clients: (ZooKeeperClient | null)[] = await Promise.all(addresses.map(async (address, i) => {
     const m = members[i]!;
+    // An unresolvable name or a refused port is known at once: no srvr, no session timeout.
+    const reach = await probe(address, timeoutMs);
+    if (!reach.ok) {
+      m.status = 'unreachable';
+      m.error = reach.message;
+      return null;
+    }
     const info = await srvrZxid(address, timeoutMs);
     if (!info) {
       m.status = 'unreachable';
@@ -263,6 +271,10 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     cls = 'not-comparable';
     const at = up.map(({ m }) => `${m.name} ${hexZxid(m.zxidBefore!)}${m.stable ? '' : ' (moving)'}`).join(', ');
     verdict = `NOT COMPARABLE: the live trees were read at different zxids (${at}); ${diffCount} znode(s) differ, which lag alone can explain. Use the offline audit on the data directories, or read again when writes pause.`;
+  }
+  const unreachable = members.filter((m) => m.status === 'unreachable');
+  if (unreachable.length > 0) {
+    verdict = `UNREACHABLE: ${unreachable.map((m) => `${m.name} (${m.error})`).join('; ')}${up.length > 0 ? ` — ${verdict}` : ''}`;
   }
   for (const { m } of up) {
     if (cls === 'not-comparable' && m.zxidBefore! < maxZxid) m.status = 'lagging';

@@ -185,7 +185,7 @@ test('merge: many sources, interleaved and tied timestamps, come out sorted and 
 test('report formats: text leads with the verdict, JSON round-trips (NaN as null), Markdown lists files', async () => {
   const inv = await investigate({ root: join(import.meta.dirname, '..', '..', 'fixtures', 'seed-bundle') });
   const text = render(inv, 'text');
-  assert.match(text.split('\n')[3]!, /^VERDICT: Gray failure/);
+  assert.match(text.split('\n')[4]!, /^VERDICT: Gray failure/);
   const json = JSON.parse(render(inv, 'json')) as { verdicts: unknown[]; files: { file: string; first: number | null }[] };
   assert.equal(json.verdicts.length, 1);
   assert.equal(json.files.find((f) => f.file === '_cluster/znode-meta-cluster.txt')?.first, null);

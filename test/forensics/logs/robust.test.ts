@@ -62,9 +62,10 @@ test('garbage, binary, truncated gzip and mixed files never crash; every text li
   assert.equal(notes.reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0), 4);
   assert.ok(notes.every((e) => Number.isNaN(e.ts) && e.fmt === 'text'));
   assert.ok(notes.some((e) => e.text.length === 3_000_000));
-  // Binary: listed with a note, not read.
-  const bin = inv.files.find((f) => f.file === 'n1/core.bin');
-  assert.equal(bin?.kind, 'binary');
+  // Binary: accounted as skipped, with the reason, not read.
+  assert.equal(inv.files.find((f) => f.file === 'n1/core.bin'), undefined);
+  const bin = inv.skipped.find((f) => f.rel === 'n1/core.bin');
+  assert.equal(bin?.reason, 'binary');
   // Truncated gzip: what inflated is kept, and the error names the file.
   const trunc = inv.files.find((f) => f.file === 'n2/svc.log.1.gz')!;
   assert.ok(trunc.gzip);

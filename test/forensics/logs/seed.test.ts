@@ -99,7 +99,8 @@ test('seed bundle: the CLI prints the verdict first and exits 1 for a gray failu
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root], { cwd: join(import.meta.dirname, '..', '..', '..'), encoding: 'utf8' });
   assert.equal(r.status, 1, r.stderr);
   const lines = r.stdout.split('\n').filter(Boolean);
-  assert.match(lines[2]!, /^VERDICT: Gray failure of the meta leader on node1/);
+  assert.match(lines[2]!, /^files: \d+ read \(/);
+  assert.match(lines[3]!, /^VERDICT: Gray failure of the meta leader on node1/);
   const json = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root, '--json'], { cwd: join(import.meta.dirname, '..', '..', '..'), encoding: 'utf8' });
   const parsed = JSON.parse(json.stdout) as { verdicts: { facts: { verdict: string } }[] };
   assert.equal(parsed.verdicts[0]!.facts.verdict, 'gray-failure');
