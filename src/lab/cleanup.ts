@@ -80,7 +80,8 @@ export async function teardown(record: LabRecord, opts: { ownerToo?: boolean; wa
   const pids = await labPids(record);
   for (const pid of pids) if (signalPid(pid, 'SIGKILL')) report.killed.push(pid);
   // 2. Disks: release every mount under the lab's files, stalled or not, daemon alive or not.
-  report.released.push(...(await releaseMountsUnder(record.baseDir)));
+  const disks = await releaseMountsUnder(record.baseDir);
+  report.released.push(...disks.released);
   // 3. Wait for the processes to be gone (bounded: a process that will not die is reported).
   const deadline = Date.now() + (opts.waitMs ?? 15_000);
   for (;;) {
@@ -100,7 +101,7 @@ export async function teardown(record: LabRecord, opts: { ownerToo?: boolean; wa
   }
   await deleteLink(labNames(record.id).bridge);
   // 5. Files, unless kept, and never through a mount still there.
-  report.leftovers = await leftovers(record);
+  report.leftovers = [...disks.failed, ...(await leftovers(record))];
   if (!record.keepFiles && report.leftovers.length === 0) rmSync(record.baseDir, { recursive: true, force: true });
   if (report.leftovers.length === 0) {
     releaseSubnet(record.subnet, record.id);

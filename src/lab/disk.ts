@@ -161,14 +161,22 @@ export function mountsUnder(dir: string): { mountpoint: string; fstype: string }
     .sort((a, b) => b.mountpoint.length - a.mountpoint.length);
 }
 
-/** Releases every faultfs mount under `dir` — stalled or not, daemon alive, hung or dead; returns the mount points. */
-export async function releaseMountsUnder(dir: string): Promise<string[]> {
+/**
+ * Releases every faultfs mount under `dir`, stalled or not, daemon alive, hung or dead. Returns the
+ * mount points released and, for any that could not be, why (clean-up goes on with the rest).
+ */
+export async function releaseMountsUnder(dir: string): Promise<{ released: string[]; failed: string[] }> {
   const released: string[] = [];
+  const failed: string[] = [];
   for (const m of mountsUnder(dir)) {
-    await releaseMount(m.mountpoint);
-    released.push(m.mountpoint);
+    try {
+      await releaseMount(m.mountpoint);
+      released.push(m.mountpoint);
+    } catch (e) {
+      failed.push(`mount ${m.mountpoint}: ${(e as Error).message}`);
+    }
   }
-  return released;
+  return { released, failed };
 }
 
 /** The exit hook's part: abort, detach and kill without waiting (needs the daemon alive to find the connection). */
