@@ -90,6 +90,13 @@ export async function teardown(record: LabRecord, opts: { ownerToo?: boolean; wa
     if (alive.length === 0 || Date.now() > deadline) break;
     await sleep(20);
   }
+  // A release that did not finish (a loaded machine, a daemon slow to die) gets a second try now
+  // that the lab's processes are gone.
+  if (disks.failed.length > 0) {
+    const again = await releaseMountsUnder(record.baseDir);
+    report.released.push(...again.released);
+    disks.failed = again.failed;
+  }
   // 4. cgroups (children first), namespaces, veths, bridge.
   for (const cg of cgroupsOf(record)) {
     const existed = cg.exists();

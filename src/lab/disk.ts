@@ -165,12 +165,12 @@ export function mountsUnder(dir: string): { mountpoint: string; fstype: string }
  * Releases every faultfs mount under `dir`, stalled or not, daemon alive, hung or dead. Returns the
  * mount points released and, for any that could not be, why (clean-up goes on with the rest).
  */
-export async function releaseMountsUnder(dir: string): Promise<{ released: string[]; failed: string[] }> {
+export async function releaseMountsUnder(dir: string, timeoutMs = 30_000): Promise<{ released: string[]; failed: string[] }> {
   const released: string[] = [];
   const failed: string[] = [];
   for (const m of mountsUnder(dir)) {
     try {
-      await releaseMount(m.mountpoint);
+      await releaseMount(m.mountpoint, { timeoutMs });
       released.push(m.mountpoint);
     } catch (e) {
       failed.push(`mount ${m.mountpoint}: ${(e as Error).message}`);
