@@ -108,54 +108,70 @@ export function readRecord(id: string): LabRecord | null {
 
 /** Every lab id with a directory here, recorded fully or not (a runner may die while creating one). */
 export function listLabIds(): string[] {
-  try {
-    return readdirSync(labsDir()).filter((n) => LAB_ID_PATTERN.test(n)).sort();
-  } catch {
-    return [];
-  }
+  return entries(labsDir())
+    .filter((n) => LAB_ID_PATTERN.test(n))
+    .sort();
 }
 
 export function ownerAlive(record: Pick<LabRecord, 'owner'>): boolean {
   return identityAlive(record.owner);
 }
 
+/** The names in a directory; none when it does not exist. */
+function entries(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
 /**
- * Records a new lab, claiming its id: the directory appears with its record already inside (made
- * aside, then renamed into place), so there is never a lab directory without an owner to check.
+ * Creates `parent/name` holding one file, atomically: made aside as `.new-NAME-PID`, then renamed
+ * into place, so nobody ever sees it without its content. False when `parent/name` exists.
+ */
+function createWithFile(parent: string, name: string, file: string, content: string): boolean {
+  mkdirSync(parent, { recursive: true });
+  if (existsSync(join(parent, name))) return false;
+  const tmp = join(parent, `.new-${name}-${process.pid}`);
+  rmSync(tmp, { recursive: true, force: true });
+  mkdirSync(tmp);
+  writeFileSync(join(tmp, file), content);
+  try {
+    renameSync(tmp, join(parent, name));
+    return true;
+  } catch (e) {
+    rmSync(tmp, { recursive: true, force: true });
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST' || code === 'ENOTEMPTY') return false;
+    throw e;
+  }
+}
+
+/** What createWithFile left half-made when its process died. */
+function removeHalfMade(parent: string): void {
+  for (const n of entries(parent)) {
+    const m = /^\.new-.+-(\d+)$/.exec(n);
+    if (m && !pidAlive(Number(m[1]))) rmSync(join(parent, n), { recursive: true, force: true });
+  }
+}
+
+/**
+ * Records a new lab, claiming its id: the directory appears with its record already inside, so
+ * there is never a lab directory without an owner to check.
  */
 export function createRecord(record: LabRecord): void {
   const id = record.id;
   if (!LAB_ID_PATTERN.test(id)) throw new LabUsageError(`lab id '${id}' must be 1-8 lowercase letters or digits (it becomes part of interface names)`);
-  mkdirSync(labsDir(), { recursive: true });
-  const tmp = join(labsDir(), `.new-${id}-${process.pid}`);
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp);
-  writeFileSync(join(tmp, 'lab.json'), JSON.stringify(record, null, 2) + '\n');
-  try {
-    if (existsSync(labDir(id))) throw Object.assign(new Error('exists'), { code: 'EEXIST' });
-    renameSync(tmp, labDir(id));
-  } catch (e) {
-    rmSync(tmp, { recursive: true, force: true });
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EEXIST' || code === 'ENOTEMPTY') throw new LabUsageError(`a lab with id '${id}' already exists (${labDir(id)}); pick another id, or remove it if its owner is gone: zkwarden lab clean`);
-    throw e;
+  if (!createWithFile(labsDir(), id, 'lab.json', JSON.stringify(record, null, 2) + '\n')) {
+    throw new LabUsageError(`a lab with id '${id}' already exists (${labDir(id)}); pick another id, or remove it if its owner is gone: zkwarden lab clean`);
   }
 }
 
 /** Half-made records of runners that died while creating a lab. */
 export function removeStaleNewRecords(): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(labsDir());
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    const m = /^\.new-[a-z0-9]+-(\d+)$/.exec(n);
-    if (m && !pidAlive(Number(m[1]))) rmSync(join(labsDir(), n), { recursive: true, force: true });
-  }
+  removeHalfMade(labsDir());
 }
-
 
 export function releaseId(id: string): void {
   rmSync(labDir(id), { recursive: true, force: true });
@@ -177,22 +193,8 @@ export function parseSubnet(text: string): string {
 
 /** Records which lab holds which subnet; `inUse` lists subnets taken by addresses on this machine. */
 export function claimSubnet(labId: string, inUse: Set<string>, preferred?: string): string {
-  mkdirSync(subnetsDir(), { recursive: true });
-  const tryClaim = (subnet: string): boolean => {
-    if (inUse.has(subnet) || existsSync(join(subnetsDir(), subnet))) return false;
-    // Made aside and renamed into place: a claim always names its lab and where its record is.
-    const tmp = join(subnetsDir(), `.new-${subnet}-${process.pid}`);
-    rmSync(tmp, { recursive: true, force: true });
-    mkdirSync(tmp);
-    writeFileSync(join(tmp, 'lab'), `${labId} ${labDir(labId)}\n`);
-    try {
-      renameSync(tmp, join(subnetsDir(), subnet));
-      return true;
-    } catch {
-      rmSync(tmp, { recursive: true, force: true });
-      return false;
-    }
-  };
+  // A claim always names its lab and where its record is.
+  const tryClaim = (subnet: string): boolean => !inUse.has(subnet) && createWithFile(subnetsDir(), subnet, 'lab', `${labId} ${labDir(labId)}\n`);
   if (preferred !== undefined) {
     if (tryClaim(preferred)) return preferred;
     throw new LabUsageError(`subnet ${preferred}.0/24 is in use (${subnetHolder(preferred) ?? 'by an address on this machine'}); choose another with --subnet`);
@@ -227,31 +229,15 @@ function readClaim(subnet: string): { lab: string; record: string | null } | nul
 /** Subnet claims and the lab holding each. */
 export function subnetClaims(): Map<string, string | null> {
   const out = new Map<string, string | null>();
-  let names: string[] = [];
-  try {
-    names = readdirSync(subnetsDir());
-  } catch {
-    return out;
-  }
-  for (const subnet of names) if (!subnet.startsWith('.')) out.set(subnet, readClaim(subnet)?.lab ?? null);
+  for (const subnet of entries(subnetsDir())) if (!subnet.startsWith('.')) out.set(subnet, readClaim(subnet)?.lab ?? null);
   return out;
 }
 
 /** Releases claims whose lab record is gone (wherever that record lived), and half-made claims of dead runners. */
 export function releaseOrphanClaims(): void {
-  let names: string[] = [];
-  try {
-    names = readdirSync(subnetsDir());
-  } catch {
-    return;
-  }
-  for (const name of names) {
-    const half = /^\.new-.+-(\d+)$/.exec(name);
-    if (half) {
-      if (!pidAlive(Number(half[1]))) rmSync(join(subnetsDir(), name), { recursive: true, force: true });
-      continue;
-    }
-    const claim = readClaim(name);
+  removeHalfMade(subnetsDir());
+  for (const name of entries(subnetsDir())) {
+    const claim = name.startsWith('.') ? null : readClaim(name);
     if (claim?.record && !existsSync(claim.record)) rmSync(join(subnetsDir(), name), { recursive: true, force: true });
   }
 }
