@@ -15,7 +15,7 @@ import { DISK_USAGE, diskExitCode, runDiskCommand } from '../lab/faultfs-cli.ts'
 import { LabEnvironmentError, LabError, LabUsageError } from '../lab/host.ts';
 import { Lab, type LabStatus } from '../lab/lab.ts';
 import { describeFault, type NetFault } from '../lab/netfaults.ts';
-import { commandLine } from '../lab/proc.ts';
+import { commandLines } from '../lab/proc.ts';
 import { listLabIds, readRecord } from '../lab/registry.ts';
 import { CliError, ExitCode, forensicsAction, intOption, note, printJson } from './output.ts';
 
@@ -301,10 +301,12 @@ function registerNode(lab: Command): void {
   ).action(
       labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
         const n = pickLab(o.lab).node(name);
-        const rows = n.pids().map((pid) => {
+        const pids = n.pids();
+        const commands = await commandLines(pids);
+        const rows = pids.map((pid) => {
           const p = n.process(pid);
           const threads = [...p.threads().values()];
-          return { pid, state: p.state(), threadsInD: threads.filter((s) => s === 'D').length, threads: threads.length, command: commandLine(pid) };
+          return { pid, state: p.state(), threadsInD: threads.filter((s) => s === 'D').length, threads: threads.length, command: commands.get(pid)! };
         });
         if (o.json) printJson({ node: n.name, processes: rows });
         else process.stdout.write(rows.length ? rows.map((r) => `${String(r.pid).padEnd(8)} ${r.state ?? '-'}  ${r.threadsInD ? `${r.threadsInD}/${r.threads} threads in D  ` : ''}${r.command}`).join('\n') + '\n' : `no process on ${n.name}\n`);

@@ -24,7 +24,7 @@ import { NetFaults, describeFault, type NetFault, type NetFaultSpec } from './ne
 import { checkReachable, createBridge, createNodeNetwork, labNames, subnetsInUse } from './network.ts';
 import { Node, type EventSink } from './node.ts';
 import { checkReach, EchoServer, type ReachResult } from './probe.ts';
-import { commandLine, identify, processState, signalPid, type ProcState } from './proc.ts';
+import { commandLines, identify, processState, signalPid, type ProcState } from './proc.ts';
 import type { LabProcess } from './process.ts';
 import { claimSubnet, createRecord, labDir, newLabId, ownerAlive, parseSubnet, readRecord, writeRecord, type LabRecord } from './registry.ts';
 
@@ -376,6 +376,8 @@ export class Lab {
 
   /** What the lab is and what is done to it now, read back from the kernel (cgroups, iptables, /proc). */
   async status(): Promise<LabStatus> {
+    const pids = new Map(this.nodes.map((n) => [n, n.pids()] as const));
+    const commands = await commandLines([...pids.values()].flat());
     return {
       id: this.id,
       subnet: `${this.subnet}.0/24`,
@@ -390,7 +392,7 @@ export class Lab {
         cgroup: n.cgroup.path,
         cpu: n.cgroup.exists() ? n.cpu.quota() : null,
         disk: { kind: n.disk.kind, root: n.disk.root, readable: n.disk.readable },
-        processes: n.pids().map((pid) => ({ pid, state: processState(pid), command: commandLine(pid) })),
+        processes: pids.get(n)!.map((pid) => ({ pid, state: processState(pid), command: commands.get(pid)! })),
       })),
       faults: await this.net.list(),
     };

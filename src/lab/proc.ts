@@ -5,7 +5,7 @@
  * Nothing here touches a lab node's disk, so it answers even when every process of a node is
  * stuck on a stalled file system — which is when the answer matters.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 
 /**
@@ -156,11 +156,25 @@ export function signalPid(pid: number, signal: NodeJS.Signals): boolean {
   }
 }
 
-/** The process's command line (arguments joined by spaces); '' when gone or a kernel thread. */
-export function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean).join(' ');
-  } catch {
-    return '';
+const READ_CMDLINES = 'for p; do printf "%s " "$p"; tr "\\0" " " < "/proc/$p/cmdline" 2>/dev/null; echo; done';
+
+/**
+ * The command lines of processes (arguments joined by spaces), read by a child bounded in time:
+ * reading /proc/PID/cmdline takes the process's memory-map lock, which a process stuck in a page
+ * fault on a stalled mount can hold, and this process must never wait on a lab disk. A process
+ * whose command line is not read in time (or a kernel thread) gets its command name in brackets.
+ */
+export async function commandLines(pids: number[], timeoutMs = 2000): Promise<Map<number, string>> {
+  const out = new Map<number, string>();
+  if (pids.length > 0) {
+    const stdout = await new Promise<string>((resolve) => {
+      execFile('/bin/sh', ['-c', READ_CMDLINES, 'zkwarden-cmdlines', ...pids.map(String)], { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (_err, text) => resolve(text ?? ''));
+    });
+    for (const line of stdout.split('\n')) {
+      const m = /^(\d+) (.*\S)\s*$/.exec(line);
+      if (m) out.set(Number(m[1]), m[2]!);
+    }
   }
+  for (const pid of pids) if (!out.has(pid)) out.set(pid, `[${readStat(pid)?.comm ?? '?'}]`);
+  return out;
 }
