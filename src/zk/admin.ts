@@ -1,5 +1,6 @@
 /**
- * ZooKeeper's four-letter words: the exchange (one TCP connection per word; the server answers
+ * The admin interface to servers, spoken before or beside a session: reachability (`probe`,
+ * `probeAll`), ZooKeeper's four-letter words (one TCP connection per word; the server answers
  * and closes) and the one parser of the answers zkwarden reads: `srvr`, `mntr`, `dump`, `cons`.
  * The lab's harness, the online audit and the forensics' saved captures all read these texts, so
  * they are read by one set of rules here:
@@ -16,7 +17,58 @@
  *
  * Texts checked against Debian's ZooKeeper 3.8.0 (test/zk/fixtures/four-letter).
  */
+import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
+import { splitHostPort } from './paths.ts';
+
+// ---------------------------------------------------------------------------------------------
+// reachability
+
+/**
+ * How one TCP connect to a server ended. Commands that talk to live servers (`audit --servers`,
+ * `leader`, `members`) probe first, to fail fast before a session: an unresolvable name or a
+ * refused port is known at once and needs no session timeout; a host that does not answer (a
+ * paused server, a dropped route) costs one connect timeout, and the caller then leaves it out
+ * instead of paying a second, longer timeout inside the client.
+ */
+export type Reach =
+  | { ok: true; address: string; ms: number }
+  | { ok: false; address: string; reason: 'unresolvable' | 'refused' | 'timeout' | 'bad-address' | 'error'; message: string };
+
+/** One TCP connect to `address` (host:port by the connect string's rules), the name resolved first, bounded by `timeoutMs`. */
+export async function probe(address: string, timeoutMs: number): Promise<Reach> {
+  const hp = splitHostPort(address);
+  if (!hp) return { ok: false, address, reason: 'bad-address', message: `${address}: expected host:port` };
+  const t0 = performance.now();
+  let ip: string;
+  try {
+    ip = (await lookup(hp.host)).address;
+  } catch (e) {
+    return { ok: false, address, reason: 'unresolvable', message: `${address}: cannot resolve ${hp.host} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  return await new Promise<Reach>((resolve) => {
+    const sock = connect({ host: ip, port: hp.port });
+    const done = (r: Reach): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ ok: false, address, reason: 'timeout', message: `${address}: no answer within ${timeoutMs} ms` }), timeoutMs);
+    sock.once('connect', () => done({ ok: true, address, ms: performance.now() - t0 }));
+    sock.once('error', (e: NodeJS.ErrnoException) => done({
+      ok: false, address, reason: e.code === 'ECONNREFUSED' ? 'refused' : 'error',
+      message: `${address}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? e.message}`,
+    }));
+  });
+}
+
+/** Probes every address at once; each result in the order given, the unreachable ones with their one-line reason. */
+export async function probeAll(addresses: string[], timeoutMs: number): Promise<Reach[]> {
+  return await Promise.all(addresses.map((a) => probe(a, timeoutMs)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// four-letter words
 
 export class FourLetterError extends Error {
   readonly address: string;

@@ -8,11 +8,22 @@
  * seed incident's question). Then the audit says so, and falls back on what is comparable
  * anyway: the servers' own tree digests at zxids they have in common.
  */
-import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../zk/admin.ts';
-import { createClient, type ZooKeeperClient } from '../../zk/client.ts';
-import { NoNodeError } from '../../zk/errors.ts';
-import { probe } from '../../zk/reach.ts';
-import { sessionHex, type Stat } from '../../zk/records.ts';
+// The one module of forensics that opens sessions: it reads live servers through zk's public
+// API, as a service would (docs/architecture.md, "Layers and boundaries").
+import {
+  createClient,
+  fourLetterWord,
+  NoNodeError,
+  parseDump,
+  parseMntr,
+  parseSrvr,
+  probe,
+  sessionHex,
+  splitHostPort,
+  type SrvrInfo,
+  type Stat,
+  type ZooKeeperClient,
+} from '../../zk/index.ts';
 import { type AuditClass, DEFAULT_AUDIT_LIMIT, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
 import { findingsOf } from './audit-trees.ts';
 import { hexZxid } from './format.ts';
@@ -64,12 +75,6 @@ export interface OnlineOptions {
   concurrency?: number;
 }
 
-function splitAddress(a: string): { host: string; port: number } {
-  const i = a.lastIndexOf(':');
-  if (i < 0) return { host: a, port: 2181 };
-  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
-}
-
 /** Runs one network wait for `m` and records it; a failure that took the whole timeout is a timeout. */
 async function attempt<T>(m: OnlineMember, step: string, timeoutMs: number, run: () => Promise<T>, ok: (v: T) => boolean = () => true): Promise<T> {
   const t0 = performance.now();
@@ -85,9 +90,11 @@ async function attempt<T>(m: OnlineMember, step: string, timeoutMs: number, run:
 }
 
 async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number): Promise<string | null> {
-  const { host, port } = splitAddress(m.address);
+  // Only asked of an address the probe reached, so it parses.
+  const server = splitHostPort(m.address);
+  if (!server) return null;
   try {
-    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(host, port, cmd, timeoutMs));
+    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(server.host, server.port, cmd, timeoutMs));
   } catch {
     return null;
   }
@@ -122,12 +129,6 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
 
 async function srvrZxid(m: OnlineMember, timeoutMs: number): Promise<SrvrInfo | null> {
   return parseSrvr((await fourLetter(m, 'srvr', timeoutMs)) ?? '');
-}
-
-function sessionsOfDump(text: string): Set<bigint> {
-  const end = text.indexOf('ephemeral nodes dump:');
-  const tracker = end >= 0 ? text.slice(0, end) : '';
-  return new Set([...tracker.matchAll(/0x[0-9a-fA-F]+/g)].map((m) => BigInt(m[0])));
 }
 
 function parseHash(text: string): Map<number, string> {
@@ -220,9 +221,9 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs)) ?? '');
     const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
     m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = (await fourLetter(m, 'dump', timeoutMs)) ?? '';
-    m.ephemeralsBySession = parseDump(dump).ephemerals;
-    m.sessions = sessionsOfDump(dump);
+    const dump = parseDump((await fourLetter(m, 'dump', timeoutMs)) ?? '');
+    m.ephemeralsBySession = dump.ephemerals;
+    m.sessions = dump.sessions;
     m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs)) ?? '');
   }));
 
