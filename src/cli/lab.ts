@@ -17,7 +17,7 @@ import { Lab, type LabStatus } from '../lab/lab.ts';
 import { describeFault, type NetFault } from '../lab/netfaults.ts';
 import { commandLines } from '../lab/proc.ts';
 import { listLabIds, readRecord } from '../lab/registry.ts';
-import { CliError, ExitCode, forensicsAction, intOption, note, printJson } from './output.ts';
+import { CliError, ExitCode, cliAction, intOption, note, printJson } from './output.ts';
 
 const DEFAULT_DIR = '.zkwarden/ensemble';
 /** The CLI's and the demo's lab network: nodes at 198.18.88.101, .102, .103. */
@@ -101,7 +101,7 @@ function labCliError(e: unknown): CliError | null {
 
 /** A lab command: its errors as one line and the exit code above, or a JSON error under --json (the CLI's shared handling). */
 function labAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return forensicsAction(labCliError, fn);
+  return cliAction(labCliError, fn);
 }
 
 /** The lab a command acts on: --lab, else the only one on this machine. */

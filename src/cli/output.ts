@@ -45,11 +45,11 @@ export function fsInputError(e: unknown): CliError | null {
 }
 
 /**
- * The forensics commands' shared error handling (one place, so every command behaves alike):
+ * A command's shared error handling (one place, so every command behaves alike):
  * errors become one line and the documented exit code; under --json they are a JSON object
  * on stdout ({"error": {...}}); output piped into `head` ends quietly when the pipe closes.
  */
-export function forensicsAction<A extends unknown[]>(
+export function cliAction<A extends unknown[]>(
   toCliError: (e: unknown) => CliError | null,
   fn: (...args: A) => Promise<void>,
 ): (...args: A) => Promise<void> {

@@ -19,7 +19,7 @@ import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, forensicsAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
+import { CliError, ExitCode, cliAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
 
 /** A zxid as ZooKeeper prints them (0x hex) or decimal. */
 export function parseZxid(v: string): number {
@@ -79,7 +79,7 @@ export function register(program: Command): void {
     .option('-d, --data', 'print node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the result as suspect')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
       const summary = await dumpSnapshot(file, new TextSink(process.stdout), { json: o.json, data: o.data, force: o.force });
       if (summary.suspect) {
         note(`zkwarden: ${file}: checksum mismatch (read on with --force); the dump is suspect`);
@@ -95,7 +95,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON Lines: one object per transaction and a summary')
     .option('--force', 'read on past checksum mismatches, marking those entries')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (file: string, o: { json?: boolean; force?: boolean }) => {
       const s = await dumpTxnLog(file, new TextSink(process.stdout), { json: o.json, force: o.force });
       if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
     }));
@@ -109,7 +109,7 @@ export function register(program: Command): void {
     .option('-d, --data', 'include node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the tree as suspect')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
       const at = o.at === undefined ? undefined : parseZxid(o.at);
       const dd = openDataDir(dir);
       refuseBeyond(at, await newestZxid(dd), dir);
@@ -150,7 +150,7 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'online: per request and per connection', '10000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
-    .action(forensicsAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
       const names = o.names ? list(o.names) : undefined;
       if (o.servers) {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
