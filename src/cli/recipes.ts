@@ -5,7 +5,7 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { createClient, OperationTimeoutError, parseConnectString, probeAll, sessionHex, type ConnectString, type ZooKeeperClient } from '../zk/index.ts';
+import { bigintReplacer, createClient, hex, OperationTimeoutError, parseConnectString, probeAll, sessionHex, type ConnectString, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -20,7 +20,7 @@ import {
   type LeaderInfo,
   type Member,
 } from '../recipes/index.ts';
-import { CliError, cliAction, ExitCode, intOption, note } from './output.ts';
+import { CliError, cliAction, ExitCode, intOption, note, printJson, zxidOption } from './output.ts';
 
 interface CommonOptions {
   servers: string;
@@ -31,11 +31,7 @@ interface CommonOptions {
 }
 
 function jsonLine(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v));
-}
-
-function hex(n: number | bigint): string {
-  return sessionHex(BigInt(n));
+  return JSON.stringify(value, bigintReplacer);
 }
 
 /** Below this a connect attempt to a healthy server on another host could fail for nothing. */
@@ -112,7 +108,7 @@ export function formatLeader(l: LeaderInfo | null, path: string): string {
   return (
     `leader ${l.endpoint}${l.name !== l.endpoint ? ` (${l.name})` : ''}  epoch ${hex(l.epoch)}  ` +
     `since ${new Date(l.since).toISOString()}${l.claimed ? '' : ' (elected, term not yet claimed)'}  ` +
-    `session ${hex(l.sessionId)}  znode ${l.znode}`
+    `session ${sessionHex(l.sessionId)}  znode ${l.znode}`
   );
 }
 
@@ -123,7 +119,7 @@ function memberJson(m: Member): Record<string, unknown> {
 function formatMembers(ms: Member[], path: string): string {
   if (ms.length === 0) return `no members under ${path}`;
   return ms
-    .map((m) => `${m.endpoint.padEnd(24)} session ${hex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`)
+    .map((m) => `${m.endpoint.padEnd(24)} session ${sessionHex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`)
     .join('\n');
 }
 
@@ -145,11 +141,7 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
     .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage, 3 ZooKeeper unreachable.')
     .action(recipesAction(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
-      let minEpoch: number | undefined;
-      if (o.minEpoch !== undefined) {
-        minEpoch = Number(o.minEpoch);
-        if (!Number.isSafeInteger(minEpoch) || minEpoch < 0) throw new CliError(`--min-epoch expects a zxid (decimal or 0x hex), got '${o.minEpoch}'`);
-      }
+      const minEpoch = o.minEpoch === undefined ? undefined : zxidOption('min-epoch', o.minEpoch);
       const opts = { path: o.path, prefix: o.prefix, minEpoch };
       checkRecipePath(o.path, '--path');
       checkPrefix(o.prefix);
@@ -198,7 +190,7 @@ export function register(program: Command): void {
       if (!o.watch) {
         try {
           const ms = await listMembers(client, { path: o.path });
-          if (o.json) process.stdout.write(JSON.stringify(JSON.parse(jsonLine({ path: o.path, members: ms.map(memberJson) })), null, 2) + '\n');
+          if (o.json) printJson({ path: o.path, members: ms.map(memberJson) });
           else process.stdout.write(formatMembers(ms, o.path) + '\n');
         } finally {
           await client.close({ timeoutMs: 1000 });

@@ -19,17 +19,7 @@ import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, cliAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
-
-/** A zxid as ZooKeeper prints them (0x hex) or decimal. */
-export function parseZxid(v: string): number {
-  const s = v.trim().toLowerCase();
-  const n = s.startsWith('0x') ? parseInt(s.slice(2), 16) : /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || (s.startsWith('0x') && !/^0x[0-9a-f]+$/.test(s))) {
-    throw new CliError(`--at expects a zxid such as 0x100000025 or a decimal number, got '${v}'`);
-  }
-  return n;
-}
+import { CliError, ExitCode, cliAction, fsInputError, jsonUsageErrors, note, positiveInt, printJson, zxidOption } from './output.ts';
 
 /** Reader errors are bad input (exit 2): one line naming the file; a checksum mismatch says how to go on. */
 function inputError(e: unknown): CliError | null {
@@ -110,7 +100,7 @@ export function register(program: Command): void {
     .option('--force', 'read on past checksum mismatches, marking the tree as suspect')
     .allowExcessArguments(false)
     .action(cliAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
-      const at = o.at === undefined ? undefined : parseZxid(o.at);
+      const at = o.at === undefined ? undefined : zxidOption('at', o.at);
       const dd = openDataDir(dir);
       refuseBeyond(at, await newestZxid(dd), dir);
       const res = await treeAt(dd, at, { force: o.force, keepData: o.data });
@@ -156,8 +146,7 @@ export function register(program: Command): void {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
         const servers = list(o.servers);
         if (servers.length < 2) throw new CliError('--servers needs at least two addresses (host:port)');
-        const timeoutMs = Number(o.timeout);
-        if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError(`--timeout expects milliseconds, got '${o.timeout}'`);
+        const timeoutMs = positiveInt('timeout', o.timeout);
         const r = await auditOnline(servers, { names, timeoutMs });
         if (o.json) printJson(onlineJson(r));
         else process.stdout.write(renderOnline(r));
@@ -168,9 +157,8 @@ export function register(program: Command): void {
       }
       if (dirs.length < 2) throw new CliError('give the data directories of at least two members, or --servers A,B,C');
       const logs = o.serverLogs ? list(o.serverLogs) : [];
-      const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit expects a positive integer, got '${o.limit}'`);
-      const at = o.at === undefined ? undefined : parseZxid(o.at);
+      const limit = positiveInt('limit', o.limit);
+      const at = o.at === undefined ? undefined : zxidOption('at', o.at);
       for (const d of dirs) {
         for (const part of d.includes(':') ? d.split(':') : [d]) {
           try {
