@@ -53,6 +53,15 @@ describe('online commands fail fast', () => {
     assert.deepEqual((JSON.parse(m.stdout) as { members: { endpoint: string }[] }).members.map((x) => x.endpoint), ['10.1.88.101:10100']);
   });
 
+  it('reads --min-epoch as a zxid (0x hex or decimal) and nothing else', async () => {
+    const epoch = Number((JSON.parse((await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--json'])).stdout) as { leader: { epoch: string } }).leader.epoch);
+    const above = await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--min-epoch', `0x${(epoch + 1).toString(16)}`]);
+    assert.equal(above.status, 1, 'a leader below --min-epoch is no leader');
+    const bad = await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--min-epoch', '1e3']);
+    assert.equal(bad.status, 2);
+    assert.equal(bad.stderr, "zkwarden: --min-epoch expects a zxid such as 0x100000025 or a decimal number, got '1e3'\n");
+  });
+
   it('exits 3 at once, naming each server, when none can be reached', async () => {
     const second = `${ens.server(paused).host}:2998`;
     const r = await runCliAsync(['members', '--servers', `${refused},${second}`, '--path', MEMBERS, '--timeout', NEVER_MS]);
