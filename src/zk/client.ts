@@ -67,11 +67,14 @@ import {
   NoWatcherError,
   OperationTimeoutError,
   PacketTooLargeError,
+  SessionClosedRequireSaslAuthError,
   SessionExpiredError,
   ZooKeeperError,
   errorFromCode,
 } from './errors.ts';
 import { WatchManager, type WatchListener, type WatchTable } from './watches.ts';
+import { PreparedTls, type TlsOptions } from './transport.ts';
+import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
 import { parseConnectString, validatePath, type ServerAddress } from './paths.ts';
 
 export type ClientState = 'idle' | 'connecting' | 'connected' | 'suspended' | 'expired' | 'authFailed' | 'closed';
@@ -100,6 +103,10 @@ export interface ClientOptions {
   localExpiry?: boolean;
   /** Credentials added before the first connect (and re-sent on every reconnect). */
   auth?: { scheme: string; auth: string | Buffer }[];
+  /** TLS to the servers' secureClientPort (every connection, reconnects included). See transport.ts. */
+  tls?: TlsOptions;
+  /** SASL DIGEST-MD5, done on every connection before any request; a refused credential moves the client to authFailed. */
+  sasl?: DigestMd5Credentials;
 }
 
 export interface ConnectedInfo {
@@ -117,7 +124,8 @@ export interface ClientEvents {
   reconnected: [info: ConnectedInfo];
   expired: [info: { reason: ExpiryReason; sessionId: bigint }];
   closed: [];
-  authFailed: [info: { scheme: string }];
+  /** `error`: what the server refused (AuthFailedError, or SessionClosedRequireSaslAuthError where authentication is enforced). */
+  authFailed: [info: { scheme: string; error?: Error }];
   /** A watch listener or event handler threw; the client carries on. */
   listenerError: [err: unknown];
 }
@@ -224,7 +232,7 @@ const eventTypeNames = new Map<number, WatchEventType>(
 export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   readonly servers: readonly ServerAddress[];
   readonly chroot: string;
-  private readonly opts: Required<Omit<ClientOptions, 'sessionId' | 'sessionPassword' | 'connectTimeoutMs' | 'auth'>> & {
+  private readonly opts: Required<Omit<ClientOptions, 'sessionId' | 'sessionPassword' | 'connectTimeoutMs' | 'auth' | 'tls' | 'sasl'>> & {
     connectTimeoutMs: number;
   };
   private _state: ClientState = 'idle';
@@ -252,6 +260,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     fail: (req, err) => this.settle(req, err),
   };
   private everConnected = false;
+  private readonly tls: PreparedTls | undefined;
+  /** A new mechanism per connection; the credential lives only in this closure. */
+  private readonly sasl: (() => SaslMechanism) | undefined;
+  /** Why the last connection attempt failed, for the connect timeout's message. */
+  private lastConnectError: Error | null = null;
   /** When the last byte came from any server (for local expiry). */
   private lastContact = Date.now();
 
@@ -288,6 +301,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       this.passwd = Buffer.from(options.sessionPassword);
     }
     for (const a of options.auth ?? []) this.auths.push({ scheme: a.scheme, auth: toBuffer(a.auth) ?? Buffer.alloc(0), waiters: [] });
+    this.tls = options.tls ? new PreparedTls(options.tls) : undefined;
+    this.sasl = options.sasl === undefined ? undefined : digestMd5Factory(options.sasl);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -362,9 +377,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         cleanup();
         reject(new SessionExpiredError(undefined, `session ${this.sessionHex()} no longer exists`));
       };
-      const onAuthFailed = ({ scheme }: { scheme: string }): void => {
+      const onAuthFailed = ({ scheme, error }: { scheme: string; error?: Error }): void => {
         cleanup();
-        reject(new AuthFailedError(undefined, `scheme ${scheme}`));
+        reject(error ?? new AuthFailedError(undefined, `scheme ${scheme}`));
       };
       const onClosed = (): void => {
         cleanup();
@@ -373,7 +388,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       const timer = setTimeout(() => {
         cleanup();
         const tried = this.servers.map((s) => `${s.host}:${s.port}`).join(', ');
-        reject(new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms`));
+        const last = this.lastConnectError ? `; last error: ${this.lastConnectError.message}` : '';
+        reject(new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms${last}`));
         void this.close();
       }, timeoutMs);
       this.on('connected', onConnected);
@@ -479,8 +495,16 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
             passwd: this.passwd,
             readOnly: this.opts.readOnly,
           },
+          tls: this.tls,
+          sasl: this.sasl,
         });
-      } catch {
+      } catch (e) {
+        this.lastConnectError = e as Error;
+        if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) {
+          // The server refused the SASL credential: every server would (they share the JAAS set-up).
+          if (this.seeking) this.authRefused('sasl', e);
+          return;
+        }
         failuresInRound++;
         if (failuresInRound >= this.servers.length) {
           failuresInRound = 0;
@@ -695,6 +719,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   private onReply(req: Request<unknown>, h: ReplyHeader, r: JuteReader): void {
     if (req.settled) return;
+    if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
+      this.authRefused(this.sasl ? 'sasl' : 'none', errorFromCode(h.err, req.path, `${req.op}: the server enforces authentication and this connection has none it accepts`));
+      return;
+    }
     if (h.err !== 0) {
       const recovered = req.recover?.(h.err);
       if (recovered) this.succeed(req, recovered.value);
@@ -747,6 +775,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   private onSpecialReply(h: ReplyHeader, _r: JuteReader): void {
+    if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
+      this.authRefused(this.sasl ? 'sasl' : 'none', errorFromCode(h.err, undefined, 'the server enforces authentication and this connection has none it accepts'));
+      return;
+    }
     if (h.xid === Xid.auth) {
       const entry = this.authInflight.shift();
       if (h.err === 0) {
@@ -763,6 +795,16 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       this.emitSafe('authFailed', { scheme });
     }
     // setWatches replies carry nothing; the events the server owes arrive as notifications.
+  }
+
+  /**
+   * The server refused this client's authentication (a bad SASL credential, or none where one is
+   * enforced): final, like a refused addAuth. The server closes the connection itself.
+   */
+  private authRefused(scheme: string, err: Error): void {
+    if (this._state === 'authFailed' || this._state === 'closed') return;
+    this.finish('authFailed', err);
+    this.emitSafe('authFailed', { scheme, error: err });
   }
 
   private sendAuth(conn: Connection, a: AuthEntry): void {

@@ -8,8 +8,11 @@
  * connection's requests in order), so pending requests are a FIFO and a reply whose xid is not
  * the head's is a protocol violation that ends the connection.
  */
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { JuteDecodeError, JuteReader, JuteWriter } from './jute.ts';
+import { openTransport, type PreparedTls } from './transport.ts';
+import { SaslExchange } from './sasl-wire.ts';
+import type { SaslMechanism } from './sasl.ts';
 import { ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
 import {
   OpCode,
@@ -52,8 +55,17 @@ export interface OpenOptions {
   request: ConnectRequest;
   /** Largest frame accepted from the server; larger ones end the connection (corrupt or hostile). */
   maxIncomingBytes: number;
-  /** Told when TCP is up, before the handshake: a caller can tell "refused" from "dropped mid-handshake". */
+  /** Told when TCP (and TLS, if any) is up, before the handshake: a caller can tell "refused" from "dropped mid-handshake". */
   onTcpConnected?: () => void;
+  /** TLS to the server's secureClientPort; absent: plain TCP. */
+  tls?: PreparedTls;
+  /**
+   * A fresh SASL mechanism per connection: authentication runs right after the session
+   * handshake and before anything else is sent (the server refuses other requests until then
+   * when it enforces SASL), within the same connect timeout. A refused credential rejects open()
+   * with AuthFailedError or SessionClosedRequireSaslAuthError.
+   */
+  sasl?: () => SaslMechanism;
 }
 
 /** Builds a request frame with room for the xid; the caller writes the body with `body`. */
@@ -136,7 +148,14 @@ export class Connection {
   static open(opts: OpenOptions): Promise<{ conn: Connection; response: ConnectResponse }> {
     const server = `${opts.host}:${opts.port}`;
     return new Promise((resolve, reject) => {
-      const socket = new Socket();
+      const socket = openTransport({ host: opts.host, port: opts.port, tls: opts.tls }, () => {
+        opts.onTcpConnected?.();
+        const w = new JuteWriter(64);
+        w.writeInt(0);
+        writeConnectRequest(w, opts.request);
+        w.patchInt(0, w.length - 4);
+        socket.write(w.toBuffer());
+      });
       const conn = new Connection(socket, server, opts.maxIncomingBytes);
       let done = false;
       const finish = (err: Error | null, response?: ConnectResponse): void => {
@@ -163,19 +182,27 @@ export class Connection {
             finish(errorFromCode(frame.readInt32BE(12), undefined, `${server} refused the session`));
             return;
           }
-          finish(null, readConnectResponse(new JuteReader(frame)));
+          const response = readConnectResponse(new JuteReader(frame));
+          // A session the server does not know (timeOut 0) is reported as is: there is nothing to authenticate.
+          if (!opts.sasl || response.timeOut <= 0) {
+            finish(null, response);
+            return;
+          }
+          const sasl = new SaslExchange(opts.sasl(), server);
+          conn.handshake = (reply) => {
+            try {
+              const step = sasl.onReply(reply);
+              if (step.done) finish(null, response);
+              else socket.write(step.send);
+            } catch (e) {
+              finish(e as Error);
+            }
+          };
+          socket.write(sasl.start());
         } catch (e) {
           finish(e instanceof JuteDecodeError ? new ProtocolError(server, `bad ConnectResponse: ${e.message}`) : (e as Error));
         }
       };
-      socket.connect({ host: opts.host, port: opts.port }, () => {
-        opts.onTcpConnected?.();
-        const w = new JuteWriter(64);
-        w.writeInt(0);
-        writeConnectRequest(w, opts.request);
-        w.patchInt(0, w.length - 4);
-        socket.write(w.toBuffer());
-      });
     });
   }
 
@@ -303,6 +330,8 @@ export class Connection {
         return;
       }
       case Xid.ping:
+        // A server that enforces authentication answers an unauthenticated ping with an error and closes.
+        if (header.err !== 0) h.onSpecialReply(header, r);
         return;
       case Xid.auth:
       case Xid.setWatches:

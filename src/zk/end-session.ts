@@ -24,7 +24,9 @@
  * leader answers SessionExpired (zkwarden's client then moves to `expired`).
  */
 import { Connection, buildFrame } from './connection.ts';
-import { ConnectionLossError, InvalidArgumentError, OperationTimeoutError } from './errors.ts';
+import { AuthFailedError, ConnectionLossError, InvalidArgumentError, OperationTimeoutError, SessionClosedRequireSaslAuthError } from './errors.ts';
+import { PreparedTls, type TlsOptions } from './transport.ts';
+import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
 import { OpCode } from './protocol.ts';
 import { parseConnectString } from './paths.ts';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -34,6 +36,15 @@ export interface EndSessionOptions {
   timeoutMs?: number;
   /** One server's TCP connect and session handshake. Default 3 000 ms. */
   connectTimeoutMs?: number;
+  /** TLS to the servers' secureClientPort, as for the client. */
+  tls?: TlsOptions;
+  /** SASL credential: an ensemble that enforces SASL refuses the closeSession of an unauthenticated connection. */
+  sasl?: DigestMd5Credentials;
+}
+
+interface Security {
+  tls?: PreparedTls;
+  sasl?: () => SaslMechanism;
 }
 
 export interface EndSessionResult {
@@ -58,7 +69,7 @@ const MAX_FRAME = 1 << 20;
  */
 type Attach = { kind: 'alive'; conn: Connection } | { kind: 'expired' } | { kind: 'dropped'; error: Error } | { kind: 'unreachable'; error: Error };
 
-async function attach(host: string, port: number, sessionId: bigint, password: Buffer, connectTimeoutMs: number): Promise<Attach> {
+async function attach(host: string, port: number, sessionId: bigint, password: Buffer, connectTimeoutMs: number, security: Security): Promise<Attach> {
   let tcp = false;
   let opened: Awaited<ReturnType<typeof Connection.open>>;
   try {
@@ -71,9 +82,13 @@ async function attach(host: string, port: number, sessionId: bigint, password: B
         tcp = true;
       },
       request: { protocolVersion: 0, lastZxidSeen: 0n, timeOut: ATTACH_SESSION_TIMEOUT_MS, sessionId, passwd: password, readOnly: false },
+      tls: security.tls,
+      sasl: security.sasl,
     });
   } catch (e) {
     const error = e as Error;
+    // A refused credential is refused by every server: nothing here can end the session.
+    if (error instanceof AuthFailedError || error instanceof SessionClosedRequireSaslAuthError) throw error;
     return tcp && error instanceof ConnectionLossError ? { kind: 'dropped', error } : { kind: 'unreachable', error };
   }
   const { conn, response } = opened;
@@ -144,6 +159,9 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   const connectTimeoutMs = options.connectTimeoutMs ?? 3_000;
   if (!(timeoutMs > 0)) throw new InvalidArgumentError('timeoutMs', `a positive number of milliseconds, got ${timeoutMs}`);
   if (!(connectTimeoutMs > 0)) throw new InvalidArgumentError('connectTimeoutMs', `a positive number of milliseconds, got ${connectTimeoutMs}`);
+  const security: Security = {};
+  if (options.tls) security.tls = new PreparedTls(options.tls, 'options.tls');
+  if (options.sasl) security.sasl = digestMd5Factory(options.sasl);
   const deadline = Date.now() + timeoutMs;
   const hex = `0x${BigInt.asUintN(64, sessionId).toString(16)}`;
   const result: EndSessionResult = { outcome: 'alreadyEnded', confirmedBy: [], unreachable: [], attaches: 0 };
@@ -160,7 +178,7 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   const attachTo = async (i: number): Promise<Attach> => {
     const left = remaining();
     result.attaches++;
-    const a = await attach(servers[i]!.host, servers[i]!.port, sessionId, password, Math.min(connectTimeoutMs, left));
+    const a = await attach(servers[i]!.host, servers[i]!.port, sessionId, password, Math.min(connectTimeoutMs, left), security);
     if (a.kind === 'dropped' || a.kind === 'unreachable') errors.push(`${names[i]}: ${a.error.message}`);
     return a;
   };
