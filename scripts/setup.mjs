@@ -22,11 +22,12 @@ function onPath(cmd) {
 }
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-// iptables = the lab's partitions; chromium = the HTML report test. The bench group: lnav (the
-// logs bench's peer) and a JDK for javac, which compiles the client bench's Java driver
+// iptables = the lab's partitions; chromium = the HTML report test; openssl = the secured lab's
+// CA and certificates, made at start (src/lab/secure.ts). The bench group: lnav (the logs
+// bench's peer) and a JDK for javac, which compiles the client bench's Java driver
 // (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
 const groups = {
-  base: ['zookeeper', 'fuse3', 'iptables', 'chromium'],
+  base: ['zookeeper', 'fuse3', 'iptables', 'chromium', 'openssl'],
   bench: ['lnav', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 
