@@ -5,7 +5,7 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { createClient, OperationTimeoutError, type ZooKeeperClient } from '../zk/index.ts';
+import { AuthFailedError, createClient, OperationTimeoutError, SessionClosedRequireSaslAuthError, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -21,8 +21,9 @@ import {
   type Member,
 } from '../recipes/index.ts';
 import { CliError, ExitCode, note } from './output.ts';
+import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
-interface CommonOptions {
+interface CommonOptions extends SecurityCliOptions {
   servers: string;
   path: string;
   watch?: boolean;
@@ -47,9 +48,10 @@ function hex(n: number | bigint): string {
 }
 
 async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
+  const security = securityFromOptions(o);
   let client: ZooKeeperClient;
   try {
-    client = createClient(o.servers, { sessionTimeoutMs: 10_000 });
+    client = createClient(o.servers, { sessionTimeoutMs: 10_000, ...security });
   } catch (e) {
     throw new CliError(`--servers: ${(e as Error).message}`, ExitCode.usage);
   }
@@ -57,6 +59,7 @@ async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
     await client.connect({ timeoutMs: o.timeout });
   } catch (e) {
     if (e instanceof OperationTimeoutError) throw new CliError(`ZooKeeper unreachable: ${e.message}`, ExitCode.environment);
+    if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) throw new CliError(`ZooKeeper refused the credentials: ${e.message}`, ExitCode.usage);
     throw new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
   }
   return client;
@@ -122,7 +125,7 @@ function usage(e: unknown): never {
 }
 
 export function register(program: Command): void {
-  program
+  const leader = program
     .command('leader')
     .description('who leads (endpoint, epoch, since) under an election path; --watch follows changes')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string, e.g. 10.1.88.101:2181,10.1.88.102:2181')
@@ -132,7 +135,7 @@ export function register(program: Command): void {
     .option('--watch', 'keep running and print every change (never a lower epoch than seen)')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'connect timeout', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage, 3 ZooKeeper unreachable.')
+    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
     .action(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
       let minEpoch: number | undefined;
       if (o.minEpoch !== undefined) {
@@ -175,8 +178,9 @@ export function register(program: Command): void {
       if (!printed) print(first); // no leader: start() reported no change
       await runUntilStopped(client, () => discovery.stop());
     });
+  addSecurityOptions(leader);
 
-  program
+  const members = program
     .command('members')
     .description('the registered members (endpoint, session, metadata); --watch follows joins and leaves')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string')
@@ -184,7 +188,7 @@ export function register(program: Command): void {
     .option('--watch', 'keep running and print every join and leave')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'connect timeout', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage, 3 ZooKeeper unreachable.')
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
     .action(async (o: CommonOptions) => {
       try {
         checkRecipePath(o.path, '--path');
@@ -219,4 +223,5 @@ export function register(program: Command): void {
       watcher.on('change', show);
       await runUntilStopped(client, () => watcher.stop());
     });
+  addSecurityOptions(members);
 }

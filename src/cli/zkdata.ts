@@ -17,6 +17,7 @@ import { auditOnline, onlineJson, renderOnline } from '../forensics/zkdata/onlin
 import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
+import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 import { sessionHex } from '../zk/records.ts';
 import { CliError, ExitCode, forensicsAction, fsInputError, note, printJson } from './output.ts';
 
@@ -121,7 +122,7 @@ export function register(program: Command): void {
       }
     }));
 
-  program
+  const audit = program
     .command('audit')
     .addHelpText('after', '\nExit codes: 0 consistent or lagging, 1 diverged, 2 bad usage or input, 3 a server could not be reached (--servers).')
     .description('consistent, lagging or diverged? Offline from the members\' data directories, or online from the live servers')
@@ -134,7 +135,7 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'online: per request and per connection', '10000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
-    .action(forensicsAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+    .action(forensicsAction(inputError, async (dirs: string[], o: SecurityCliOptions & { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
       const names = o.names ? list(o.names) : undefined;
       if (o.servers) {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
@@ -142,7 +143,7 @@ export function register(program: Command): void {
         if (servers.length < 2) throw new CliError('--servers needs at least two addresses (host:port)');
         const timeoutMs = Number(o.timeout);
         if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError(`--timeout expects milliseconds, got '${o.timeout}'`);
-        const r = await auditOnline(servers, { names, timeoutMs });
+        const r = await auditOnline(servers, { names, timeoutMs, security: securityFromOptions(o) });
         if (o.json) printJson(onlineJson(r));
         else process.stdout.write(renderOnline(r));
         // Divergence is the finding; otherwise a server that could not be read is the environment's.
@@ -182,4 +183,5 @@ export function register(program: Command): void {
       else process.stdout.write(renderAudit(r));
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
     }));
+  addSecurityOptions(audit);
 }

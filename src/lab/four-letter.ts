@@ -3,7 +3,7 @@
  * harness and the audit need. The server closes the connection after answering, so the answer
  * is everything read until close; a deadline bounds the whole exchange.
  */
-import { connect } from 'node:net';
+import { openTransport, type PreparedTls } from '../zk/transport.ts';
 
 export class FourLetterError extends Error {
   readonly address: string;
@@ -16,7 +16,8 @@ export class FourLetterError extends Error {
   }
 }
 
-export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000): Promise<string> {
+/** `tls`: over a secureClientPort (the Netty factory answers four-letter words there too). */
+export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000, tls?: PreparedTls): Promise<string> {
   const address = `${host}:${port}`;
   if (!/^[a-z]{4}$/.test(command)) {
     return Promise.reject(new FourLetterError(address, command, 'a four-letter word is four lowercase letters'));
@@ -24,7 +25,8 @@ export function fourLetterWord(host: string, port: number, command: string, time
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;
-    const socket = connect({ host, port });
+    // end(), not write(): over TLS the server answers once the client's side is closed.
+    const socket = openTransport({ host, port, tls }, () => socket.end(command));
     const finish = (err: Error | null) => {
       if (settled) return;
       settled = true;
@@ -34,7 +36,6 @@ export function fourLetterWord(host: string, port: number, command: string, time
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
     const timer = setTimeout(() => finish(new FourLetterError(address, command, `no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('connect', () => socket.end(command));
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => finish(null));
     socket.on('error', (e: NodeJS.ErrnoException) => finish(new FourLetterError(address, command, e.code ?? e.message)));

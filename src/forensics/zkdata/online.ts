@@ -9,8 +9,9 @@
  * anyway: the servers' own tree digests at zxids they have in common.
  */
 import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../lab/four-letter.ts';
-import { createClient, type ZooKeeperClient } from '../../zk/client.ts';
+import { createClient, type ClientOptions, type ZooKeeperClient } from '../../zk/client.ts';
 import { probe } from '../../zk/reach.ts';
+import { PreparedTls } from '../../zk/transport.ts';
 import { sessionHex, type Stat } from '../../zk/records.ts';
 import { type AuditClass, describeGroup, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
 import { hexZxid } from './format.ts';
@@ -52,6 +53,8 @@ export interface OnlineOptions {
   names?: string[];
   /** Concurrent reads per server while walking the tree. */
   concurrency?: number;
+  /** TLS and SASL for the sessions, and TLS for the four-letter words (a secureClientPort answers them too). */
+  security?: Pick<ClientOptions, 'tls' | 'sasl'>;
 }
 
 function splitAddress(a: string): { host: string; port: number } {
@@ -60,10 +63,10 @@ function splitAddress(a: string): { host: string; port: number } {
   return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
 }
 
-async function fourLetter(address: string, cmd: string, timeoutMs: number): Promise<string | null> {
+async function fourLetter(address: string, cmd: string, timeoutMs: number, tls: PreparedTls | undefined): Promise<string | null> {
   const { host, port } = splitAddress(address);
   try {
-    return await fourLetterWord(host, port, cmd, timeoutMs);
+    return await fourLetterWord(host, port, cmd, timeoutMs, tls);
   } catch {
     return null;
   }
@@ -96,8 +99,8 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
   return out;
 }
 
-async function srvrZxid(address: string, timeoutMs: number): Promise<SrvrInfo | null> {
-  return parseSrvr((await fourLetter(address, 'srvr', timeoutMs)) ?? '');
+async function srvrZxid(address: string, timeoutMs: number, tls: PreparedTls | undefined): Promise<SrvrInfo | null> {
+  return parseSrvr((await fourLetter(address, 'srvr', timeoutMs, tls)) ?? '');
 }
 
 function sessionsOfDump(text: string): Set<bigint> {
@@ -129,6 +132,7 @@ function variant(member: string, s: Stat | undefined, sessions: Set<bigint>): No
 export async function auditOnline(addresses: string[], opts: OnlineOptions = {}): Promise<OnlineReport> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const concurrency = opts.concurrency ?? 64;
+  const tls = opts.security?.tls ? new PreparedTls(opts.security.tls) : undefined;
   const trees: (Map<string, Stat> | null)[] = addresses.map(() => null);
   const members: OnlineMember[] = addresses.map((address, i) => ({
     name: opts.names?.[i] ?? address, address, mode: null, zxidBefore: null, zxidAfter: null, stable: false, nodeCount: null,
@@ -146,14 +150,14 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       m.error = reach.message;
       return null;
     }
-    const info = await srvrZxid(address, timeoutMs);
+    const info = await srvrZxid(address, timeoutMs, tls);
     if (!info) {
       m.status = 'unreachable';
       m.error = 'not serving (no answer to srvr, or "not currently serving requests")';
       return null;
     }
     m.mode = info.mode;
-    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false });
+    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false, ...opts.security });
     try {
       await client.connect({ timeoutMs });
       return client;
@@ -168,7 +172,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     // Phase 2: wait (briefly) for the servers to agree on a zxid, then read every tree.
     const live = members.map((m, i) => ({ m, i })).filter(({ i }) => clients[i] !== null);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const z = await Promise.all(live.map(({ m }) => srvrZxid(m.address, timeoutMs)));
+      const z = await Promise.all(live.map(({ m }) => srvrZxid(m.address, timeoutMs, tls)));
       live.forEach(({ m }, k) => { m.zxidBefore = z[k]?.zxid ?? null; });
       if (new Set(z.map((x) => x?.zxid)).size <= 1) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -181,7 +185,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
         m.status = 'unreachable';
         m.error = `tree read failed: ${(e as Error).message}`;
       }
-      m.zxidAfter = (await srvrZxid(m.address, timeoutMs))?.zxid ?? null;
+      m.zxidAfter = (await srvrZxid(m.address, timeoutMs, tls))?.zxid ?? null;
       m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore && trees[i] !== null;
     }));
   } finally {
@@ -190,13 +194,13 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   // Phase 3: the server's own figures.
   await Promise.all(members.map(async (m) => {
     if (m.status === 'unreachable') return;
-    const mntr = parseMntr((await fourLetter(m.address, 'mntr', timeoutMs)) ?? '');
+    const mntr = parseMntr((await fourLetter(m.address, 'mntr', timeoutMs, tls)) ?? '');
     const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
     m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = (await fourLetter(m.address, 'dump', timeoutMs)) ?? '';
+    const dump = (await fourLetter(m.address, 'dump', timeoutMs, tls)) ?? '';
     m.ephemeralsBySession = parseDump(dump).ephemerals;
     m.sessions = sessionsOfDump(dump);
-    m.digests = parseHash((await fourLetter(m.address, 'hash', timeoutMs)) ?? '');
+    m.digests = parseHash((await fourLetter(m.address, 'hash', timeoutMs, tls)) ?? '');
   }));
 
   const notes: string[] = [];
