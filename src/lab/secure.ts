@@ -318,12 +318,12 @@ export class SecureLab {
     return out;
   }
 
-  /** Every secret this lab made (SASL passwords, private keys' PEM bodies), for leak checks. */
-  secretValues(): string[] {
-    const out = [...this.#saslPasswords.values()];
+  /** Every secret this lab made, for leak checks: the SASL passwords and each private key's PEM text. */
+  secretValues(): { kind: 'password' | 'privateKey'; value: string }[] {
+    const out: { kind: 'password' | 'privateKey'; value: string }[] = [...this.#saslPasswords.values()].map((value) => ({ kind: 'password', value }));
     for (const f of this.secretFiles()) {
       if (f === this.jaasFile || f.endsWith('.keystore.pem')) continue;
-      out.push(pemBody(readFileSync(f, 'utf8')));
+      out.push({ kind: 'privateKey', value: readFileSync(f, 'utf8') });
     }
     return out;
   }
@@ -332,10 +332,4 @@ export class SecureLab {
   close(): void {
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
-}
-
-/** The base64 body of the first PEM block, without armour or line breaks. */
-function pemBody(pem: string): string {
-  const m = /-----BEGIN [^-]+-----([\s\S]+?)-----END/.exec(pem);
-  return (m?.[1] ?? pem).replace(/\s+/g, '');
 }

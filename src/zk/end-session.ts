@@ -24,7 +24,7 @@
  * leader answers SessionExpired (zkwarden's client then moves to `expired`).
  */
 import { Connection, buildFrame } from './connection.ts';
-import { AuthFailedError, ConnectionLossError, InvalidArgumentError, OperationTimeoutError, SessionClosedRequireSaslAuthError } from './errors.ts';
+import { AuthFailedError, ConnectionLossError, ErrorCode, InvalidArgumentError, OperationTimeoutError, SessionClosedRequireSaslAuthError } from './errors.ts';
 import { PreparedTls, type TlsOptions } from './transport.ts';
 import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
 import { OpCode } from './protocol.ts';
@@ -111,9 +111,10 @@ async function attach(host: string, port: number, sessionId: bigint, password: B
 const SETTLE_MS = 150;
 
 /** Sends closeSession after the settle and waits for its reply or the connection's end; the next attach decides. */
-function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' | 'dropped'> {
+function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' | 'dropped' | 'refused'> {
   return new Promise((resolve) => {
     let sent = false;
+    let refused = false;
     let replyTimer: NodeJS.Timeout | undefined;
     const settleTimer = setTimeout(() => {
       sent = true;
@@ -124,7 +125,11 @@ function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' |
         xid: 1,
         type: OpCode.closeSession,
         frame: buildFrame(OpCode.closeSession, undefined, 16),
-        onReply: () => conn.close(new ConnectionLossError(undefined, 'closed after closeSession')),
+        onReply: (header) => {
+          // An ensemble that enforces authentication refuses the close of an unauthenticated connection.
+          refused = header.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH;
+          conn.close(new ConnectionLossError(undefined, 'closed after closeSession'));
+        },
         onLoss: () => undefined,
       });
     }, SETTLE_MS);
@@ -136,7 +141,7 @@ function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' |
         onClose: () => {
           clearTimeout(settleTimer);
           clearTimeout(replyTimer);
-          resolve(sent ? 'sent' : 'dropped');
+          resolve(refused ? 'refused' : sent ? 'sent' : 'dropped');
         },
       },
       ATTACH_SESSION_TIMEOUT_MS * (2 / 3),
@@ -184,6 +189,9 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   };
   const closeThrough = async (conn: Connection, i: number): Promise<'sent' | 'dropped'> => {
     const r = await closeAfterSettle(conn, Math.max(1, Math.min(connectTimeoutMs, deadline - Date.now())));
+    if (r === 'refused') {
+      throw new SessionClosedRequireSaslAuthError(undefined, `${names[i]} enforces authentication and refused the close of session ${hex}: give endSession the ensemble's TLS or SASL credential`);
+    }
     if (r === 'sent') result.outcome = 'closed';
     else errors.push(`${names[i]}: replaced by another connection on the session before the close`);
     return r;
