@@ -67,6 +67,7 @@ import {
   NoWatcherError,
   OperationTimeoutError,
   PacketTooLargeError,
+  ProtocolError,
   SessionClosedRequireSaslAuthError,
   SessionExpiredError,
   ZooKeeperError,
@@ -263,6 +264,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private readonly tls: PreparedTls | undefined;
   /** A new mechanism per connection; the credential lives only in this closure. */
   private readonly sasl: (() => SaslMechanism) | undefined;
+  /** A connection on which the server answered SESSIONCLOSEDREQUIRESASLAUTH, and that answer. */
+  private authRequired: { conn: Connection; error: Error } | null = null;
   /** Why the last connection attempt failed, for the connect timeout's message. */
   private lastConnectError: Error | null = null;
   /** When the last byte came from any server (for local expiry). */
@@ -573,6 +576,14 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     this.conn = null;
     for (const a of this.authInflight) this.failAuth(a, new ConnectionLossError(undefined, reason.message));
     this.authInflight = [];
+    const required = this.authRequired;
+    this.authRequired = null;
+    // The server said it requires authentication and closed the connection (what
+    // AuthenticationHelper does): every reconnect would end the same way.
+    if (required?.conn === conn && !(reason instanceof ProtocolError) && !this.closing) {
+      this.authRefused(this.sasl ? 'sasl' : 'none', required.error);
+      return;
+    }
     if (this._state !== 'connected' || this.closing) return;
     this._state = 'suspended';
     this.emitSafe('suspended', { server: conn.server, reason });
@@ -720,7 +731,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private onReply(req: Request<unknown>, h: ReplyHeader, r: JuteReader): void {
     if (req.settled) return;
     if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
-      this.authRefused(this.sasl ? 'sasl' : 'none', errorFromCode(h.err, req.path, `${req.op}: the server enforces authentication and this connection has none it accepts`));
+      const err = errorFromCode(h.err, req.path, `${req.op}: the server enforces authentication and this connection has none it accepts`);
+      this.settle(req, err);
+      this.noteAuthRequired(err);
       return;
     }
     if (h.err !== 0) {
@@ -776,7 +789,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   private onSpecialReply(h: ReplyHeader, _r: JuteReader): void {
     if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
-      this.authRefused(this.sasl ? 'sasl' : 'none', errorFromCode(h.err, undefined, 'the server enforces authentication and this connection has none it accepts'));
+      this.noteAuthRequired(errorFromCode(h.err, undefined, 'the server enforces authentication and this connection has none it accepts'));
       return;
     }
     if (h.xid === Xid.auth) {
@@ -801,6 +814,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * The server refused this client's authentication (a bad SASL credential, or none where one is
    * enforced): final, like a refused addAuth. The server closes the connection itself.
    */
+  private noteAuthRequired(err: Error): void {
+    if (this.conn) this.authRequired = { conn: this.conn, error: err };
+  }
+
   private authRefused(scheme: string, err: Error): void {
     if (this._state === 'authFailed' || this._state === 'closed') return;
     this.finish('authFailed', err);
