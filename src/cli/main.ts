@@ -7,6 +7,7 @@ import { register as registerInvestigate } from './investigate.ts';
 import { register as registerZkData } from './zkdata.ts';
 import { register as registerRecipes } from './recipes.ts';
 import { CliError, ExitCode } from './output.ts';
+import { credentialRefusal } from './security.ts';
 
 export function buildProgram(): Command {
   const program = new Command('zkwarden')
@@ -32,9 +33,10 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; usage errors were already printed.
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    if (err instanceof CliError) {
-      process.stderr.write(`zkwarden: ${err.message}\n`);
-      return err.exitCode;
+    const cliErr = err instanceof CliError ? err : credentialRefusal(err);
+    if (cliErr) {
+      process.stderr.write(`zkwarden: ${cliErr.message}\n`);
+      return cliErr.exitCode;
     }
     process.stderr.write(`zkwarden: unexpected error: ${(err as Error).stack ?? String(err)}\n`);
     return ExitCode.finding;

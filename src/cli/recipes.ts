@@ -5,7 +5,7 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { AuthFailedError, createClient, OperationTimeoutError, SessionClosedRequireSaslAuthError, type ZooKeeperClient } from '../zk/index.ts';
+import { createClient, OperationTimeoutError, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -21,7 +21,7 @@ import {
   type Member,
 } from '../recipes/index.ts';
 import { CliError, ExitCode, note } from './output.ts';
-import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
+import { addSecurityOptions, credentialRefusal, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
 interface CommonOptions extends SecurityCliOptions {
   servers: string;
@@ -59,8 +59,7 @@ async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
     await client.connect({ timeoutMs: o.timeout });
   } catch (e) {
     if (e instanceof OperationTimeoutError) throw new CliError(`ZooKeeper unreachable: ${e.message}`, ExitCode.environment);
-    if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) throw new CliError(`ZooKeeper refused the credentials: ${e.message}`, ExitCode.usage);
-    throw new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
+    throw credentialRefusal(e) ?? new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
   }
   return client;
 }

@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
-import { InvalidArgumentError, type ClientOptions } from '../zk/index.ts';
+import { AuthFailedError, InvalidArgumentError, SessionClosedRequireSaslAuthError, type ClientOptions } from '../zk/index.ts';
 import { PreparedTls, type TlsOptions } from '../zk/transport.ts';
 import { CliError, ExitCode } from './output.ts';
 
@@ -93,4 +93,16 @@ export function securityFromOptions(o: SecurityCliOptions, env: NodeJS.ProcessEn
     throw new CliError('--sasl-password-file needs --sasl-user');
   }
   return out;
+}
+
+/**
+ * The CLI's answer when ZooKeeper refuses a connection's authentication, at connect or at any
+ * later request (a server that enforces authentication answers the first request of a connection
+ * without it): a usage error (exit 2), since the fix is in the credentials given. Null otherwise.
+ */
+export function credentialRefusal(e: unknown): CliError | null {
+  if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) {
+    return new CliError(`ZooKeeper refused the connection's authentication (a wrong credential, or none where the ensemble requires one): ${e.message}`, ExitCode.usage);
+  }
+  return null;
 }

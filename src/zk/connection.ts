@@ -10,7 +10,7 @@
  */
 import type { Socket } from 'node:net';
 import { JuteDecodeError, JuteReader, JuteWriter } from './jute.ts';
-import { openTransport, type PreparedTls } from './transport.ts';
+import { describeTransportError, openTransport, type PreparedTls } from './transport.ts';
 import { SaslExchange } from './sasl-wire.ts';
 import type { SaslMechanism } from './sasl.ts';
 import { ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
@@ -136,7 +136,7 @@ export class Connection {
     this.maxIncoming = maxIncoming;
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => this.close(new ConnectionLossError(undefined, `${server}: ${e.message}`)));
+    socket.on('error', (e) => this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`)));
     socket.on('close', () => this.close(new ConnectionLossError(undefined, `${server} closed the connection`)));
   }
 

@@ -155,3 +155,20 @@ export function openTransport(target: TransportTarget, onReady: () => void): Soc
     onReady,
   );
 }
+
+/**
+ * One line for a socket error, TLS ones said plainly: OpenSSL's own message is a multi-line
+ * dump of internal locations, and a "bad certificate" alert from the server means it refused
+ * this client's certificate (or that it sent none while the server requires one).
+ */
+export function describeTransportError(e: NodeJS.ErrnoException & { reason?: string }): string {
+  const code = e.code ?? '';
+  if (code === 'ERR_SSL_SSLV3_ALERT_BAD_CERTIFICATE' || code === 'ERR_SSL_TLSV13_ALERT_CERTIFICATE_REQUIRED') {
+    return 'TLS: the server refused the client certificate (none given, or not signed by a CA it trusts)';
+  }
+  if (code.startsWith('ERR_SSL_')) return `TLS: ${e.reason ?? code}`;
+  if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: the server's certificate does not name it (${e.reason ?? e.message})`;
+  // Chain verification failures carry OpenSSL's verify codes (SELF_SIGNED_CERT_IN_CHAIN, ...).
+  if (/CERT|SIGNATURE|ISSUER/.test(code)) return `TLS: the server's certificate is not trusted: ${e.message} (${code})`;
+  return e.message.split('\n')[0]!;
+}

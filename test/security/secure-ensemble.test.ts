@@ -279,7 +279,21 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     const badPassword = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member'], { ZKWARDEN_SASL_PASSWORD: 'wrong-password-9d1' });
     cliRuns.push(badPassword);
     assert.equal(badPassword.status, 2);
-    assert.match(badPassword.stderr, /^zkwarden: ZooKeeper refused the credentials: /);
+    assert.match(badPassword.stderr, /^zkwarden: ZooKeeper refused the connection's authentication \(a wrong credential, or none where the ensemble requires one\): /);
+    assert.equal(badPassword.stderr.trim().split('\n').length, 1, badPassword.stderr);
+
+    // No credential on the plain port: the server refuses the first request; one line, exit 2.
+    const plainPort = await runCliWithEnv(['members', '--servers', ens.connectString]);
+    cliRuns.push(plainPort);
+    assert.equal(plainPort.status, 2, plainPort.stderr);
+    assert.match(plainPort.stderr, /^zkwarden: ZooKeeper refused the connection's authentication .*SASL authentication required/);
+    assert.equal(plainPort.stderr.trim().split('\n').length, 1, plainPort.stderr);
+    // No client certificate where the servers require one: unreachable (exit 3), and why.
+    const noCert = await runCliWithEnv(['members', '--servers', servers, '--tls-ca', files.ca, '--timeout', '4000']);
+    cliRuns.push(noCert);
+    assert.equal(noCert.status, 3, noCert.stderr);
+    assert.match(noCert.stderr, /last error: .*TLS: the server refused the client certificate \(none given, or not signed by a CA it trusts\)/);
+    assert.equal(noCert.stderr.trim().split('\n').length, 1, noCert.stderr);
     assert.ok(!badPassword.stderr.includes('wrong-password-9d1'));
 
     const onArgv = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member', '--sasl-password', 'x']);
