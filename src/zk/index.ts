@@ -30,4 +30,6 @@ export { digestId, digestAcl } from './acl.ts';
 export { JuteDecodeError, JuteUnderflowError } from './jute.ts';
 export { parseConnectString, validatePath } from './paths.ts';
 export { endSession } from './end-session.ts';
+export type { TlsOptions } from './transport.ts';
+export type { DigestMd5Credentials } from './sasl.ts';
 export type { EndSessionOptions, EndSessionResult } from './end-session.ts';
