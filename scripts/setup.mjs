@@ -3,9 +3,10 @@
 // against), then npm packages. Plain Node with no dependencies, because it runs before
 // node_modules exists. Nothing is reinstalled when present.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { accessSync, constants, existsSync, statSync } from 'node:fs';
+import { accessSync, constants, existsSync, lstatSync, statSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildFaultfs } from '../native/faultfs/build.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -22,12 +23,13 @@ function onPath(cmd) {
 }
 
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
-// iptables = the lab's partitions; chromium = the HTML report test; openssl = the secured lab's
-// CA and certificates, made at start (src/lab/secure.ts). The bench group: lnav (the logs
-// bench's peer) and a JDK for javac, which compiles the client bench's Java driver
-// (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
+// iptables = the lab's partitions; chromium = the HTML report test; libfuse3-dev, pkg-config and
+// gcc build the faultfs helper (native/faultfs); openssl = the secured lab's CA and certificates,
+// made at start (src/lab/secure.ts). The bench group: lnav (the logs bench's peer) and a JDK for
+// javac, which compiles the client bench's Java driver (bench/client/java; zookeeper brings only
+// a JRE); any JDK already on PATH will do.
 const groups = {
-  base: ['zookeeper', 'fuse3', 'iptables', 'chromium', 'openssl'],
+  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'chromium', 'openssl'],
   bench: ['lnav', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 
@@ -69,7 +71,19 @@ if (missing.length > 0) {
 const lock = join(root, 'package-lock.json');
 const stamp = join(root, 'node_modules', '.package-lock.json');
 const stale = !existsSync(stamp) || (existsSync(lock) && statSync(lock).mtimeMs > statSync(stamp).mtimeMs + 1000);
-if (stale) {
+// A symlinked node_modules is shared with another tree (a git worktree): npm ci would empty the
+// link's target for everyone using it, so it is left to the tree that owns it.
+const shared = existsSync(join(root, 'node_modules')) && lstatSync(join(root, 'node_modules')).isSymbolicLink();
+if (stale && shared) say('node_modules is a symlink to a shared tree: not reinstalling npm packages here');
+if (stale && !shared) {
   say('installing npm packages (npm ci)');
   execFileSync('npm', [existsSync(lock) ? 'ci' : 'install', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
+}
+
+// The lab's hung disk: the faultfs helper, rebuilt only when missing or older than its source.
+try {
+  buildFaultfs({ log: say });
+} catch (e) {
+  say(e.message);
+  process.exit(3);
 }

@@ -6,6 +6,7 @@ import { register as registerLab } from './lab.ts';
 import { register as registerInvestigate } from './investigate.ts';
 import { register as registerZkData } from './zkdata.ts';
 import { register as registerRecipes } from './recipes.ts';
+import { register as registerGuard } from './guard.ts';
 import { CliError, ExitCode } from './output.ts';
 import { credentialRefusal } from './security.ts';
 
@@ -20,6 +21,7 @@ export function buildProgram(): Command {
   registerInvestigate(program);
   registerZkData(program);
   registerRecipes(program);
+  registerGuard(program);
   return program;
 }
 

@@ -71,3 +71,12 @@ export function forensicsAction<A extends unknown[]>(
     }
   };
 }
+
+/** A commander parser for options that take a positive integer: a bad value is a usage error naming the option. */
+export function intOption(name: string): (v: string) => number {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
+    return n;
+  };
+}

@@ -5,7 +5,7 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { createClient, OperationTimeoutError, type ZooKeeperClient } from '../zk/index.ts';
+import { createClient, OperationTimeoutError, sessionHex, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -20,7 +20,7 @@ import {
   type LeaderInfo,
   type Member,
 } from '../recipes/index.ts';
-import { CliError, ExitCode, note } from './output.ts';
+import { CliError, ExitCode, intOption, note } from './output.ts';
 import { addSecurityOptions, credentialRefusal, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
 interface CommonOptions extends SecurityCliOptions {
@@ -31,20 +31,12 @@ interface CommonOptions extends SecurityCliOptions {
   timeout: number;
 }
 
-function intOption(name: string) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
-    return n;
-  };
-}
-
 function jsonLine(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v));
 }
 
 function hex(n: number | bigint): string {
-  return `0x${BigInt.asUintN(64, BigInt(n)).toString(16)}`;
+  return sessionHex(BigInt(n));
 }
 
 async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
@@ -71,7 +63,7 @@ function runUntilStopped(client: ZooKeeperClient, stop: () => void): Promise<voi
       process.off('SIGINT', done);
       process.off('SIGTERM', done);
       stop();
-      void client.close({ timeoutMs: 1000 }).then(resolve);
+      void client.close({ timeoutMs: 1000 }).then(() => resolve());
     };
     process.once('SIGINT', done);
     process.once('SIGTERM', done);

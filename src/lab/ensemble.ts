@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fourLetterWord, parseSrvr, type SrvrInfo } from './four-letter.ts';
+import { fourLetterWord, parseSrvr, type SrvrInfo } from '../zk/admin.ts';
 
 export const ZOOKEEPER_JARS = '/usr/share/java';
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';

@@ -22,7 +22,7 @@
  *    session timeout, before the ensemble can expire the session and elect someone else.
  *  - reconnected: the session survived; the candidate looks again and, if its znode is still the
  *    lowest, proves it with a check-only multi and resumes the same term (`elected`, resumed).
- *  - expired / closed: leadership is lost for good (`deposed`, then state 'lost' / 'left'). A
+ *  - expired / closed: leadership is lost for good (state 'lost' / 'left', then `deposed`). A
  *    new candidacy needs a new client.
  *
  * The limit: all of this runs in the leader's process. A process that is wedged (hung disk,
@@ -46,6 +46,7 @@ import {
   isSessionTrouble,
   sortCandidates,
 } from './layout.ts';
+import { WatchedRead } from './watched-read.ts';
 
 /** Who a candidate is; stored as JSON in its znode so discovery can say who leads. */
 export interface CandidateInfo {
@@ -113,6 +114,21 @@ export interface ElectionEvents {
   warning: [err: Error];
 }
 
+/**
+ * Where each reason for losing leadership leaves the candidate. The reasons that queue it again
+ * ('candidate') apply only to a leader: a suspended candidate stays suspended until its session's
+ * fate is known.
+ */
+const AFTER_DEPOSAL: Readonly<Record<DeposeReason, ElectionState>> = {
+  suspended: 'suspended',
+  expired: 'lost',
+  closed: 'left',
+  left: 'left',
+  resigned: 'candidate',
+  znodeGone: 'candidate',
+  fenced: 'candidate',
+};
+
 /** The claim a leader writes into the election parent at the start of its term. */
 export interface TermClaim {
   epoch: number;
@@ -129,7 +145,6 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
   /** Ties a znode to this instance (recovers the znode of a create whose reply was lost). */
   readonly token = randomUUID();
   private readonly requestTimeoutMs: number | undefined;
-  private readonly retryDelayMs: number;
   private readonly acl: readonly ACL[] | undefined;
 
   private _state: ElectionState = 'idle';
@@ -142,9 +157,8 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
   private createInDoubt = false;
   private watched: string | null = null;
   private _notifications = 0;
-  private chain: Promise<void> = Promise.resolve();
-  private stepQueued = false;
-  private retryTimer: NodeJS.Timeout | null = null;
+  /** Serializes the looks at the queue (one in flight, one waiting) and retries failed ones. */
+  private readonly looker: WatchedRead;
   private readonly clientHandlers: { event: 'suspended' | 'reconnected' | 'expired' | 'closed'; fn: () => void }[] = [];
 
   constructor(client: ZooKeeperClient, options: ElectionOptions) {
@@ -163,8 +177,13 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
       metadata: options.candidate.metadata ?? {},
     };
     this.requestTimeoutMs = options.requestTimeoutMs;
-    this.retryDelayMs = options.retryDelayMs ?? 1000;
     this.acl = options.acl;
+    this.looker = new WatchedRead(
+      client,
+      () => this.step(),
+      (err) => this.emit('warning', err),
+      options.retryDelayMs ?? 1000,
+    );
   }
 
   get state(): ElectionState {
@@ -207,32 +226,20 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
     }
     this.listen('suspended', () => this.onSuspended());
     this.listen('reconnected', () => this.onReconnected());
-    this.listen('expired', () => this.end('lost', 'expired'));
-    this.listen('closed', () => this.end('left', 'closed'));
+    this.listen('expired', () => this.end('expired'));
+    this.listen('closed', () => this.end('closed'));
     this.setState('candidate');
     try {
-      await this.serial(() => this.step());
-    } catch (e) {
       // A lost connection sorts itself out (the reconnect looks again); anything else (no
       // permission on the path, say) is the caller's to see, and ends the candidacy.
-      if (!isSessionTrouble(e)) {
-        const z = this.znode;
-        this.end('left', 'left');
-        if (z) await this.client.delete(z).catch(() => undefined);
-        throw e;
-      }
-      this.onStepError(e);
+      await this.looker.start({ firstReadThrows: true });
+    } catch (e) {
+      const z = this.znode;
+      this.end('left');
+      if (z) await this.client.delete(z).catch(() => undefined);
+      throw e;
     }
-    await this.settle();
-  }
-
-  /** Waits until no look at the queue is running or waiting. */
-  private async settle(): Promise<void> {
-    for (;;) {
-      const c = this.chain;
-      await c;
-      if (c === this.chain) return;
-    }
+    await this.looker.idle();
   }
 
   /**
@@ -277,18 +284,14 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
    */
   async resign(): Promise<void> {
     if (this.isEnded() || this._state === 'idle') throw new RecipeUsageError('resign', `not a candidate (state ${this._state})`);
-    const term = this.term;
     // Give up the znode synchronously, so a look at the queue already waiting in line cannot
     // claim with it again; that look joins anew instead and queues behind the old znode.
     const z = this.znode;
     this.znode = null;
     this.znodeStat = null;
-    this.heldTerm = null;
-    this._term = null;
-    if (this._state === 'leader') this.setState('candidate');
-    if (term) this.emit('deposed', { term, reason: 'resigned' });
+    this.depose('resigned');
     if (z) {
-      await this.serial(async () => {
+      await this.looker.run(async () => {
         try {
           await this.client.delete(z, -1, { timeoutMs: this.requestTimeoutMs });
         } catch (e) {
@@ -296,8 +299,8 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
         }
       });
     }
-    this.kick();
-    await this.settle();
+    this.looker.refresh();
+    await this.looker.idle();
   }
 
   /**
@@ -308,7 +311,7 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
   async leave(): Promise<void> {
     if (this.isEnded()) return;
     const z = this.znode;
-    this.end('left', 'left');
+    this.end('left');
     if (!z) return;
     try {
       await this.client.delete(z, -1, { timeoutMs: this.requestTimeoutMs });
@@ -322,34 +325,51 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
 
   private onSuspended(): void {
     if (this.isEnded() || this._state === 'idle') return;
-    const term = this.term;
-    if (term) this.heldTerm = term;
-    this._term = null;
-    this.setState('suspended');
-    if (term) this.emit('deposed', { term, reason: 'suspended' });
+    this.depose('suspended');
   }
 
+  /** The session survived: a candidate again; the looker's own 'reconnected' look decides the rest. */
   private onReconnected(): void {
-    if (this._state !== 'suspended') return;
-    this.setState('candidate');
-    this.kick();
+    if (this._state === 'suspended') this.setState('candidate');
   }
 
-  /** Final states: expiry, close or leave. Emits deposed first if this candidate led. */
-  private end(state: 'lost' | 'left', reason: DeposeReason): void {
+  /** Final states: expiry, close or leave (lost / left). */
+  private end(reason: 'expired' | 'closed' | 'left'): void {
     if (this.isEnded()) return;
-    const term = this.term;
-    this._term = null;
-    this.heldTerm = null;
     this.watched = null;
     this.znode = null;
     this.znodeStat = null;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = null;
+    this.looker.stop();
     for (const { event, fn } of this.clientHandlers) this.client.off(event, fn);
     this.clientHandlers.length = 0;
+    this.depose(reason);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Leadership begins in lead() and ends in depose(), nowhere else (Curator's setLeadership):
+  // the term and the state change first, then the events, so a listener of either event sees
+  // the new state (isLeader(), term, writer()) and cannot observe a half-made change.
+
+  private lead(term: Term, resumed: boolean): void {
+    this.heldTerm = null;
+    this._term = term;
+    this.setState('leader');
+    this.emit('elected', { term, resumed });
+  }
+
+  /**
+   * Stops leading (if it led) and moves to the state `reason` implies (AFTER_DEPOSAL); emits
+   * 'deposed' only if there was a term to end. A suspension keeps the term aside ('heldTerm')
+   * to resume it if the session survives; every other reason ends it for good.
+   */
+  private depose(reason: DeposeReason): void {
+    const term = this.term;
+    this._term = null;
+    if (reason !== 'suspended') this.heldTerm = null;
+    else if (term) this.heldTerm = term;
+    const next = AFTER_DEPOSAL[reason];
+    if (next !== 'candidate' || this._state === 'leader') this.setState(next);
     if (term) this.emit('deposed', { term, reason });
-    this.setState(state);
   }
 
   private isEnded(): boolean {
@@ -378,43 +398,9 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
     if (event.path === this.watched || event.path === this.znode) this.kick();
   };
 
-  private serial(fn: () => Promise<void>): Promise<void> {
-    const run = this.chain.then(fn);
-    this.chain = run.catch(() => undefined);
-    return run;
-  }
-
+  /** Looks at the queue again (after the look in flight, at most one waiting). */
   private kick(): void {
-    if (this.stepQueued || this.isEnded()) return;
-    this.stepQueued = true;
-    void this.serial(async () => {
-      this.stepQueued = false;
-      try {
-        await this.step();
-      } catch (e) {
-        this.onStepError(e);
-      }
-    });
-  }
-
-  private onStepError(e: unknown): void {
-    if (this.isEnded()) return;
-    if (isSessionTrouble(e)) {
-      // A lost connection: the reconnect looks again. A request that merely timed out on a
-      // live connection (a slow ensemble) has no such trigger: look again after a pause.
-      if (this.client.state === 'connected') this.retryLater();
-      return;
-    }
-    this.emit('warning', e instanceof Error ? e : new Error(String(e)));
-    this.retryLater();
-  }
-
-  private retryLater(): void {
-    if (this.retryTimer) return;
-    this.retryTimer = setTimeout(() => {
-      this.retryTimer = null;
-      this.kick();
-    }, this.retryDelayMs);
+    this.looker.refresh();
   }
 
   /** Can this step still change anything? (A suspension or end may have come in between.) */
@@ -433,26 +419,15 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
     const idx = queue.findIndex((c) => c.name === mine);
     if (idx < 0) {
       // The znode is gone while the session lives: deleted by someone (an operator, a guard).
-      const term = this.term;
-      this._term = null;
-      this.heldTerm = null;
       this.znode = null;
       this.znodeStat = null;
-      if (term) {
-        this.setState('candidate');
-        this.emit('deposed', { term, reason: 'znodeGone' });
-      }
+      this.depose('znodeGone');
       this.kick(); // join again at the back
       return;
     }
     if (idx > 0) {
       // Not the lowest. Once lowest always lowest, so a leader can never get here; be safe anyway.
-      if (this._state === 'leader') {
-        const term = this._term;
-        this._term = null;
-        this.setState('candidate');
-        if (term) this.emit('deposed', { term, reason: 'znodeGone' });
-      }
+      if (this._state === 'leader') this.depose('znodeGone');
       const pred = `${this.path}/${queue[idx - 1].name}`;
       this.watched = pred;
       const stat = await this.client.exists(pred, { watch: this.onWatch, timeoutMs: this.requestTimeoutMs });
@@ -467,9 +442,7 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
       if (stat && term && this.isLeader() && stat.version !== term.version) {
         // Someone changed our znode: every write of this term now fails its check. Step down
         // and queue again; the next leader claims a new term.
-        this._term = null;
-        this.setState('candidate');
-        this.emit('deposed', { term, reason: 'fenced' });
+        this.depose('fenced');
         await this.dropZnode(term.znode);
         this.kick();
       }
@@ -498,11 +471,7 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
       throw e;
     }
     if (!this.active() || this.znode !== z || this.isLeader()) return;
-    const resumed = term === held;
-    this.heldTerm = null;
-    this._term = term;
-    this.setState('leader');
-    this.emit('elected', { term, resumed });
+    this.lead(term, term === held);
     await this.watchOwn();
   }
 

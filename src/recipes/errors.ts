@@ -3,6 +3,7 @@
  * for fencing, on `reason`, which says whether ZooKeeper itself refused the write or the
  * recipe refused to send it.
  */
+import { sessionHex } from '../zk/index.ts';
 
 /** Why a leader's write was refused. */
 export type FenceReason =
@@ -51,7 +52,7 @@ export class MemberExistsError extends Error {
   readonly path: string;
   readonly ownerSessionId: bigint;
   constructor(path: string, ownerSessionId: bigint) {
-    super(`${path} is already registered by session 0x${BigInt.asUintN(64, ownerSessionId).toString(16)}`);
+    super(`${path} is already registered by session ${sessionHex(ownerSessionId)}`);
     this.name = 'MemberExistsError';
     this.path = path;
     this.ownerSessionId = ownerSessionId;

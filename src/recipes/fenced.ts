@@ -87,7 +87,9 @@ export class FencedWriter {
   }
 
   async multi(ops: readonly Op[], options: TimeoutOption = {}): Promise<OpResult[]> {
-    return fencedMulti(this.source.client, this.token(), ops, options);
+    // The term first: a source that holds no session now (a guard between sessions) has no client either.
+    const token = this.token();
+    return fencedMulti(this.source.client, token, ops, options);
   }
 
   async setData(path: string, data: Data, version = -1, options: TimeoutOption = {}): Promise<Stat> {

@@ -10,4 +10,18 @@ export { MembersWatcher, listMembers, registerMember, unregisterMember } from '.
 export type { Member, MembersEvents, MembershipOptions } from './membership.ts';
 export { CandidacyEndedError, FencedError, MemberExistsError, RecipeTimeoutError, RecipeUsageError } from './errors.ts';
 export type { FenceReason } from './errors.ts';
-export { DEFAULT_CANDIDATE_PREFIX, DEFAULT_ELECTION_PATH, DEFAULT_MEMBERS_PATH, checkPrefix, checkRecipePath, sortCandidates } from './layout.ts';
+export {
+  DEFAULT_CANDIDATE_PREFIX,
+  DEFAULT_ELECTION_PATH,
+  DEFAULT_MEMBERS_PATH,
+  checkPrefix,
+  checkRecipePath,
+  decodePayload,
+  encodePayload,
+  ensurePath,
+  isSessionTrouble,
+  sortCandidates,
+} from './layout.ts';
+export type { CandidateName } from './layout.ts';
+export { WatchedRead } from './watched-read.ts';
+export type { WatchedReadStartOptions } from './watched-read.ts';

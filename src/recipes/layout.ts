@@ -111,10 +111,6 @@ export function decodePayload(data: Buffer): Record<string, unknown> {
   return { raw: text };
 }
 
-export function sessionHex(id: bigint): string {
-  return `0x${BigInt.asUintN(64, id).toString(16)}`;
-}
-
 export function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
 }

@@ -1,30 +1,28 @@
 /**
- * ZooKeeperClient: the session over a changing sequence of connections.
+ * ZooKeeperClient: the session over a changing sequence of connections, and every operation.
  *
- * State model (docs/client.md draws it):
- *   idle --connect()--> connecting --handshake--> connected
- *   connected --connection lost--> suspended --handshake on any server--> connected ('reconnected')
- *   suspended --server says the session is gone / session timeout passed without contact--> expired
- *   any --close()--> closed;  auth rejected --> authFailed
- * expired, closed and authFailed are final: open a new client (or hand the session over).
+ * The session's states and their one transition function are in session-state.ts (the table
+ * there is the state model; docs/client.md draws it). This module supplies what each move does
+ * (`effects`): the server search runs exactly while the state is `connecting` or `suspended`;
+ * the local-expiry timer exactly while `suspended`; entering a final state fails every waiting
+ * request and stops every timer.
  *
- * Requests made while suspended wait in an outbox and go out after the reconnect, within their
- * own timeout. Requests in flight when a connection drops fail with ConnectionLossError: they may
- * or may not have been applied, and only the caller knows whether retrying is safe.
+ * Requests made while connecting or suspended wait in an outbox and go out after the
+ * (re)connect, within their own timeout. Requests in flight when a connection drops fail with
+ * ConnectionLossError: they may or may not have been applied, and only the caller knows whether
+ * retrying is safe.
  */
 import { EventEmitter } from 'node:events';
-import { JuteDecodeError, type JuteReader, type JuteWriter } from './jute.ts';
-import { OPEN_ACL_UNSAFE, readStat, type ACL, type Stat } from './records.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { JuteDecodeError, type JuteReader } from './jute.ts';
+import { readStat, sessionHex, type ACL, type Stat } from './records.ts';
 import { Connection, buildFrame, type Packet } from './connection.ts';
 import {
   AddWatchMode,
-  CreateFlag,
   EventType,
   OpCode,
   WatcherType,
   Xid,
-  createOpCode,
-  isTtlMode,
   readCreate2Response,
   readGetACLResponse,
   readGetChildren2Response,
@@ -33,16 +31,6 @@ import {
   readStringVector,
   readWhoAmIResponse,
   writeAuthPacket,
-  writeCreateRequest,
-  writeCreateTTLRequest,
-  writeMultiEnd,
-  writeMultiHeader,
-  writePath,
-  writePathInt,
-  writePathVersion,
-  writePathWatch,
-  writeSetACLRequest,
-  writeSetDataRequest,
   writeSetWatches,
   writeSetWatches2,
   type AddWatchModeName,
@@ -68,7 +56,6 @@ import {
   OperationTimeoutError,
   PacketTooLargeError,
   ProtocolError,
-  SessionClosedRequireSaslAuthError,
   SessionExpiredError,
   ZooKeeperError,
   errorFromCode,
@@ -76,14 +63,43 @@ import {
 import { WatchManager, type WatchListener, type WatchTable } from './watches.ts';
 import { PreparedTls, type TlsOptions } from './transport.ts';
 import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
-import { parseConnectString, validatePath, type ServerAddress } from './paths.ts';
+import { chrootPath, parseConnectString, stripChroot, validatePath, type ServerAddress } from './paths.ts';
+import { checkAddWatchMode, checkInteger, checkMillis, checkWatcherKind } from './args.ts';
+import {
+  createRequest,
+  deleteRequest,
+  multiReadRequest,
+  multiRequest,
+  pathIntRequest,
+  pathRequest,
+  readRequest,
+  setACLRequest,
+  setDataRequest,
+  toBuffer,
+  type Data,
+  type OpRequest,
+} from './ops.ts';
+import {
+  SessionStateMachine,
+  sessionTiming,
+  type ClientEvents,
+  type ClientState,
+  type CloseResult,
+  type ConnectedInfo,
+  type SessionTiming,
+  type Transition,
+} from './session-state.ts';
 
-export type ClientState = 'idle' | 'connecting' | 'connected' | 'suspended' | 'expired' | 'authFailed' | 'closed';
+export type { ClientEvents, ClientState, CloseResult, ConnectedInfo, ExpiryReason, SessionTiming } from './session-state.ts';
+export type { Data } from './ops.ts';
 
 export interface ClientOptions {
   /** Requested session timeout; the server clamps it to [2, 20] x tickTime. Default 10 000. */
   sessionTimeoutMs?: number;
-  /** Per server: TCP connect plus session handshake. Default: session timeout / number of servers (at least 250). */
+  /**
+   * Per server: TCP connect plus session handshake. Default: session timeout / number of servers
+   * (at least 250), recomputed from the negotiated timeout on every handshake. Set, it stays fixed.
+   */
   connectTimeoutMs?: number;
   /** Default timeout of every request, queued time included. Default: the session timeout. */
   requestTimeoutMs?: number;
@@ -104,31 +120,10 @@ export interface ClientOptions {
   localExpiry?: boolean;
   /** Credentials added before the first connect (and re-sent on every reconnect). */
   auth?: { scheme: string; auth: string | Buffer }[];
-  /** TLS to the servers' secureClientPort (every connection, reconnects included). See transport.ts. */
+  /** TLS to the servers' secureClientPort, on every connection (reconnects keep it). See transport.ts and docs/security.md. */
   tls?: TlsOptions;
   /** SASL DIGEST-MD5, done on every connection before any request; a refused credential moves the client to authFailed. */
   sasl?: DigestMd5Credentials;
-}
-
-export interface ConnectedInfo {
-  sessionId: bigint;
-  server: string;
-  readOnly: boolean;
-  timeoutMs: number;
-}
-
-export type ExpiryReason = 'server' | 'local';
-
-export interface ClientEvents {
-  connected: [info: ConnectedInfo];
-  suspended: [info: { server: string; reason: Error }];
-  reconnected: [info: ConnectedInfo];
-  expired: [info: { reason: ExpiryReason; sessionId: bigint }];
-  closed: [];
-  /** `error`: what the server refused (AuthFailedError, or SessionClosedRequireSaslAuthError where authentication is enforced). */
-  authFailed: [info: { scheme: string; error?: Error }];
-  /** A watch listener or event handler threw; the client carries on. */
-  listenerError: [err: unknown];
 }
 
 export interface TimeoutOption {
@@ -142,11 +137,9 @@ export interface WatchOption extends TimeoutOption {
 export interface CreateOptions extends TimeoutOption {
   mode?: CreateMode;
   acl?: readonly ACL[];
-  /** Required for the TTL modes: the node goes once it has had no children and no change for this long. */
+  /** Required for the TTL modes (1 to 2^40-1 ms): the node goes once it has had no children and no change for this long. */
   ttlMs?: number;
 }
-
-export type Data = Uint8Array | string | null | undefined;
 
 /** What a Request needs from its client (kept narrow so Request can be a plain class). */
 interface RequestOwner {
@@ -190,39 +183,30 @@ interface AuthEntry {
   waiters: { resolve(): void; reject(e: Error): void }[];
 }
 
+/** A handshake that granted the session: what the move to `connected` hands to its effects. */
+interface Granted {
+  conn: Connection;
+  response: ConnectResponse;
+}
+
+interface ConnectWaiter {
+  resolve(info: ConnectedInfo): void;
+  reject(e: Error): void;
+}
+
 const DEFAULT_MAX_PACKET = 0xfffff;
 /** setWatches batches stay well under any packet limit (ClientCnxn uses 128 KiB too). */
 const SET_WATCHES_BATCH = 128 * 1024;
-
-function toBuffer(d: Data): Buffer | null {
-  if (d === null || d === undefined) return null;
-  if (typeof d === 'string') return Buffer.from(d, 'utf8');
-  return Buffer.isBuffer(d) ? d : Buffer.from(d.buffer, d.byteOffset, d.byteLength);
-}
-
-/** The error for a bad version argument, or undefined. */
-function checkVersion(version: number, argument = 'version'): InvalidArgumentError | undefined {
-  if (!Number.isInteger(version) || version < -1 || version > 0x7fffffff) {
-    return new InvalidArgumentError(argument, `expected an integer from -1 (any) to 2^31-1, got ${version}`);
-  }
-  return undefined;
-}
-
-/** validatePath as a value, for operations that report bad arguments as rejections. */
-function checkPath(path: string, argument = 'path', sequential = false): InvalidArgumentError | undefined {
-  try {
-    validatePath(path, argument, sequential);
-    return undefined;
-  } catch (e) {
-    return e as InvalidArgumentError;
-  }
-}
+/** Sleep after a whole round of servers failed, so a down ensemble is not hammered. */
+const ROUND_BACKOFF_MS = 100;
+const ROUND_BACKOFF_JITTER_MS = 200;
 
 // Decoders without per-request state, shared by every request.
 const decodeNothing = (): void => undefined;
 const decodeExists = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'ExistsResponse.stat');
 const decodeGetData = (_h: ReplyHeader, r: JuteReader): { data: Buffer; stat: Stat } => readGetDataResponse(r);
 const decodeSetData = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'SetDataResponse.stat');
+const NO_BODY: OpRequest = { type: 0, path: undefined, sizeHint: 0, write: () => undefined };
 
 const eventTypeNames = new Map<number, WatchEventType>(
   (Object.entries(EventType) as [keyof typeof EventType, number][])
@@ -234,9 +218,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   readonly servers: readonly ServerAddress[];
   readonly chroot: string;
   private readonly opts: Required<Omit<ClientOptions, 'sessionId' | 'sessionPassword' | 'connectTimeoutMs' | 'auth' | 'tls' | 'sasl'>> & {
-    connectTimeoutMs: number;
+    connectTimeoutMs: number | undefined;
   };
-  private _state: ClientState = 'idle';
+  private readonly machine: SessionStateMachine<Granted>;
+  private timings: SessionTiming;
   private conn: Connection | null = null;
   private _sessionId = 0n;
   private passwd: Buffer = Buffer.alloc(16);
@@ -249,10 +234,19 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private readonly watches = new WatchManager();
   private readonly auths: AuthEntry[] = [];
   private authInflight: AuthEntry[] = [];
+  /** The server search: exists exactly while the state is connecting or suspended. */
+  private search: AbortController | null = null;
+  /** Local expiry: armed exactly while suspended (with localExpiry). */
   private expiryTimer: NodeJS.Timeout | null = null;
-  private loop: Promise<void> | null = null;
-  private closing = false;
-  private closePromise: Promise<void> | null = null;
+  /** connect() callers share one attempt; it ends at the earliest of their deadlines. */
+  private readonly connectWaiters = new Set<ConnectWaiter>();
+  private connectTimer: NodeJS.Timeout | null = null;
+  private connectDeadline = Infinity;
+  /** The closeSession in flight while closing, and its deadline. */
+  private closeTimer: NodeJS.Timeout | null = null;
+  private closeTimeoutMs = 0;
+  private readonly closed: Promise<CloseResult>;
+  private resolveClosed!: (r: CloseResult) => void;
   /** Requests not yet settled (queued or in flight), for the deadline sweeper. */
   private readonly live = new Set<Request<unknown>>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -260,16 +254,15 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     replyTo: (req, h, r) => this.onReply(req, h, r),
     fail: (req, err) => this.settle(req, err),
   };
-  private everConnected = false;
+  /** When the last byte came from any server (for local expiry). */
+  private lastContact = Date.now();
   private readonly tls: PreparedTls | undefined;
   /** A new mechanism per connection; the credential lives only in this closure. */
   private readonly sasl: (() => SaslMechanism) | undefined;
-  /** A connection on which the server answered SESSIONCLOSEDREQUIRESASLAUTH, and that answer. */
-  private authRequired: { conn: Connection; error: Error } | null = null;
   /** Why the last connection attempt failed, for the connect timeout's message. */
-  private lastConnectError: Error | null = null;
-  /** When the last byte came from any server (for local expiry). */
-  private lastContact = Date.now();
+  private lastAttemptError: Error | null = null;
+  /** A connection the server answered SESSIONCLOSEDREQUIRESASLAUTH on, and that answer. */
+  private authRequired: { conn: Connection; error: Error } | null = null;
 
   constructor(connectString: string, options: ClientOptions = {}) {
     super();
@@ -283,19 +276,17 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       }
     }
     this.servers = servers;
-    const sessionTimeoutMs = options.sessionTimeoutMs ?? 10_000;
-    if (!Number.isInteger(sessionTimeoutMs) || sessionTimeoutMs <= 0) {
-      throw new InvalidArgumentError('sessionTimeoutMs', `expected a positive integer, got ${sessionTimeoutMs}`);
-    }
+    const sessionTimeoutMs = checkMillis(options.sessionTimeoutMs ?? 10_000, 'sessionTimeoutMs');
     this.opts = {
       sessionTimeoutMs,
-      connectTimeoutMs: options.connectTimeoutMs ?? Math.max(250, Math.floor(sessionTimeoutMs / servers.length)),
-      requestTimeoutMs: options.requestTimeoutMs ?? sessionTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs === undefined ? undefined : checkMillis(options.connectTimeoutMs, 'connectTimeoutMs'),
+      requestTimeoutMs: checkMillis(options.requestTimeoutMs ?? sessionTimeoutMs, 'requestTimeoutMs'),
       readOnly: options.readOnly ?? false,
-      maxPacketBytes: options.maxPacketBytes ?? DEFAULT_MAX_PACKET,
+      maxPacketBytes: checkInteger(options.maxPacketBytes ?? DEFAULT_MAX_PACKET, 'maxPacketBytes', 1, 0x7fffffff, 'a size in bytes'),
       shuffleServers: options.shuffleServers ?? true,
       localExpiry: options.localExpiry ?? true,
     };
+    this.timings = sessionTiming(sessionTimeoutMs, servers.length, this.opts.connectTimeoutMs);
     if ((options.sessionId === undefined) !== (options.sessionPassword === undefined)) {
       throw new InvalidArgumentError('sessionId', 'a session hand-over needs both sessionId and sessionPassword');
     }
@@ -303,16 +294,21 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       this._sessionId = options.sessionId;
       this.passwd = Buffer.from(options.sessionPassword);
     }
-    for (const a of options.auth ?? []) this.auths.push({ scheme: a.scheme, auth: toBuffer(a.auth) ?? Buffer.alloc(0), waiters: [] });
-    this.tls = options.tls ? new PreparedTls(options.tls) : undefined;
+    for (const a of options.auth ?? []) this.auths.push({ scheme: a.scheme, auth: toBuffer(a.auth, 'auth') ?? Buffer.alloc(0), waiters: [] });
+    this.tls = options.tls === undefined ? undefined : new PreparedTls(options.tls);
     this.sasl = options.sasl === undefined ? undefined : digestMd5Factory(options.sasl);
+    this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
+    this.machine = new SessionStateMachine<Granted>({
+      effects: (from, t) => this.effects(from, t),
+      deliver: (event, args) => this.emitSafe(event, args),
+    });
   }
 
   // -------------------------------------------------------------------------------------------
   // Session
 
   get state(): ClientState {
-    return this._state;
+    return this.machine.state;
   }
 
   /** 0n until the first handshake (or the hand-over id). */
@@ -330,9 +326,17 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     return this.negotiatedTimeout;
   }
 
+  /**
+   * The timeouts in force: from the requested session timeout until the first handshake, then
+   * from each negotiated one (connect timeout per server, read timeout, ping interval).
+   */
+  get timing(): SessionTiming {
+    return { ...this.timings };
+  }
+
   /** host:port of the current connection, or null. */
   get server(): string | null {
-    return this._state === 'connected' && this.conn ? this.conn.server : null;
+    return this.machine.state === 'connected' && this.conn ? this.conn.server : null;
   }
 
   get readOnly(): boolean {
@@ -344,7 +348,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * session is. A guard can compare it with sessionTimeoutMs without waiting for events.
    */
   get lastContactAt(): number {
-    return this._state === 'connected' && this.conn ? Math.max(this.lastContact, this.conn.lastReceiveTime) : this.lastContact;
+    return this.machine.state === 'connected' && this.conn ? Math.max(this.lastContact, this.conn.lastReceiveTime) : this.lastContact;
   }
 
   /** The newest zxid seen in any reply. */
@@ -356,199 +360,220 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * Connects and resolves once a session is established (new, or the handed-over one).
    * Rejects with SessionExpiredError if a handed-over session no longer exists, with
    * OperationTimeoutError (and closes the client) if no server answers within timeoutMs.
+   * Concurrent callers share the one attempt.
    */
   connect(options: TimeoutOption = {}): Promise<ConnectedInfo> {
-    if (this._state === 'connected' && this.conn) return Promise.resolve(this.connectedInfo(this.conn));
-    if (this._state === 'closed') return Promise.reject(new ClientClosedError('connect'));
-    if (this._state === 'expired') return Promise.reject(new SessionExpiredError());
-    if (this._state === 'authFailed') return Promise.reject(new AuthFailedError());
-    const timeoutMs = options.timeoutMs ?? Math.max(this.opts.sessionTimeoutMs, this.opts.connectTimeoutMs * this.servers.length);
-    return new Promise<ConnectedInfo>((resolve, reject) => {
-      const cleanup = (): void => {
-        clearTimeout(timer);
-        this.off('connected', onConnected);
-        this.off('reconnected', onConnected);
-        this.off('expired', onExpired);
-        this.off('authFailed', onAuthFailed);
-        this.off('closed', onClosed);
-      };
-      const onConnected = (info: ConnectedInfo): void => {
-        cleanup();
-        resolve(info);
-      };
-      const onExpired = (): void => {
-        cleanup();
-        reject(new SessionExpiredError(undefined, `session ${this.sessionHex()} no longer exists`));
-      };
-      const onAuthFailed = ({ scheme, error }: { scheme: string; error?: Error }): void => {
-        cleanup();
-        reject(error ?? new AuthFailedError(undefined, `scheme ${scheme}`));
-      };
-      const onClosed = (): void => {
-        cleanup();
-        reject(new ClientClosedError('connect'));
-      };
-      const timer = setTimeout(() => {
-        cleanup();
-        const tried = this.servers.map((s) => `${s.host}:${s.port}`).join(', ');
-        const last = this.lastConnectError ? `; last error: ${this.lastConnectError.message}` : '';
-        reject(new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms${last}`));
-        void this.close();
-      }, timeoutMs);
-      this.on('connected', onConnected);
-      this.on('reconnected', onConnected);
-      this.on('expired', onExpired);
-      this.on('authFailed', onAuthFailed);
-      this.on('closed', onClosed);
-      if (this._state === 'idle') {
-        this._state = 'connecting';
-        this.startLoop();
-      }
-    });
+    switch (this.machine.state) {
+      case 'connected':
+        return Promise.resolve(this.connectedInfo(this.conn!));
+      case 'closing':
+      case 'closed':
+        return Promise.reject(new ClientClosedError('connect'));
+      case 'expired':
+        return Promise.reject(new SessionExpiredError());
+      case 'authFailed':
+        return Promise.reject(new AuthFailedError());
+      default:
+        break;
+    }
+    let timeoutMs: number;
+    try {
+      timeoutMs = options.timeoutMs === undefined ? Math.max(this.opts.sessionTimeoutMs, this.timings.connectTimeoutMs * this.servers.length) : checkMillis(options.timeoutMs, 'timeoutMs');
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
+    const promise = new Promise<ConnectedInfo>((resolve, reject) => this.connectWaiters.add({ resolve, reject }));
+    this.armConnectDeadline(timeoutMs);
+    if (this.machine.state === 'idle') this.machine.to({ to: 'connecting' });
+    return promise;
   }
 
   /**
-   * Ends the session (closeSession: the server deletes its ephemerals at once) and the
-   * connection. Requests still waiting fail with ClientClosedError. Idempotent.
+   * Ends the session and the connection, and resolves at once when there is nothing to wait for.
+   * Connected: sends closeSession (the server deletes the ephemerals at once) and waits for its
+   * reply within timeoutMs (default: the request timeout, at most 5 s). Connecting or suspended:
+   * aborts the attempt in flight and returns (like the Java client), the session `abandoned` to
+   * its timeout. Requests still waiting fail with ClientClosedError. Idempotent: every call
+   * resolves with the same result.
    */
-  async close(options: TimeoutOption = {}): Promise<void> {
-    this.closePromise ??= this.doClose(options.timeoutMs ?? Math.min(this.opts.requestTimeoutMs, 5000));
-    return this.closePromise;
-  }
-
-  private async doClose(timeoutMs: number): Promise<void> {
-    if (this._state === 'closed') return;
-    const deadline = Date.now() + timeoutMs;
-    if (this._state === 'suspended') {
-      // Ending the session is the point of close() (a watchdog closing a handed-over session
-      // relies on it): give the reconnect a chance within the same timeout.
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(t);
-          this.off('reconnected', done);
-          this.off('expired', done);
-          resolve();
-        };
-        const t = setTimeout(done, timeoutMs);
-        this.on('reconnected', done);
-        this.on('expired', done);
-      });
+  close(options: TimeoutOption = {}): Promise<CloseResult> {
+    switch (this.machine.state) {
+      case 'connected':
+        this.closeTimeoutMs = options.timeoutMs ?? Math.min(this.opts.requestTimeoutMs, 5000);
+        this.machine.to({ to: 'closing' });
+        break;
+      case 'closing':
+      case 'closed':
+        break;
+      case 'expired':
+        this.machine.to({ to: 'closed', result: { session: 'none', sessionId: this._sessionId } });
+        break;
+      default:
+        // idle, connecting, suspended, authFailed: a known session is left to its timeout.
+        this.machine.to({ to: 'closed', result: { session: this._sessionId === 0n ? 'none' : 'abandoned', sessionId: this._sessionId } });
     }
-    this.closing = true;
-    const conn = this.conn;
-    if (this._state === 'connected' && conn?.isOpen) {
-      try {
-        await this.submit('closeSession', OpCode.closeSession, undefined, undefined, () => undefined, {
-          timeoutMs: Math.max(1, deadline - Date.now()),
-          direct: true,
-        });
-      } catch {
-        // The session ends on the server anyway once it times out; close() must not throw.
-      }
-    }
-    if (this._state === 'expired' || this._state === 'authFailed') {
-      this._state = 'closed';
-      this.emitSafe('closed');
-      return;
-    }
-    this.finish('closed', new ClientClosedError('request'));
-    this.emitSafe('closed');
-  }
-
-  private sessionHex(): string {
-    return `0x${BigInt.asUintN(64, this._sessionId).toString(16)}`;
+    return this.closed;
   }
 
   private connectedInfo(conn: Connection): ConnectedInfo {
     return { sessionId: this._sessionId, server: conn.server, readOnly: this._readOnly, timeoutMs: this.negotiatedTimeout };
   }
 
-  private startLoop(): void {
-    if (this.loop) return;
-    this.loop = this.connectLoop().finally(() => {
-      this.loop = null;
-      // The new connection may have died before the loop returned (its close handler could
-      // not start a second loop while this one ran): go on seeking.
-      if (this.seeking && !this.conn) this.startLoop();
-    });
-  }
-
-  private get seeking(): boolean {
-    return (this._state === 'connecting' || this._state === 'suspended') && !this.closing;
-  }
-
-  /** Tries the servers in turn until one grants the session (or the session is gone). */
-  private async connectLoop(): Promise<void> {
-    let failuresInRound = 0;
-    while (this.seeking) {
-      const addr = this.servers[this.hostIndex % this.servers.length];
-      this.hostIndex = (this.hostIndex + 1) % this.servers.length;
-      let opened: { conn: Connection; response: ConnectResponse };
-      try {
-        opened = await Connection.open({
-          host: addr.host,
-          port: addr.port,
-          connectTimeoutMs: this.opts.connectTimeoutMs,
-          maxIncomingBytes: this.opts.maxPacketBytes + 64 * 1024,
-          request: {
-            protocolVersion: 0,
-            lastZxidSeen: this._lastZxid,
-            timeOut: this.opts.sessionTimeoutMs,
-            sessionId: this._sessionId,
-            passwd: this.passwd,
-            readOnly: this.opts.readOnly,
-          },
-          tls: this.tls,
-          sasl: this.sasl,
-        });
-      } catch (e) {
-        this.lastConnectError = e as Error;
-        if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) {
-          // The server refused the SASL credential: every server would (they share the JAAS set-up).
-          if (this.seeking) this.authRefused('sasl', e);
-          return;
-        }
-        failuresInRound++;
-        if (failuresInRound >= this.servers.length) {
-          failuresInRound = 0;
-          // A whole round failed: back off a little so a down ensemble is not hammered.
-          await new Promise((r) => setTimeout(r, 100 + Math.floor(Math.random() * 200)));
-        }
-        continue;
-      }
-      const { conn, response } = opened;
-      if (!this.seeking) {
-        conn.close(new ClientClosedError('connect'));
+  /** What each move does, before its event is delivered (session-state.ts calls this, and only it). */
+  private effects(from: ClientState, t: Transition<Granted>): void {
+    const seeking = (s: ClientState): boolean => s === 'connecting' || s === 'suspended';
+    if (seeking(from) && !seeking(t.to)) this.stopSearch();
+    if (from === 'suspended') this.clearExpiryTimer();
+    switch (t.to) {
+      case 'connecting':
+        this.startSearch();
+        return;
+      case 'connected':
+        this.attach(t.connection);
+        this.settleConnectWaiters((w) => w.resolve(t.info));
+        return;
+      case 'suspended':
+        this.detach(t.reason);
+        this.armLocalExpiry();
+        this.startSearch();
+        return;
+      case 'closing':
+        this.sendCloseSession();
+        return;
+      case 'closed':
+        this.finish(new ClientClosedError('request'));
+        this.settleConnectWaiters((w) => w.reject(new ClientClosedError('connect')));
+        this.resolveClosed(t.result);
+        return;
+      case 'expired': {
+        const msg = `session ${sessionHex(t.sessionId)} no longer exists`;
+        this.finish(new SessionExpiredError(undefined, msg));
+        this.settleConnectWaiters((w) => w.reject(new SessionExpiredError(undefined, msg)));
         return;
       }
-      if (!conn.isOpen) continue;
-      if (response.timeOut <= 0) {
-        // The server no longer knows the session (expired, closed by another holder, or a
-        // wrong password): it is gone for good.
-        conn.close(new SessionExpiredError());
-        this.expire('server');
+      case 'authFailed': {
+        const err = t.error ?? new AuthFailedError(undefined, `scheme ${t.scheme}`);
+        this.finish(err);
+        this.settleConnectWaiters((w) => w.reject(err));
         return;
       }
-      if (response.readOnly && !this.opts.readOnly) {
-        conn.close(new ConnectionLossError(undefined, `${conn.server} is read-only`));
-        continue;
-      }
-      this.onHandshake(conn, response);
-      return;
     }
   }
 
-  private onHandshake(conn: Connection, response: ConnectResponse): void {
-    const reconnect = this.everConnected;
+  private armConnectDeadline(timeoutMs: number): void {
+    const deadline = Date.now() + timeoutMs;
+    if (deadline >= this.connectDeadline) return;
+    this.connectDeadline = deadline;
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = setTimeout(() => {
+      const tried = this.servers.map((s) => `${s.host}:${s.port}`).join(', ');
+      const last = this.lastAttemptError ? `; last error: ${this.lastAttemptError.message}` : '';
+      const err = new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms${last}`);
+      this.settleConnectWaiters((w) => w.reject(err));
+      void this.close();
+    }, timeoutMs);
+  }
+
+  private settleConnectWaiters(settle: (w: ConnectWaiter) => void): void {
+    if (this.connectTimer) clearTimeout(this.connectTimer);
+    this.connectTimer = null;
+    this.connectDeadline = Infinity;
+    const waiters = [...this.connectWaiters];
+    this.connectWaiters.clear();
+    for (const w of waiters) settle(w);
+  }
+
+  private startSearch(): void {
+    const search = new AbortController();
+    this.search = search;
+    this.seek(search.signal).catch((e: unknown) => {
+      // Not expected (every failure of an attempt is a value); say so rather than lose it.
+      process.emitWarning(`zkwarden client: the server search failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+    });
+  }
+
+  /** Aborts the attempt in flight: its socket and timer go now, not at its connect timeout. */
+  private stopSearch(): void {
+    this.search?.abort();
+    this.search = null;
+  }
+
+  /** Tries the servers in turn until one grants the session, the session is gone, or the search is aborted. */
+  private async seek(signal: AbortSignal): Promise<void> {
+    let failuresInRound = 0;
+    while (!signal.aborted) {
+      const addr = this.servers[this.hostIndex % this.servers.length]!;
+      this.hostIndex = (this.hostIndex + 1) % this.servers.length;
+      const opened = await Connection.open({
+        host: addr.host,
+        port: addr.port,
+        // Read at each attempt: the latest negotiation's value.
+        connectTimeoutMs: this.timings.connectTimeoutMs,
+        maxIncomingBytes: this.opts.maxPacketBytes + 64 * 1024,
+        signal,
+        request: {
+          protocolVersion: 0,
+          lastZxidSeen: this._lastZxid,
+          timeOut: this.opts.sessionTimeoutMs,
+          sessionId: this._sessionId,
+          passwd: this.passwd,
+          readOnly: this.opts.readOnly,
+        },
+        tls: this.tls,
+        sasl: this.sasl,
+      });
+      if (signal.aborted) {
+        if (opened.ok) opened.conn.close(new ClientClosedError('connect'));
+        return;
+      }
+      if (!opened.ok) {
+        this.lastAttemptError = opened.error;
+        // The servers share the JAAS set-up: a refused credential is refused everywhere.
+        if (opened.failure === 'unauthenticated') {
+          this.machine.to({ to: 'authFailed', scheme: 'sasl', error: opened.error });
+          return;
+        }
+      }
+      if (opened.ok && opened.conn.isOpen) {
+        const { conn, response } = opened;
+        if (response.timeOut <= 0) {
+          // The server no longer knows the session (expired, closed by another holder, or a
+          // wrong password): it is gone for good.
+          conn.close(new SessionExpiredError());
+          this.machine.to({ to: 'expired', reason: 'server', sessionId: this._sessionId });
+          return;
+        }
+        if (!response.readOnly || this.opts.readOnly) {
+          this.machine.to({ to: 'connected', info: this.grantedInfo(conn, response), connection: { conn, response } });
+          return;
+        }
+        conn.close(new ConnectionLossError(undefined, `${conn.server} is read-only`));
+      }
+      if (++failuresInRound >= this.servers.length) {
+        failuresInRound = 0;
+        try {
+          await sleep(ROUND_BACKOFF_MS + Math.floor(Math.random() * ROUND_BACKOFF_JITTER_MS), undefined, { signal });
+        } catch {
+          return; // aborted
+        }
+      }
+    }
+  }
+
+  private grantedInfo(conn: Connection, response: ConnectResponse): ConnectedInfo {
+    return { sessionId: response.sessionId, server: conn.server, readOnly: response.readOnly, timeoutMs: response.timeOut };
+  }
+
+  /** Entering `connected`: the connection becomes the session's, timing follows the negotiated timeout, queued work goes out. */
+  private attach({ conn, response }: Granted): void {
     this.conn = conn;
     this._sessionId = response.sessionId;
     this.passwd = Buffer.from(response.passwd);
     this.negotiatedTimeout = response.timeOut;
     this._readOnly = response.readOnly;
     this.lastContact = Date.now();
-    this.clearExpiryTimer();
-    this._state = 'connected';
-    this.everConnected = true;
+    // ClientCnxn.onConnected: every negotiation sets the timeouts anew.
+    this.timings = sessionTiming(response.timeOut, this.servers.length, this.opts.connectTimeoutMs);
     conn.start(
       {
         onNotification: (ev, zxid) => this.onNotification(ev, zxid),
@@ -558,43 +583,51 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         },
         onClose: (reason) => this.onConnectionClosed(conn, reason),
       },
-      Math.floor((response.timeOut * 2) / 3),
+      this.timings,
     );
-    if (!conn.isOpen) return;
     // Credentials first: the server applies auth packets as they arrive, ahead of queued requests.
     for (const a of this.auths) this.sendAuth(conn, a);
     this.sendSetWatches(conn);
     const queued = this.outbox;
     this.outbox = [];
     for (const req of queued) if (!req.settled) this.sendRequest(conn, req);
-    this.emitSafe(reconnect ? 'reconnected' : 'connected', this.connectedInfo(conn));
+  }
+
+  /** Entering `suspended`: the connection is gone; what was waiting on it fails. */
+  private detach(reason: Error): void {
+    const conn = this.conn;
+    this.conn = null;
+    if (conn) this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
+    for (const a of this.authInflight) this.failAuth(a, new ConnectionLossError(undefined, reason.message));
+    this.authInflight = [];
   }
 
   private onConnectionClosed(conn: Connection, reason: Error): void {
     if (conn !== this.conn) return;
-    this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
-    this.conn = null;
-    for (const a of this.authInflight) this.failAuth(a, new ConnectionLossError(undefined, reason.message));
-    this.authInflight = [];
     const required = this.authRequired;
     this.authRequired = null;
-    // The server said it requires authentication and closed the connection (what
-    // AuthenticationHelper does): every reconnect would end the same way.
-    if (required?.conn === conn && !(reason instanceof ProtocolError) && !this.closing) {
-      this.authRefused(this.sasl ? 'sasl' : 'none', required.error);
+    // The server said it requires authentication and closed the connection, as
+    // AuthenticationHelper does: every reconnect would end the same way.
+    if (required?.conn === conn && !(reason instanceof ProtocolError)) {
+      this.machine.to({ to: 'authFailed', scheme: this.sasl ? 'sasl' : 'none', error: required.error });
       return;
     }
-    if (this._state !== 'connected' || this.closing) return;
-    this._state = 'suspended';
-    this.emitSafe('suspended', { server: conn.server, reason });
-    if (this.opts.localExpiry && this._state === 'suspended') {
-      const left = this.negotiatedTimeout - (Date.now() - this.lastContact);
-      this.expiryTimer = setTimeout(() => {
-        this.expiryTimer = null;
-        if (this._state === 'suspended') this.expire('local');
-      }, Math.max(0, left));
-    }
-    if (this._state === 'suspended') this.startLoop();
+    this.machine.to({ to: 'suspended', server: conn.server, reason });
+  }
+
+  /** A SESSIONCLOSEDREQUIRESASLAUTH answer: the server is about to close this connection for want of authentication. */
+  private noteAuthRequired(err: Error): void {
+    if (this.conn) this.authRequired = { conn: this.conn, error: err };
+  }
+
+  private armLocalExpiry(): void {
+    if (!this.opts.localExpiry) return;
+    const left = this.negotiatedTimeout - (Date.now() - this.lastContact);
+    const sessionId = this._sessionId;
+    this.expiryTimer = setTimeout(() => {
+      this.expiryTimer = null;
+      this.machine.to({ to: 'expired', reason: 'local', sessionId });
+    }, Math.max(0, left));
   }
 
   private clearExpiryTimer(): void {
@@ -602,17 +635,27 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     this.expiryTimer = null;
   }
 
-  private expire(reason: ExpiryReason): void {
-    if (this._state === 'expired' || this._state === 'closed') return;
-    const id = this._sessionId;
-    this.finish('expired', new SessionExpiredError(undefined, `session 0x${BigInt.asUintN(64, id).toString(16)}`));
-    this.emitSafe('expired', { reason, sessionId: id });
+  /** Entering `closing`: closeSession straight on the connection; its reply, its loss or its deadline ends the close. */
+  private sendCloseSession(): void {
+    const conn = this.conn!;
+    const end = (session: CloseResult['session']): void => {
+      this.machine.to({ to: 'closed', result: { session, sessionId: this._sessionId } });
+    };
+    this.closeTimer = setTimeout(() => end('abandoned'), this.closeTimeoutMs);
+    conn.send({
+      xid: this.takeXid(),
+      type: OpCode.closeSession,
+      frame: buildFrame(OpCode.closeSession, undefined, 16),
+      onReply: () => end('closed'),
+      onLoss: () => end('abandoned'),
+    });
   }
 
-  /** Moves to a final state: no connection, no timers, every waiting request failed. */
-  private finish(state: 'expired' | 'closed' | 'authFailed', err: Error): void {
-    this._state = state;
+  /** Entering a final state: no connection, no timers, every waiting request failed. */
+  private finish(err: Error): void {
     this.clearExpiryTimer();
+    if (this.closeTimer) clearTimeout(this.closeTimer);
+    this.closeTimer = null;
     const conn = this.conn;
     this.conn = null;
     conn?.close(err);
@@ -627,9 +670,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     this.watches.clear();
   }
 
-  private emitSafe<K extends keyof ClientEvents>(event: K, ...args: ClientEvents[K]): void {
+  /** Emits a state event; its arguments are ClientEvents[event] (session-state.ts builds them). */
+  private emitSafe(event: keyof ClientEvents, args: readonly unknown[]): void {
     try {
-      // The generic EventEmitter cannot relate K to its argument tuple here; the signature above does.
       (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
     } catch (e) {
       this.reportListenerError(e);
@@ -651,42 +694,42 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   // -------------------------------------------------------------------------------------------
   // Requests
 
-  private prefix(path: string): string {
-    if (this.chroot === '') return path;
-    return path === '/' ? this.chroot : this.chroot + path;
-  }
-
-  /** A server path back to the caller's (chroot removed). */
   private strip(serverPath: string): string {
-    if (this.chroot === '') return serverPath;
-    if (serverPath === this.chroot) return '/';
-    if (serverPath.startsWith(this.chroot + '/')) return serverPath.slice(this.chroot.length);
-    return serverPath;
+    return stripChroot(this.chroot, serverPath);
   }
 
-  private submit<T>(
+  /**
+   * Every operation goes through here: `build` encodes it (and throws InvalidArgumentError for a
+   * bad argument), then the state decides whether it is sent, queued or refused.
+   */
+  private call<T>(
     op: string,
-    type: number,
-    path: string | undefined,
-    body: ((w: JuteWriter) => void) | undefined,
+    build: () => OpRequest,
     decode: (header: ReplyHeader, r: JuteReader) => T,
-    options: TimeoutOption & { sizeHint?: number; direct?: boolean; recover?: (code: number) => { value: T } | undefined } = {},
+    options: TimeoutOption & { recover?: (code: number) => { value: T } | undefined },
   ): Promise<T> {
-    const stateError = this.stateError(op, path);
-    if (stateError && !(options.direct && this._state === 'connected')) return Promise.reject(stateError);
-    const frame = buildFrame(type, body, options.sizeHint);
-    if (frame.length - 4 > this.opts.maxPacketBytes) {
-      return Promise.reject(new PacketTooLargeError(op, frame.length - 4, this.opts.maxPacketBytes, path));
+    let r: OpRequest;
+    let timeoutMs: number;
+    try {
+      r = build();
+      timeoutMs = options.timeoutMs === undefined ? this.opts.requestTimeoutMs : checkMillis(options.timeoutMs, 'timeoutMs');
+    } catch (e) {
+      return Promise.reject(e as Error);
     }
-    const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
-    const req = new Request<T>(this.owner, op, type, path, frame, decode, Date.now() + timeoutMs, timeoutMs, options.recover);
+    const stateError = this.stateError(op, r.path);
+    if (stateError) return Promise.reject(stateError);
+    const frame = buildFrame(r.type, r.write, r.sizeHint + 12);
+    if (frame.length - 4 > this.opts.maxPacketBytes) {
+      return Promise.reject(new PacketTooLargeError(op, frame.length - 4, this.opts.maxPacketBytes, r.path));
+    }
+    const req = new Request<T>(this.owner, op, r.type, r.path, frame, decode, Date.now() + timeoutMs, timeoutMs, options.recover);
     const promise = new Promise<T>((resolve, reject) => {
       req.resolve = resolve;
       req.reject = reject;
     });
     this.live.add(req as Request<unknown>);
     if (this.sweeper === null) this.startSweeper();
-    if (this._state === 'connected' && this.conn?.isOpen) this.sendRequest(this.conn, req as Request<unknown>);
+    if (this.machine.state === 'connected' && this.conn?.isOpen) this.sendRequest(this.conn, req as Request<unknown>);
     else this.outbox.push(req as Request<unknown>);
     return promise;
   }
@@ -698,7 +741,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       const now = Date.now();
       for (const req of this.live) {
         if (req.deadline <= now) {
-          this.settle(req, new OperationTimeoutError(req.path, `${req.op}: no reply within ${req.timeoutMs} ms (state ${this._state})`));
+          this.settle(req, new OperationTimeoutError(req.path, `${req.op}: no reply within ${req.timeoutMs} ms (state ${this.machine.state})`));
         }
       }
       if (this.live.size === 0 && this.sweeper) {
@@ -709,8 +752,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   private stateError(op: string, path: string | undefined): Error | null {
-    if (this.closing || this._state === 'closed') return new ClientClosedError(op);
-    switch (this._state) {
+    switch (this.machine.state) {
+      case 'closing':
+      case 'closed':
+        return new ClientClosedError(op);
       case 'expired':
         return new SessionExpiredError(path);
       case 'authFailed':
@@ -722,9 +767,14 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
   }
 
-  private sendRequest(conn: Connection, req: Request<unknown>): void {
-    req.xid = this.nextXid;
+  private takeXid(): number {
+    const xid = this.nextXid;
     this.nextXid = this.nextXid >= 0x7ffffffe ? 1 : this.nextXid + 1;
+    return xid;
+  }
+
+  private sendRequest(conn: Connection, req: Request<unknown>): void {
+    req.xid = this.takeXid();
     conn.send(req);
   }
 
@@ -743,8 +793,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       // The leader says the session is gone. A connection can outlive its session: a server
       // that receives a closeSession closes only the connection it came on, and followers
       // answer pings and reads without checking the session. The first write is where it
-      // shows; from then on the session is over here too.
-      if (h.err === ErrorCode.SESSION_EXPIRED && !this.closing) this.expire('server');
+      // shows; from then on the session is over here too (refused by the table while closing).
+      if (h.err === ErrorCode.SESSION_EXPIRED) this.machine.to({ to: 'expired', reason: 'server', sessionId: this._sessionId });
       return;
     }
     let value: unknown;
@@ -803,25 +853,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         return;
       }
       // AUTH_FAILED: the server closes the connection; the client cannot go on.
-      const scheme = entry?.scheme ?? '?';
-      this.finish('authFailed', new AuthFailedError(undefined, `scheme ${scheme}`));
-      this.emitSafe('authFailed', { scheme });
+      this.machine.to({ to: 'authFailed', scheme: entry?.scheme ?? '?' });
     }
     // setWatches replies carry nothing; the events the server owes arrive as notifications.
-  }
-
-  /**
-   * The server refused this client's authentication (a bad SASL credential, or none where one is
-   * enforced): final, like a refused addAuth. The server closes the connection itself.
-   */
-  private noteAuthRequired(err: Error): void {
-    if (this.conn) this.authRequired = { conn: this.conn, error: err };
-  }
-
-  private authRefused(scheme: string, err: Error): void {
-    if (this._state === 'authFailed' || this._state === 'closed') return;
-    this.finish('authFailed', err);
-    this.emitSafe('authFailed', { scheme, error: err });
   }
 
   private sendAuth(conn: Connection, a: AuthEntry): void {
@@ -865,7 +899,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     };
     for (const t of tables) {
       for (const path of p[t]) {
-        const sp = this.prefix(path);
+        const sp = chrootPath(this.chroot, path);
         if (size + sp.length + 4 > SET_WATCHES_BATCH && size > 0) flush();
         batch[t].push(sp);
         size += sp.length + 4;
@@ -883,60 +917,26 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * they have had no change and no children for ttlMs (the servers need extended types).
    */
   create(path: string, data?: Data, options: CreateOptions = {}): Promise<{ path: string; stat: Stat }> {
-    try {
-      return this.createUnchecked(path, data, options);
-    } catch (e) {
-      return Promise.reject(e as Error);
-    }
-  }
-
-  private createUnchecked(path: string, data: Data, options: CreateOptions): Promise<{ path: string; stat: Stat }> {
-    const mode = options.mode ?? 'persistent';
-    if (!(mode in CreateFlag)) throw new InvalidArgumentError('mode', `unknown create mode ${String(mode)}`);
-    validatePath(path, 'path', mode.includes('sequential'));
-    const ttl = this.checkTtl(mode, options.ttlMs);
-    const acl = options.acl ?? OPEN_ACL_UNSAFE;
-    const buf = toBuffer(data);
-    const sp = this.prefix(path);
-    const type = createOpCode(mode);
-    return this.submit(
+    return this.call(
       'create',
-      type,
-      path,
-      (w) => {
-        if (type === OpCode.createTTL) writeCreateTTLRequest(w, sp, buf, acl, CreateFlag[mode], ttl);
-        else writeCreateRequest(w, sp, buf, acl, CreateFlag[mode]);
-      },
+      () => createRequest(this.chroot, path, data, options),
       (_h, r) => {
         const res = readCreate2Response(r);
         return { path: this.strip(res.path), stat: res.stat };
       },
-      { timeoutMs: options.timeoutMs, sizeHint: (buf?.length ?? 0) + sp.length + 64 },
+      options,
     );
   }
 
   /**
-   * A 3.8 server keeps one watch mode per path and connection: a one-shot watch set on a path
-   * with a persistent watch would turn that watch back into a one-shot one. A persistent watch
-   * on the path already delivers every event a one-shot watch wants, so the one-shot listener
-   * is recorded locally only. A recursive watch does not deliver childrenChanged, and cannot
-   * share its path with a child watch.
+   * Whether a watching read must ask the server for a watch. A 3.8 server keeps one watch mode
+   * per path and connection: a one-shot watch set on a path with a persistent watch would turn
+   * that watch back into a one-shot one. A persistent watch on the path already delivers every
+   * event a one-shot watch wants, so the one-shot listener is recorded locally only. A recursive
+   * watch does not deliver childrenChanged, and cannot share its path with a child watch.
    */
-  /**
-   * What every watching read starts with: a valid path, its chrooted form, and whether the
-   * server must be asked to set a watch (a combination 3.8 cannot hold is refused here).
-   */
-  private prepareRead(path: string, watch: WatchListener | undefined, table: 'data' | 'child'): { sp: string; serverWatch: boolean } | Error {
-    const invalid = checkPath(path);
-    if (invalid) return invalid;
-    try {
-      return { sp: this.prefix(path), serverWatch: watch !== undefined && this.needsServerWatch(path, table) };
-    } catch (e) {
-      return e as Error;
-    }
-  }
-
-  private needsServerWatch(path: string, table: 'data' | 'child'): boolean {
+  private needsServerWatch(path: string, watch: WatchListener | undefined, table: 'data' | 'child'): boolean {
+    if (watch === undefined) return false;
     if (this.watches.has('persistent', path)) return false;
     if (this.watches.has('persistentRecursive', path)) {
       if (table === 'data') return false;
@@ -948,36 +948,23 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     return true;
   }
 
-  private checkTtl(mode: CreateMode, ttlMs: number | undefined): number {
-    if (isTtlMode(mode)) {
-      if (ttlMs === undefined || !Number.isInteger(ttlMs) || ttlMs <= 0) {
-        throw new InvalidArgumentError('ttlMs', `mode ${mode} needs a positive integer ttlMs, got ${ttlMs}`);
-      }
-      return ttlMs;
-    }
-    if (ttlMs !== undefined) throw new InvalidArgumentError('ttlMs', `only the ttl modes take a ttlMs (mode is ${mode})`);
-    return 0;
+  /** A watching read: the path checked first, then the watch combination. */
+  private watchedRead(type: number, path: string, watch: WatchListener | undefined, table: 'data' | 'child'): OpRequest {
+    validatePath(path);
+    return readRequest(type, this.chroot, path, this.needsServerWatch(path, watch, table));
   }
 
   /** Deletes a node; version -1 matches any version. */
   delete(path: string, version = -1, options: TimeoutOption = {}): Promise<void> {
-    const invalid = checkPath(path) ?? checkVersion(version);
-    if (invalid) return Promise.reject(invalid);
-    const sp = this.prefix(path);
-    return this.submit('delete', OpCode.delete, path, (w) => writePathVersion(w, sp, version), decodeNothing, options);
+    return this.call('delete', () => deleteRequest(this.chroot, path, version), decodeNothing, options);
   }
 
   /** The node's Stat, or null if there is none. A watch fires on create, delete or data change. */
   exists(path: string, options: WatchOption = {}): Promise<Stat | null> {
     const watch = options.watch;
-    const prep = this.prepareRead(path, watch, 'data');
-    if (prep instanceof Error) return Promise.reject(prep);
-    const { sp, serverWatch } = prep;
-    return this.submit<Stat | null>(
+    return this.call<Stat | null>(
       'exists',
-      OpCode.exists,
-      path,
-      (w) => writePathWatch(w, sp, serverWatch),
+      () => this.watchedRead(OpCode.exists, path, watch, 'data'),
       watch
         ? (_h, r) => {
             const stat = readStat(r, 'ExistsResponse.stat');
@@ -1001,14 +988,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   /** The node's data and Stat. A watch fires on data change or delete. */
   getData(path: string, options: WatchOption = {}): Promise<{ data: Buffer; stat: Stat }> {
     const watch = options.watch;
-    const prep = this.prepareRead(path, watch, 'data');
-    if (prep instanceof Error) return Promise.reject(prep);
-    const { sp, serverWatch } = prep;
-    return this.submit(
+    return this.call(
       'getData',
-      OpCode.getData,
-      path,
-      (w) => writePathWatch(w, sp, serverWatch),
+      () => this.watchedRead(OpCode.getData, path, watch, 'data'),
       watch
         ? (_h, r) => {
             const res = readGetDataResponse(r);
@@ -1022,27 +1004,15 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** Sets the data if the version matches (-1: any). Returns the new Stat. */
   setData(path: string, data: Data, version = -1, options: TimeoutOption = {}): Promise<Stat> {
-    const invalid = checkPath(path) ?? checkVersion(version);
-    if (invalid) return Promise.reject(invalid);
-    const sp = this.prefix(path);
-    const buf = toBuffer(data);
-    return this.submit('setData', OpCode.setData, path, (w) => writeSetDataRequest(w, sp, buf, version), decodeSetData, {
-      ...options,
-      sizeHint: (buf?.length ?? 0) + sp.length + 32,
-    });
+    return this.call('setData', () => setDataRequest(this.chroot, path, data, version), decodeSetData, options);
   }
 
   /** Child names (unsorted, as the server returns them) and the parent's Stat. A watch fires on child create/delete or parent delete. */
   getChildren(path: string, options: WatchOption = {}): Promise<{ children: string[]; stat: Stat }> {
     const watch = options.watch;
-    const prep = this.prepareRead(path, watch, 'child');
-    if (prep instanceof Error) return Promise.reject(prep);
-    const { sp, serverWatch } = prep;
-    return this.submit(
+    return this.call(
       'getChildren',
-      OpCode.getChildren2,
-      path,
-      (w) => writePathWatch(w, sp, serverWatch),
+      () => this.watchedRead(OpCode.getChildren2, path, watch, 'child'),
       (_h, r) => {
         const res = readGetChildren2Response(r);
         if (watch) this.watches.add('child', path, watch);
@@ -1052,41 +1022,18 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     );
   }
 
-  async getACL(path: string, options: TimeoutOption = {}): Promise<{ acl: ACL[]; stat: Stat }> {
-    validatePath(path);
-    const sp = this.prefix(path);
-    return this.submit('getACL', OpCode.getACL, path, (w) => writePath(w, sp), (_h, r) => readGetACLResponse(r), options);
+  getACL(path: string, options: TimeoutOption = {}): Promise<{ acl: ACL[]; stat: Stat }> {
+    return this.call('getACL', () => pathRequest(OpCode.getACL, this.chroot, path), (_h, r) => readGetACLResponse(r), options);
   }
 
   /** Replaces the ACL if the ACL version (stat.aversion) matches (-1: any). */
-  async setACL(path: string, acl: readonly ACL[], version = -1, options: TimeoutOption = {}): Promise<Stat> {
-    validatePath(path);
-    const badVersion = checkVersion(version);
-    if (badVersion) throw badVersion;
-    if (acl.length === 0) throw new InvalidArgumentError('acl', 'an ACL needs at least one entry');
-    const sp = this.prefix(path);
-    return this.submit(
-      'setACL',
-      OpCode.setACL,
-      path,
-      (w) => writeSetACLRequest(w, sp, acl, version),
-      (_h, r) => readStat(r, 'SetACLResponse.stat'),
-      options,
-    );
+  setACL(path: string, acl: readonly ACL[], version = -1, options: TimeoutOption = {}): Promise<Stat> {
+    return this.call('setACL', () => setACLRequest(this.chroot, path, acl, version), (_h, r) => readStat(r, 'SetACLResponse.stat'), options);
   }
 
   /** Waits until the connected server has applied every write the leader committed before. */
-  async sync(path = '/', options: TimeoutOption = {}): Promise<string> {
-    validatePath(path);
-    const sp = this.prefix(path);
-    return this.submit(
-      'sync',
-      OpCode.sync,
-      path,
-      (w) => writePath(w, sp),
-      (_h, r) => this.strip(r.readUString('SyncResponse.path')),
-      options,
-    );
+  sync(path = '/', options: TimeoutOption = {}): Promise<string> {
+    return this.call('sync', () => pathRequest(OpCode.sync, this.chroot, path), (_h, r) => this.strip(r.readUString('SyncResponse.path')), options);
   }
 
   /**
@@ -1094,18 +1041,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * of the failing op and every op's result (0 for ops that would have succeeded).
    */
   async multi(ops: readonly Op[], options: TimeoutOption = {}): Promise<OpResult[]> {
-    const writers: ((w: JuteWriter) => void)[] = ops.map((o, i) => this.multiOpWriter(o, i));
-    const results = await this.submit(
-      'multi',
-      OpCode.multi,
-      undefined,
-      (w) => {
-        for (const wr of writers) wr(w);
-        writeMultiEnd(w);
-      },
-      (_h, r) => readMultiResponse(r, ops.length),
-      { ...options, sizeHint: 256 + ops.length * 64 },
-    );
+    const results = await this.call('multi', () => multiRequest(this.chroot, ops), (_h, r) => readMultiResponse(r, ops.length), options);
     const mapped = results.map((res) => (res.op === 'create' ? { ...res, path: this.strip(res.path) } : res));
     const failed = mapped.findIndex((res) => res.op === 'error' && res.code !== 0);
     if (failed >= 0) {
@@ -1115,121 +1051,37 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     return mapped;
   }
 
-  private multiOpWriter(o: Op, i: number): (w: JuteWriter) => void {
-    const arg = `ops[${i}]`;
-    switch (o.op) {
-      case 'create': {
-        const mode = o.mode ?? 'persistent';
-        if (!(mode in CreateFlag)) throw new InvalidArgumentError(`${arg}.mode`, `unknown create mode ${String(mode)}`);
-        validatePath(o.path, `${arg}.path`, mode.includes('sequential'));
-        const ttl = this.checkTtl(mode, o.ttlMs);
-        const sp = this.prefix(o.path);
-        const buf = toBuffer(o.data);
-        const acl = o.acl ?? OPEN_ACL_UNSAFE;
-        const type = createOpCode(mode);
-        return (w) => {
-          writeMultiHeader(w, type, false, -1);
-          if (type === OpCode.createTTL) writeCreateTTLRequest(w, sp, buf, acl, CreateFlag[mode], ttl);
-          else writeCreateRequest(w, sp, buf, acl, CreateFlag[mode]);
-        };
-      }
-      case 'delete': {
-        validatePath(o.path, `${arg}.path`);
-        const version = o.version ?? -1;
-        const badVersion = checkVersion(version, `${arg}.version`);
-        if (badVersion) throw badVersion;
-        const sp = this.prefix(o.path);
-        return (w) => {
-          writeMultiHeader(w, OpCode.delete, false, -1);
-          writePathVersion(w, sp, version);
-        };
-      }
-      case 'setData': {
-        validatePath(o.path, `${arg}.path`);
-        const version = o.version ?? -1;
-        const badVersion = checkVersion(version, `${arg}.version`);
-        if (badVersion) throw badVersion;
-        const sp = this.prefix(o.path);
-        const buf = toBuffer(o.data);
-        return (w) => {
-          writeMultiHeader(w, OpCode.setData, false, -1);
-          writeSetDataRequest(w, sp, buf, version);
-        };
-      }
-      case 'check': {
-        validatePath(o.path, `${arg}.path`);
-        const badVersion = checkVersion(o.version, `${arg}.version`);
-        if (badVersion) throw badVersion;
-        const sp = this.prefix(o.path);
-        return (w) => {
-          writeMultiHeader(w, OpCode.check, false, -1);
-          writePathVersion(w, sp, o.version);
-        };
-      }
-      default:
-        throw new InvalidArgumentError(`${arg}.op`, `unknown op ${String((o as { op: unknown }).op)}`);
-    }
-  }
-
   /**
    * Several reads in one round trip, from one consistent view of the server. Each op fails on
    * its own: a missing node gives { op: 'error', code } in its slot, the others still answer.
    */
-  async multiRead(ops: readonly ReadOp[], options: TimeoutOption = {}): Promise<OpResult[]> {
-    const paths = ops.map((o, i) => {
-      if (o.op !== 'getData' && o.op !== 'getChildren') {
-        throw new InvalidArgumentError(`ops[${i}].op`, `multiRead takes getData and getChildren, got ${String((o as { op: unknown }).op)}`);
-      }
-      validatePath(o.path, `ops[${i}].path`);
-      return this.prefix(o.path);
-    });
-    return this.submit(
-      'multiRead',
-      OpCode.multiRead,
-      undefined,
-      (w) => {
-        ops.forEach((o, i) => {
-          writeMultiHeader(w, o.op === 'getData' ? OpCode.getData : OpCode.getChildren, false, -1);
-          writePathWatch(w, paths[i], false);
-        });
-        writeMultiEnd(w);
-      },
-      (_h, r) => readMultiResponse(r, ops.length),
-      options,
-    );
+  multiRead(ops: readonly ReadOp[], options: TimeoutOption = {}): Promise<OpResult[]> {
+    return this.call('multiRead', () => multiReadRequest(this.chroot, ops), (_h, r) => readMultiResponse(r, ops.length), options);
   }
 
   /** Paths of this session's ephemeral nodes under prefixPath. */
-  async getEphemerals(prefixPath = '/', options: TimeoutOption = {}): Promise<string[]> {
-    validatePath(prefixPath, 'prefixPath');
-    const sp = this.prefix(prefixPath);
-    return this.submit(
+  getEphemerals(prefixPath = '/', options: TimeoutOption = {}): Promise<string[]> {
+    return this.call(
       'getEphemerals',
-      OpCode.getEphemerals,
-      prefixPath,
-      (w) => writePath(w, sp),
+      () => pathRequest(OpCode.getEphemerals, this.chroot, prefixPath, 'prefixPath'),
       (_h, r) => readStringVector(r, 'GetEphemeralsResponse.ephemerals').map((p) => this.strip(p)),
       options,
     );
   }
 
   /** Number of all descendants of path (not counting path). */
-  async getAllChildrenNumber(path: string, options: TimeoutOption = {}): Promise<number> {
-    validatePath(path);
-    const sp = this.prefix(path);
-    return this.submit(
+  getAllChildrenNumber(path: string, options: TimeoutOption = {}): Promise<number> {
+    return this.call(
       'getAllChildrenNumber',
-      OpCode.getAllChildrenNumber,
-      path,
-      (w) => writePath(w, sp),
+      () => pathRequest(OpCode.getAllChildrenNumber, this.chroot, path),
       (_h, r) => r.readInt('GetAllChildrenNumberResponse.totalNumber'),
       options,
     );
   }
 
   /** The identities the server has attached to this session (ip, digest users, ...). */
-  async whoAmI(options: TimeoutOption = {}): Promise<ClientInfo[]> {
-    return this.submit('whoAmI', OpCode.whoAmI, undefined, undefined, (_h, r) => readWhoAmIResponse(r), options);
+  whoAmI(options: TimeoutOption = {}): Promise<ClientInfo[]> {
+    return this.call('whoAmI', () => ({ ...NO_BODY, type: OpCode.whoAmI }), (_h, r) => readWhoAmIResponse(r), options);
   }
 
   /**
@@ -1238,10 +1090,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * rejected credential moves the client to authFailed.
    */
   async addAuth(scheme: string, auth: string | Buffer, options: TimeoutOption = {}): Promise<void> {
-    if (!scheme) throw new InvalidArgumentError('scheme', 'empty');
+    if (typeof scheme !== 'string' || scheme === '') throw new InvalidArgumentError('scheme', 'expected a non-empty scheme name');
+    const buf = toBuffer(auth, 'auth') ?? Buffer.alloc(0);
+    const timeoutMs = options.timeoutMs === undefined ? this.opts.requestTimeoutMs : checkMillis(options.timeoutMs, 'timeoutMs');
     const stateError = this.stateError('addAuth', undefined);
     if (stateError) throw stateError;
-    const buf = toBuffer(auth) ?? Buffer.alloc(0);
     let entry = this.auths.find((a) => a.scheme === scheme && a.auth.equals(buf));
     const fresh = !entry;
     if (!entry) {
@@ -1249,7 +1102,6 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       this.auths.push(entry);
     }
     const e = entry;
-    const timeoutMs = options.timeoutMs ?? this.opts.requestTimeoutMs;
     const done = new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         e.waiters = e.waiters.filter((x) => x !== waiter);
@@ -1269,7 +1121,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     });
     // A credential already known was sent on connect; sending it again costs one packet and
     // gives the caller a reply to wait for.
-    if (this._state === 'connected' && this.conn?.isOpen && (fresh || !this.authInflight.includes(e))) this.sendAuth(this.conn, e);
+    if (this.machine.state === 'connected' && this.conn?.isOpen && (fresh || !this.authInflight.includes(e))) this.sendAuth(this.conn, e);
     return done;
   }
 
@@ -1278,23 +1130,22 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * childrenChanged); 'persistent_recursive' sees created/deleted/dataChanged on path and every
    * descendant. Re-registered on reconnect; events during a disconnection are not replayed.
    */
-  async addWatch(path: string, mode: AddWatchModeName, listener: WatchListener, options: TimeoutOption = {}): Promise<void> {
-    validatePath(path);
-    if (!(mode in AddWatchMode)) throw new InvalidArgumentError('mode', `expected persistent or persistent_recursive, got ${String(mode)}`);
-    const sp = this.prefix(path);
+  addWatch(path: string, mode: AddWatchModeName, listener: WatchListener, options: TimeoutOption = {}): Promise<void> {
     const table: WatchTable = mode === 'persistent' ? 'persistent' : 'persistentRecursive';
-    const otherTable: WatchTable = mode === 'persistent' ? 'persistentRecursive' : 'persistent';
-    if (this.watches.has(otherTable, path) || (mode === 'persistent_recursive' && this.watches.has('child', path))) {
-      throw new InvalidArgumentError(
-        'mode',
-        `${path} already has a ${this.watches.has(otherTable, path) ? otherTable : 'child'} watch; the server keeps one watch mode per path and connection`,
-      );
-    }
-    return this.submit(
+    return this.call(
       'addWatch',
-      OpCode.addWatch,
-      path,
-      (w) => writePathInt(w, sp, AddWatchMode[mode]),
+      () => {
+        validatePath(path);
+        const m = checkAddWatchMode(mode);
+        const otherTable: WatchTable = m === 'persistent' ? 'persistentRecursive' : 'persistent';
+        if (this.watches.has(otherTable, path) || (m === 'persistent_recursive' && this.watches.has('child', path))) {
+          throw new InvalidArgumentError(
+            'mode',
+            `${path} already has a ${this.watches.has(otherTable, path) ? otherTable : 'child'} watch; the server keeps one watch mode per path and connection`,
+          );
+        }
+        return pathIntRequest(OpCode.addWatch, this.chroot, path, AddWatchMode[m]);
+      },
       () => {
         this.watches.add(table, path, listener);
       },
@@ -1316,7 +1167,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     options: TimeoutOption & { local?: boolean } = {},
   ): Promise<void> {
     validatePath(path);
-    if (!(kind in WatcherType)) throw new InvalidArgumentError('kind', `unknown watcher kind ${String(kind)}`);
+    checkWatcherKind(kind);
     const tables = tablesOf(kind);
     if (!tables.some((t) => this.watches.has(t, path, listener))) throw new NoWatcherError(path);
     const removed: { l: WatchListener; type: WatchEventType }[] = [];
@@ -1337,10 +1188,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         if (kind === 'children' && gone(['child'])) serverKind = 'children';
       }
       if (serverKind) {
-        const sp = this.prefix(path);
         const t = WatcherType[serverKind];
         try {
-          await this.submit('removeWatches', OpCode.removeWatches, path, (w) => writePathInt(w, sp, t), () => undefined, options);
+          await this.call('removeWatches', () => pathIntRequest(OpCode.removeWatches, this.chroot, path, t), decodeNothing, options);
         } catch (e) {
           // The server may have fired (and so dropped) its watch in the meantime.
           if (!(e instanceof ZooKeeperError && e.code === ErrorCode.NO_WATCHER)) throw e;
@@ -1357,14 +1207,20 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   /** Resolves if this client and the server both hold a watch of this kind on path; else NoWatcherError. */
-  async checkWatches(path: string, kind: WatcherKind = 'any', options: TimeoutOption = {}): Promise<void> {
-    validatePath(path);
-    if (!(kind in WatcherType)) throw new InvalidArgumentError('kind', `unknown watcher kind ${String(kind)}`);
-    if (!tablesOf(kind).some((t) => this.watches.has(t, path))) throw new NoWatcherError(path);
-    const sp = this.prefix(path);
-    // 3.8 servers know the types children, data and any; a persistent watch is in both parts.
-    const t = kind === 'persistent' || kind === 'persistentRecursive' ? WatcherType.any : WatcherType[kind];
-    return this.submit('checkWatches', OpCode.checkWatches, path, (w) => writePathInt(w, sp, t), () => undefined, options);
+  checkWatches(path: string, kind: WatcherKind = 'any', options: TimeoutOption = {}): Promise<void> {
+    return this.call(
+      'checkWatches',
+      () => {
+        validatePath(path);
+        checkWatcherKind(kind);
+        if (!tablesOf(kind).some((t) => this.watches.has(t, path))) throw new NoWatcherError(path);
+        // 3.8 servers know the types children, data and any; a persistent watch is in both parts.
+        const t = kind === 'persistent' || kind === 'persistentRecursive' ? WatcherType.any : WatcherType[kind];
+        return pathIntRequest(OpCode.checkWatches, this.chroot, path, t);
+      },
+      decodeNothing,
+      options,
+    );
   }
 
   /** Number of watched paths per table (for tests and diagnostics). */

@@ -1,32 +1,30 @@
 /**
- * One TCP connection to one ZooKeeper server: length-prefixed framing, the session handshake,
- * matching replies to requests, pings, and the read timeout that detects a silent server.
+ * One TCP connection to one ZooKeeper server: the session handshake, matching replies to
+ * requests, pings, and the read timeout that detects a silent server. Bytes are decoded by the
+ * pure decoder (decoder.ts); this module owns the socket and the timers.
  *
  * The connection knows nothing about sessions or watches: it reports notifications, special
- * replies and its own end to its owner (client.ts), which decides what to do next. Replies to
- * ordinary requests come back in the order the requests were sent (the server processes one
- * connection's requests in order), so pending requests are a FIFO and a reply whose xid is not
- * the head's is a protocol violation that ends the connection.
+ * replies and its own end to its owner (client.ts or end-session.ts), which decides what to do
+ * next. Replies to ordinary requests come back in the order the requests were sent (the server
+ * processes one connection's requests in order), so pending requests are a FIFO and a reply whose
+ * xid is not the head's is a protocol violation that ends the connection.
  */
 import type { Socket } from 'node:net';
-import { JuteDecodeError, JuteReader, JuteWriter } from './jute.ts';
+import { JuteDecodeError, JuteWriter, type JuteReader } from './jute.ts';
+import {
+  AuthFailedError,
+  ClientClosedError,
+  ConnectionLossError,
+  OperationTimeoutError,
+  ProtocolError,
+  SessionClosedRequireSaslAuthError,
+  errorFromCode,
+} from './errors.ts';
 import { describeTransportError, openTransport, type PreparedTls } from './transport.ts';
 import { SaslExchange } from './sasl-wire.ts';
 import type { SaslMechanism } from './sasl.ts';
-import { ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
-import {
-  OpCode,
-  Xid,
-  readConnectResponse,
-  readReplyHeader,
-  readWatcherEvent,
-  writeConnectRequest,
-  writeRequestHeader,
-  type ConnectRequest,
-  type ConnectResponse,
-  type ReplyHeader,
-  type WatcherEvent,
-} from './protocol.ts';
+import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
+import { OpCode, Xid, writeConnectRequest, writeRequestHeader, type ConnectRequest, type ConnectResponse, type ReplyHeader, type WatcherEvent } from './protocol.ts';
 
 /** A request on the wire. The frame holds [length][xid][type][body]; xid is patched at send. */
 export interface Packet {
@@ -48,25 +46,51 @@ export interface ConnectionHandlers {
   onClose(reason: Error): void;
 }
 
+/** How long the connection may stay silent, and when it pings; from the negotiated session timeout. */
+export interface LivenessTiming {
+  readTimeoutMs: number;
+  pingIntervalMs: number;
+}
+
 export interface OpenOptions {
   host: string;
   port: number;
+  /** TCP connect plus session handshake. */
   connectTimeoutMs: number;
   request: ConnectRequest;
   /** Largest frame accepted from the server; larger ones end the connection (corrupt or hostile). */
   maxIncomingBytes: number;
-  /** Told when TCP (and TLS, if any) is up, before the handshake: a caller can tell "refused" from "dropped mid-handshake". */
-  onTcpConnected?: () => void;
-  /** TLS to the server's secureClientPort; absent: plain TCP. */
+  /** Aborting ends the attempt at once: its socket and its timer go, and open() resolves 'aborted'. */
+  signal?: AbortSignal;
+  /** TLS to the server's secureClientPort (transport.ts); absent: plain TCP. */
   tls?: PreparedTls;
   /**
    * A fresh SASL mechanism per connection: authentication runs right after the session
-   * handshake and before anything else is sent (the server refuses other requests until then
-   * when it enforces SASL), within the same connect timeout. A refused credential rejects open()
-   * with AuthFailedError or SessionClosedRequireSaslAuthError.
+   * handshake and before anything else is sent (a server that enforces SASL refuses any other
+   * request until then, pings included), within the same connect timeout.
    */
   sasl?: () => SaslMechanism;
 }
+
+/**
+ * Why an attempt produced no session:
+ * - refused: nothing listens there (TCP reset): no server process, so no connection to hold either;
+ * - unanswered: TCP did not come up within the timeout (host silent or unreachable);
+ * - dropped: TCP came up and the server closed before answering (not serving, e.g. electing);
+ * - silent: TCP came up and no answer came within the timeout (paused, overloaded, a learner
+ *   waiting on a leader that is gone);
+ * - rejected: the server answered with an error instead of a session (`error` is typed by its code);
+ * - protocol: the answer was not a ConnectResponse;
+ * - unauthenticated: the server refused the SASL credential (`error`: AuthFailedError, or
+ *   SessionClosedRequireSaslAuthError where SASL is enforced); every server would;
+ * - aborted: the owner gave up (close()).
+ * With TLS, "TCP came up" means the TLS handshake completed (the server's certificate verified).
+ */
+export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'unauthenticated' | 'aborted';
+
+export type OpenResult =
+  | { ok: true; conn: Connection; response: ConnectResponse }
+  | { ok: false; failure: OpenFailure; error: Error; server: string };
 
 /** Builds a request frame with room for the xid; the caller writes the body with `body`. */
 export function buildFrame(type: number, body?: (w: JuteWriter) => void, sizeHint = 128): Buffer {
@@ -88,9 +112,6 @@ const PING_FRAME = (() => {
 class Fifo<T> {
   private items: (T | undefined)[] = [];
   private head = 0;
-  get size(): number {
-    return this.items.length - this.head;
-  }
   push(v: T): void {
     this.items.push(v);
   }
@@ -115,41 +136,48 @@ class Fifo<T> {
 export class Connection {
   readonly server: string;
   private readonly socket: Socket;
-  private readonly maxIncoming: number;
-  private chunk: Buffer = Buffer.alloc(0);
+  private readonly decoder: FrameDecoder;
   private readonly pending = new Fifo<Packet>();
   private handlers: ConnectionHandlers | null = null;
   /** Frames that arrived after the handshake but before start(). */
   private early: Buffer[] = [];
-  private handshake: ((frame: Buffer) => void) | null = null;
+  /** Set while the handshake is outstanding: receives the first frame or the connection's end. */
+  private handshake: { onFrame(frame: Buffer): void; onEnd(err: Error): void } | null = null;
   private closedWith: Error | null = null;
-  private earlyClose: ((err: Error) => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private readTimeoutMs = 0;
+  private timing: LivenessTiming = { readTimeoutMs: 0, pingIntervalMs: 0 };
   private lastRecv = Date.now();
   private lastSend = Date.now();
   private corked = false;
+  /** The first socket error's code (ECONNREFUSED tells "nothing listens" from other failures). */
+  private socketError: string | null = null;
+  private readonly onFrame = (frame: Buffer): boolean => this.frame(frame);
+  private readonly onTimer = (): void => this.tick();
 
   private constructor(socket: Socket, server: string, maxIncoming: number) {
     this.socket = socket;
     this.server = server;
-    this.maxIncoming = maxIncoming;
+    this.decoder = new FrameDecoder(maxIncoming);
     socket.setNoDelay(true);
     socket.on('data', (d: Buffer) => this.onData(d));
-    socket.on('error', (e) => this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`)));
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      this.socketError ??= e.code ?? e.message;
+      this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`));
+    });
     socket.on('close', () => this.close(new ConnectionLossError(undefined, `${server} closed the connection`)));
   }
 
   /**
    * Connects, sends the ConnectRequest and waits for the ConnectResponse, all within
-   * connectTimeoutMs. A server that accepts TCP but never answers (paused, overloaded, not
-   * serving) fails here with OperationTimeoutError, and the caller moves to the next server.
+   * connectTimeoutMs. Never rejects: a failed attempt says why (OpenFailure), so the caller can
+   * tell a server that is not there from one that is there but not serving.
    */
-  static open(opts: OpenOptions): Promise<{ conn: Connection; response: ConnectResponse }> {
+  static open(opts: OpenOptions): Promise<OpenResult> {
     const server = `${opts.host}:${opts.port}`;
-    return new Promise((resolve, reject) => {
+    if (opts.signal?.aborted) return Promise.resolve({ ok: false, failure: 'aborted', error: new ClientClosedError('connect'), server });
+    return new Promise((resolve) => {
       const socket = openTransport({ host: opts.host, port: opts.port, tls: opts.tls }, () => {
-        opts.onTcpConnected?.();
+        tcpUp = true;
         const w = new JuteWriter(64);
         w.writeInt(0);
         writeConnectRequest(w, opts.request);
@@ -157,72 +185,93 @@ export class Connection {
         socket.write(w.toBuffer());
       });
       const conn = new Connection(socket, server, opts.maxIncomingBytes);
+      let tcpUp = false;
       let done = false;
-      const finish = (err: Error | null, response?: ConnectResponse): void => {
+      const onAbort = (): void => fail('aborted', new ClientClosedError('connect'));
+      const finish = (result: OpenResult): void => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
         conn.handshake = null;
-        conn.earlyClose = null;
-        if (err) {
-          conn.close(err);
-          reject(err);
-        } else resolve({ conn, response: response as ConnectResponse });
+        resolve(result);
+      };
+      const fail = (failure: OpenFailure, error: Error): void => {
+        if (done) return;
+        finish({ ok: false, failure, error, server });
+        conn.close(error);
       };
       const timer = setTimeout(
-        () => finish(new OperationTimeoutError(undefined, `no session handshake from ${server} within ${opts.connectTimeoutMs} ms`)),
+        () =>
+          fail(
+            tcpUp ? 'silent' : 'unanswered',
+            new OperationTimeoutError(undefined, `no ${tcpUp ? 'session handshake' : 'TCP connection'} from ${server} within ${opts.connectTimeoutMs} ms`),
+          ),
         opts.connectTimeoutMs,
       );
-      conn.earlyClose = (err) => finish(err);
-      conn.handshake = (frame) => {
-        try {
-          // A server that refuses the session in its request pipeline (a read-only server asked
-          // for a global session, for one) answers with a bare ReplyHeader carrying the error.
-          if (frame.length === 16 && frame.readInt32BE(0) === 0 && frame.readInt32BE(12) < 0) {
-            finish(errorFromCode(frame.readInt32BE(12), undefined, `${server} refused the session`));
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      conn.handshake = {
+        onEnd: (err) => fail(tcpUp ? 'dropped' : conn.socketError === 'ECONNREFUSED' ? 'refused' : 'unanswered', err),
+        onFrame: (frame) => {
+          let answer;
+          try {
+            answer = decodeHandshake(frame);
+          } catch (e) {
+            const err = e instanceof JuteDecodeError ? new ProtocolError(server, `bad ConnectResponse: ${e.message}`) : (e as Error);
+            fail('protocol', err);
             return;
           }
-          const response = readConnectResponse(new JuteReader(frame));
-          // A session the server does not know (timeOut 0) is reported as is: there is nothing to authenticate.
-          if (!opts.sasl || response.timeOut <= 0) {
-            finish(null, response);
-            return;
-          }
-          const sasl = new SaslExchange(opts.sasl(), server);
-          conn.handshake = (reply) => {
+          if (answer.kind === 'refused') fail('rejected', errorFromCode(answer.code, undefined, `${server} refused the session`));
+          // A session the server does not know (timeOut 0) is reported as it is: nothing to authenticate.
+          else if (!opts.sasl || answer.response.timeOut <= 0) finish({ ok: true, conn, response: answer.response });
+          else authenticate(answer.response, opts.sasl());
+        },
+      };
+      const authenticate = (response: ConnectResponse, mechanism: SaslMechanism): void => {
+        const sasl = new SaslExchange(mechanism, server);
+        conn.handshake = {
+          onEnd: (err) => fail('dropped', err),
+          onFrame: (frame) => {
+            let step;
             try {
-              const step = sasl.onReply(reply);
-              if (step.done) finish(null, response);
-              else socket.write(step.send);
+              step = sasl.onReply(frame);
             } catch (e) {
-              finish(e as Error);
+              const refused = e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError;
+              fail(refused ? 'unauthenticated' : 'protocol', e as Error);
+              return;
             }
-          };
-          socket.write(sasl.start());
-        } catch (e) {
-          finish(e instanceof JuteDecodeError ? new ProtocolError(server, `bad ConnectResponse: ${e.message}`) : (e as Error));
-        }
+            if (step.done) finish({ ok: true, conn, response });
+            else socket.write(step.send);
+          },
+        };
+        socket.write(sasl.start());
       };
     });
   }
 
-  /** Hands the connection to its owner: frames flow, pings start, the read timeout is armed. */
-  start(handlers: ConnectionHandlers, readTimeoutMs: number): void {
+  /**
+   * Hands the connection to its owner: frames flow, pings start, the read timeout is armed.
+   * Frames (or an end) that came before start() are delivered on the next microtask, never
+   * inside the caller's own call, so an owner can finish its state change first.
+   */
+  start(handlers: ConnectionHandlers, timing: LivenessTiming): void {
     this.handlers = handlers;
-    this.readTimeoutMs = readTimeoutMs;
+    this.timing = timing;
     this.lastRecv = Date.now();
     this.lastSend = Date.now();
     if (this.closedWith) {
-      handlers.onClose(this.closedWith);
+      const reason = this.closedWith;
+      queueMicrotask(() => handlers.onClose(reason));
       return;
     }
-    // Java's client pings after readTimeout/2 without sending; checking six times per read
-    // timeout keeps both the ping and the silence detection within a sixth of their target.
-    const tick = Math.max(10, Math.floor(readTimeoutMs / 6));
-    this.timer = setInterval(() => this.onTick(), tick);
-    const early = this.early;
-    this.early = [];
-    for (const f of early) this.onFrame(f);
+    this.schedule();
+    if (this.early.length > 0) {
+      const early = this.early;
+      this.early = [];
+      queueMicrotask(() => {
+        for (const f of early) if (!this.frame(f)) return;
+      });
+    }
   }
 
   get isOpen(): boolean {
@@ -232,10 +281,6 @@ export class Connection {
   /** When the last byte arrived (session liveness is measured from here). */
   get lastReceiveTime(): number {
     return this.lastRecv;
-  }
-
-  get outstanding(): number {
-    return this.pending.size;
   }
 
   /** Sends a request whose reply is matched by xid. */
@@ -270,96 +315,92 @@ export class Connection {
     this.socket.write(frame);
   }
 
-  private onTick(): void {
+  /**
+   * One timer, set for the earlier of "silent for the read timeout" and "nothing sent for the
+   * ping interval". Traffic only moves both later, so a timer that fires early just re-arms.
+   */
+  private schedule(): void {
+    const due = Math.min(this.lastRecv + this.timing.readTimeoutMs, this.lastSend + this.timing.pingIntervalMs);
+    this.timer = setTimeout(this.onTimer, Math.max(1, due - Date.now()));
+  }
+
+  private tick(): void {
+    this.timer = null;
+    if (this.closedWith) return;
     const now = Date.now();
-    if (now - this.lastRecv > this.readTimeoutMs) {
-      this.close(new ConnectionLossError(undefined, `${this.server} silent for ${now - this.lastRecv} ms (read timeout ${this.readTimeoutMs} ms)`));
+    if (now - this.lastRecv >= this.timing.readTimeoutMs) {
+      this.close(new ConnectionLossError(undefined, `${this.server} silent for ${now - this.lastRecv} ms (read timeout ${this.timing.readTimeoutMs} ms)`));
       return;
     }
-    if (now - this.lastSend >= this.readTimeoutMs / 2) this.write(PING_FRAME);
+    if (now - this.lastSend >= this.timing.pingIntervalMs) this.write(PING_FRAME);
+    this.schedule();
   }
 
   private onData(d: Buffer): void {
     this.lastRecv = Date.now();
-    const buf = this.chunk.length === 0 ? d : Buffer.concat([this.chunk, d]);
-    let pos = 0;
-    while (buf.length - pos >= 4) {
-      const len = buf.readInt32BE(pos);
-      if (len < 0 || len > this.maxIncoming) {
-        this.close(new ProtocolError(this.server, `frame length ${len} at stream offset ${pos} outside 0..${this.maxIncoming}`));
-        return;
-      }
-      if (buf.length - pos - 4 < len) break;
-      const frame = buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
-      this.onFrame(frame);
-      if (this.closedWith) return;
+    try {
+      this.decoder.push(d, this.onFrame);
+    } catch (e) {
+      if (!(e instanceof FrameLengthError)) throw e;
+      this.close(new ProtocolError(this.server, e.message));
     }
-    // Keep the tail; copying it detaches it from the large chunk it came from.
-    this.chunk = pos === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
   }
 
-  private onFrame(frame: Buffer): void {
+  /** One frame; false once the connection has ended (the decoder then stops). */
+  private frame(frame: Buffer): boolean {
+    if (this.closedWith) return false;
     if (this.handshake) {
-      this.handshake(frame);
-      return;
+      this.handshake.onFrame(frame);
+      return !this.closedWith;
     }
     const h = this.handlers;
     if (!h) {
       this.early.push(Buffer.from(frame));
-      return;
+      return true;
     }
-    const r = new JuteReader(frame);
-    let header: ReplyHeader;
+    let m: ServerMessage;
     try {
-      header = readReplyHeader(r);
+      m = decodeServerMessage(frame);
     } catch (e) {
-      this.close(new ProtocolError(this.server, `bad reply header: ${(e as Error).message}`));
-      return;
+      this.close(new ProtocolError(this.server, `bad reply: ${(e as Error).message}`));
+      return false;
     }
-    switch (header.xid) {
-      case Xid.notification: {
-        let ev: WatcherEvent;
-        try {
-          ev = readWatcherEvent(r);
-        } catch (e) {
-          this.close(new ProtocolError(this.server, `bad notification: ${(e as Error).message}`));
-          return;
-        }
-        h.onNotification(ev, header.zxid);
-        return;
-      }
-      case Xid.ping:
-        // A server that enforces authentication answers an unauthenticated ping with an error and closes.
-        if (header.err !== 0) h.onSpecialReply(header, r);
-        return;
-      case Xid.auth:
-      case Xid.setWatches:
-        h.onSpecialReply(header, r);
-        return;
-      default: {
+    switch (m.kind) {
+      case 'notification':
+        h.onNotification(m.event!, m.zxid);
+        break;
+      case 'ping':
+        // A server that enforces authentication answers an unauthenticated ping with an error, then closes.
+        if (m.err !== 0) h.onSpecialReply(m, m.body);
+        break;
+      case 'auth':
+      case 'setWatches':
+        h.onSpecialReply(m, m.body);
+        break;
+      case 'reply': {
         const p = this.pending.shift();
-        if (!p || p.xid !== header.xid) {
-          this.close(new ProtocolError(this.server, `reply xid ${header.xid} but the oldest request in flight is ${p ? p.xid : 'none'}`));
+        if (!p || p.xid !== m.xid) {
+          this.close(new ProtocolError(this.server, `reply xid ${m.xid} but the oldest request in flight is ${p ? p.xid : 'none'}`));
           if (p) p.onLoss(new ConnectionLossError(undefined, `protocol error from ${this.server}`));
-          return;
+          return false;
         }
-        if (header.zxid > 0n) h.onZxid(header.zxid);
-        p.onReply(header, r);
+        if (m.zxid > 0n) h.onZxid(m.zxid);
+        p.onReply(m, m.body);
       }
     }
+    return !this.closedWith;
   }
 
   /** Ends the connection; pending requests fail with `reason` (a ConnectionLoss by default). */
   close(reason: Error): void {
     if (this.closedWith) return;
     this.closedWith = reason;
-    if (this.timer) clearInterval(this.timer);
+    if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.socket.destroy();
     const loss = reason instanceof ConnectionLossError ? reason : new ConnectionLossError(undefined, reason.message);
     for (const p of this.pending.drain()) p.onLoss(loss);
-    this.earlyClose?.(reason);
+    this.handshake?.onEnd(reason);
     this.handlers?.onClose(reason);
   }
 }

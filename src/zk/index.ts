@@ -4,10 +4,12 @@ export type {
   ClientEvents,
   ClientOptions,
   ClientState,
+  CloseResult,
   ConnectedInfo,
   CreateOptions,
   Data,
   ExpiryReason,
+  SessionTiming,
   TimeoutOption,
   WatchOption,
 } from './client.ts';
@@ -22,6 +24,7 @@ export {
   Perms,
   hex,
   sessionHex,
+  bigintReplacer,
   isTtlOwner,
   CONTAINER_EPHEMERAL_OWNER,
 } from './records.ts';
@@ -29,7 +32,10 @@ export type { ACL, Id, Stat, StatPersisted } from './records.ts';
 export { digestId, digestAcl } from './acl.ts';
 export { JuteDecodeError, JuteUnderflowError } from './jute.ts';
 export { parseConnectString, validatePath } from './paths.ts';
-export { endSession } from './end-session.ts';
+export { MAX_TTL_MS } from './args.ts';
+export { endSession, EndSessionTimeoutError } from './end-session.ts';
 export type { TlsOptions } from './transport.ts';
 export type { DigestMd5Credentials } from './sasl.ts';
 export type { EndSessionOptions, EndSessionResult } from './end-session.ts';
+export { FourLetterError, fourLetterWord, isNotServing, parseCons, parseDump, parseMntr, parseSrvr, srvrFields } from './admin.ts';
+export type { ConsEntry, DumpInfo, SrvrFields, SrvrInfo } from './admin.ts';

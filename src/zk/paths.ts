@@ -56,10 +56,7 @@ export function parseConnectString(s: string): ConnectString {
 export function validatePath(path: string, argument = 'path', sequential = false): void {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(argument, 'empty path');
   if (path[0] !== '/') throw new InvalidArgumentError(argument, `"${path}" does not start with /`);
-  if (path.length === 1) {
-    if (sequential) return;
-    return;
-  }
+  if (path.length === 1) return;
   if (path.endsWith('/') && !sequential) throw new InvalidArgumentError(argument, `"${path}" ends with /`);
   const body = sequential && path.endsWith('/') ? path.slice(1, -1) : path.slice(1);
   for (const seg of body.split('/')) {
@@ -72,4 +69,18 @@ export function validatePath(path: string, argument = 'path', sequential = false
       throw new InvalidArgumentError(argument, `"${JSON.stringify(path)}" has a forbidden character at ${i}`);
     }
   }
+}
+
+/** A caller's path on the server: the chroot put in front ("/" is the chroot itself). */
+export function chrootPath(chroot: string, path: string): string {
+  if (chroot === '') return path;
+  return path === '/' ? chroot : chroot + path;
+}
+
+/** A server's path back as the caller's (chroot removed); a path outside the chroot is left as it is. */
+export function stripChroot(chroot: string, serverPath: string): string {
+  if (chroot === '') return serverPath;
+  if (serverPath === chroot) return '/';
+  if (serverPath.startsWith(chroot + '/')) return serverPath.slice(chroot.length);
+  return serverPath;
 }

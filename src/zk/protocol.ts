@@ -89,17 +89,6 @@ export const EventType = {
 } as const;
 export type WatchEventType = Exclude<keyof typeof EventType, 'none'>;
 
-/** Watcher.Event.KeeperState values that can appear in a notification. */
-export const KeeperState = {
-  disconnected: 0,
-  syncConnected: 3,
-  authFailed: 4,
-  connectedReadOnly: 5,
-  saslAuthenticated: 6,
-  expired: -112,
-  closed: 7,
-} as const;
-
 /** WatcherType for removeWatches/checkWatches. */
 export const WatcherType = {
   children: 1,
@@ -161,10 +150,6 @@ export interface ReplyHeader {
   xid: number;
   zxid: bigint;
   err: number;
-}
-
-export function readReplyHeader(r: JuteReader): ReplyHeader {
-  return { xid: r.readInt('ReplyHeader.xid'), zxid: r.readLong('ReplyHeader.zxid'), err: r.readInt('ReplyHeader.err') };
 }
 
 export interface WatcherEvent {
@@ -267,10 +252,6 @@ const MAX_STRING = 1 << 20;
 
 export function readStringVector(r: JuteReader, field: string): string[] {
   return r.readVector(field, 4, (rr, i) => rr.readUString(`${field}[${i}]`, MAX_STRING)) ?? [];
-}
-
-export function readCreateResponse(r: JuteReader): { path: string } {
-  return { path: r.readUString('CreateResponse.path', MAX_STRING) };
 }
 
 export function readCreate2Response(r: JuteReader): { path: string; stat: Stat } {

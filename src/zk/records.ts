@@ -138,3 +138,11 @@ export function hex(v: number | bigint): string {
 export function sessionHex(v: bigint): string {
   return `0x${BigInt.asUintN(64, v).toString(16)}`;
 }
+
+/**
+ * A JSON.stringify replacer for records that hold bigints (session ids, ephemeral owners): each
+ * is written as sessionHex writes it, so JSON output reads like ZooKeeper's own tools.
+ */
+export function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? sessionHex(value) : value;
+}

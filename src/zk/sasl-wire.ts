@@ -15,8 +15,9 @@
  *
  * Pure: frames in, frames out. The connection layer writes what `start` and `onReply` return.
  */
-import { JuteWriter, JuteReader, JuteDecodeError } from './jute.ts';
-import { OpCode, readReplyHeader, writeRequestHeader } from './protocol.ts';
+import { JuteWriter, JuteDecodeError } from './jute.ts';
+import { OpCode, writeRequestHeader } from './protocol.ts';
+import { decodeServerMessage } from './decoder.ts';
 import { AuthFailedError, ErrorCode, ProtocolError, SessionClosedRequireSaslAuthError } from './errors.ts';
 import { SaslMechanismError, type SaslMechanism } from './sasl.ts';
 
@@ -42,11 +43,10 @@ export interface SaslReply {
 
 /** ReplyHeader + SetSASLResponse from a frame without its length prefix. */
 export function decodeSaslReply(frame: Buffer): SaslReply {
-  const r = new JuteReader(frame);
-  const h = readReplyHeader(r);
+  const { xid, err, body } = decodeServerMessage(frame);
   // A failure reply may carry an empty SetSASLResponse or nothing at all.
-  const token = r.remaining > 0 ? r.readBuffer('SetSASLResponse.token', MAX_TOKEN_BYTES) : null;
-  return { xid: h.xid, err: h.err, token };
+  const token = body.remaining > 0 ? body.readBuffer('SetSASLResponse.token', MAX_TOKEN_BYTES) : null;
+  return { xid, err, token };
 }
 
 export type SaslStep = { send: Buffer; done: false } | { send: null; done: true };

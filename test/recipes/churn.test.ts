@@ -140,6 +140,7 @@ describe('election under churn', () => {
     );
     assert.deepEqual(failures, []);
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     assert.equal(obs.maxConcurrent, 1);
     assert.ok(terms >= 20, `the churn changed leaders (${terms} terms)`);
     let highest = 0;

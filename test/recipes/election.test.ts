@@ -9,7 +9,6 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { MultiError, NoNodeError } from '../../src/zk/index.ts';
 import {
@@ -57,6 +56,11 @@ async function discover(path: string): Promise<{ d: LeaderDiscovery; views: (Lea
   return { d, views };
 }
 
+/** One sync per candidate on its own connection: every notification sent before it has arrived. */
+async function roundTrips(cs: Candidate[], path: string): Promise<void> {
+  await Promise.all(cs.map((c) => c.client.sync(path)));
+}
+
 function assertEpochsNeverBack(views: (LeaderInfo | null)[]): void {
   let highest = 0;
   for (const v of views) {
@@ -98,9 +102,9 @@ describe('election', () => {
     assert.equal(cs[0].election.state, 'left');
     assert.ok(t1.epoch > t0.epoch, 'epochs grow across terms');
     await until('discovery to follow', () => d.leader?.epoch === t1.epoch && d.leader.claimed);
-    // Let any stray notification arrive before counting.
-    await admin.sync(path);
-    await sleep(300);
+    // A round trip on each candidate's own connection: its reply follows every notification
+    // that connection's server had sent for the changes before it.
+    await roundTrips(cs.slice(1), path);
     const delta = cs.map((c, i) => c.election.notifications - before[i]);
     t.diagnostic(`notifications per candidate when the leader went: ${delta.slice(1).join(', ')} (c1..c4)`);
     assert.deepEqual(delta.slice(1), [1, 0, 0, 0], 'only the successor hears of it');
@@ -113,12 +117,13 @@ describe('election', () => {
     const mid = cs.map((c) => c.election.notifications);
     await cs[2].election.leave();
     await until('c3 to watch c1', () => cs[3].election.notifications === mid[3] + 1);
-    await sleep(300);
+    await roundTrips([cs[1], cs[3], cs[4]], path);
     assert.deepEqual(
       cs.slice(1).map((c, i) => c.election.notifications - mid[i + 1]),
       [0, 0, 1, 0],
     );
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     assert.equal(obs.maxConcurrent, 1);
     assertEpochsNeverBack(views);
     d.stop();
@@ -136,7 +141,7 @@ describe('election', () => {
     // The leader is a child process, like the seed's meta on node1.
     const script = join(import.meta.dirname, 'fixtures', 'candidate-process.ts');
     const child = spawn(process.execPath, ['--import', 'tsx', script, ens.connectString, path, logPath, 'frozen:10100', String(SESSION_MS)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['pipe', 'pipe', 'inherit'],
     });
     children.push(child);
     const lines: Record<string, unknown>[] = [];
@@ -165,7 +170,10 @@ describe('election', () => {
     const wokeAt = Date.now();
     child.kill('SIGCONT');
     await until('the child to learn it lost', () => lines.some((l) => l.ev === 'state' && l.state === 'lost'), 20_000);
-    await sleep(500);
+    // A round trip on the child's pipe: it answers once its write in flight has reported, so
+    // every write it issued is on a line before the answer ('lost' is final: no more writes).
+    child.stdin!.write('flush\n');
+    await until('the child to flush', () => lines.some((l) => l.ev === 'flushed'), 20_000);
     const afterWake = lines.slice(linesAtStop);
     t.diagnostic(`the frozen leader after SIGCONT: ${afterWake.map((l) => `${String(l.ev)}${l.reason ? `(${String(l.reason)})` : ''}${l.state ? `(${String(l.state)})` : ''}${l.ev === 'write' ? `(${l.ok ? 'ok' : String(l.error)})` : ''}`).join(' ')}`);
     assert.ok(
@@ -198,6 +206,7 @@ describe('election', () => {
     );
     assert.equal(c2.election.isLeader(), false);
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     assertEpochsNeverBack(views);
     child.kill('SIGTERM');
     d.stop();
@@ -251,6 +260,7 @@ describe('election', () => {
     await admin.create('/e3-data', 'v0');
     await c1.election.writer().setData('/e3-data', 'by the resumed leader');
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     assertEpochsNeverBack(views);
     assert.equal(d.leader?.epoch, term.epoch);
     d.stop();
@@ -280,7 +290,9 @@ describe('election', () => {
     assert.ok(t2.epoch > term.epoch);
     await ens.startServer(only);
     await ens.waitForQuorum({ timeoutMs: 60_000 });
-    await sleep(1000);
+    // Its client is expired, a final state: it never connects again, so nothing can revive it.
+    assert.equal(c1.client.state, 'expired');
+    assert.equal((await readLeader(await pool.client(), { path }))?.epoch, t2.epoch);
     assert.equal(c1.election.isLeader(), false);
     assert.equal(c1.election.state, 'lost');
     assert.equal(obs.elections('c1').length, 1, 'c1 was elected once and never again');
@@ -290,6 +302,7 @@ describe('election', () => {
     const admin = await pool.client();
     await assert.rejects(fencedMulti(admin, term, [{ op: 'setData', path, data: 'stale' }]), (e: unknown) => e instanceof FencedError && e.reason === 'znodeGone');
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     await c2.election.leave();
   });
 
@@ -362,6 +375,7 @@ describe('election', () => {
     assert.equal(stale[0].epoch, current.epoch);
     seeded.stop();
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     d.stop();
     await c1.election.leave();
     await c2.election.leave();
@@ -387,6 +401,7 @@ describe('election', () => {
     await c1.election.resign();
     assert.ok((await again).term.epoch > t3.epoch);
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     await c1.election.leave();
     assert.equal(c1.election.state, 'left');
   });
@@ -419,6 +434,7 @@ describe('election', () => {
     assert.ok(obs.elections().slice(1).every((v) => v.resumed === true && v.epoch === term.epoch), 'later elections only resume the term');
     t.diagnostic(`m0's views: ${obs.views.map((v) => `${v.ev}${v.reason ? `:${v.reason}` : ''}${v.resumed ? ':resumed' : ''}`).join(' ')}`);
     assert.equal(obs.violation, null);
+    assert.deepEqual(obs.inconsistent, []);
     await d.client.sync(path);
     await until('discovery to read again', async () => d.leader?.epoch === term.epoch);
     assert.ok(views.every((v) => v === null || v.epoch === term.epoch));

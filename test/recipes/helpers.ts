@@ -4,6 +4,13 @@ import { Election, type DeposeReason, type ElectionOptions, type Term } from '..
 
 export { until } from '../until.ts';
 
+/** The state a deposed leader is in when 'deposed' reaches its listeners (docs/recipes.md). */
+function stateAfterDeposal(reason: DeposeReason): string {
+  if (reason === 'suspended') return 'suspended';
+  if (reason === 'expired') return 'lost';
+  return reason === 'closed' || reason === 'left' ? 'left' : 'candidate';
+}
+
 export type View = { at: number; who: string; ev: 'elected' | 'deposed'; epoch: number; resumed?: boolean; reason?: DeposeReason };
 
 /**
@@ -13,6 +20,8 @@ export type View = { at: number; who: string; ev: 'elected' | 'deposed'; epoch: 
 export class LeaderObserver {
   readonly views: View[] = [];
   readonly leaders = new Set<string>();
+  /** Events whose listener saw a state other than the one the event announces. */
+  readonly inconsistent: string[] = [];
   /** Set when two candidates were leaders at once. */
   violation: string | null = null;
   maxConcurrent = 0;
@@ -20,6 +29,8 @@ export class LeaderObserver {
   watch(who: string, e: Election): void {
     e.on('elected', ({ term, resumed }) => {
       this.views.push({ at: Date.now(), who, ev: 'elected', epoch: term.epoch, resumed });
+      // Leadership changes before its event: a listener sees the state the event announces.
+      if (!e.isLeader() || e.term !== term) this.inconsistent.push(`${who} elected while ${e.state}`);
       // A claim ZooKeeper ordered before the external close may be reported after it began;
       // such a candidate is not counted (its session is going), and it learns 'lost' next.
       if (term.epoch <= (this.deposedUpTo.get(who) ?? -Infinity)) {
@@ -32,6 +43,7 @@ export class LeaderObserver {
     });
     e.on('deposed', ({ term, reason }) => {
       this.views.push({ at: Date.now(), who, ev: 'deposed', epoch: term.epoch, reason });
+      if (e.isLeader() || e.term !== null || e.state !== stateAfterDeposal(reason)) this.inconsistent.push(`${who} deposed (${reason}) while ${e.state}`);
       this.leaders.delete(who);
     });
   }

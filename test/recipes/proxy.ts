@@ -1,11 +1,25 @@
 /**
  * A TCP proxy in front of one real ZooKeeper server that can lose a reply: armed with an op
  * code, it forwards the next request of that type, swallows everything the server sends back
- * from then on, and cuts the client's connection a moment later. The server applies the
- * request; the client sees ConnectionLoss: the ambiguous outcome recipes must survive.
+ * from then on, and cuts the client's connection once the request's own reply has come (so the
+ * server has applied it). The client sees ConnectionLoss: the ambiguous outcome recipes must
+ * survive.
  */
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { OpCode } from '../../src/zk/index.ts';
+
+/** Splits a stream of ZooKeeper frames (int32 length + body) into whole frames, length included. */
+function framer(onFrame: (frame: Buffer) => void): (chunk: Buffer) => void {
+  let pending = Buffer.alloc(0);
+  return (chunk) => {
+    pending = Buffer.concat([pending, chunk]);
+    while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
+      const frame = pending.subarray(0, 4 + pending.readInt32BE(0));
+      pending = pending.subarray(frame.length);
+      onFrame(frame);
+    }
+  };
+}
 
 export class LossyProxy {
   private server: Server | null = null;
@@ -39,36 +53,36 @@ export class LossyProxy {
   private accept(client: Socket): void {
     const upstream = createConnection({ host: this.upstreamHost, port: this.upstreamPort });
     this.sockets.add(client).add(upstream);
-    let swallow = false;
-    let handshakeSeen = false;
-    let pending = Buffer.alloc(0);
+    // The xid whose reply is swallowed; the connection is cut when that reply arrives.
+    let swallowXid: number | null = null;
+    let requests = 0;
+    let replies = 0;
     const kill = (): void => {
       client.destroy();
       upstream.destroy();
     };
-    client.on('data', (chunk: Buffer) => {
-      // Frames: int32 length, then (after the handshake) int32 xid, int32 type.
-      pending = Buffer.concat([pending, chunk]);
-      while (pending.length >= 4 && pending.length >= 4 + pending.readInt32BE(0)) {
-        const len = pending.readInt32BE(0);
-        const frame = pending.subarray(0, 4 + len);
-        pending = pending.subarray(4 + len);
+    // Frames: int32 length, then (after the handshake) int32 xid, int32 type.
+    client.on(
+      'data',
+      framer((frame) => {
         upstream.write(frame);
-        if (!handshakeSeen) {
-          handshakeSeen = true;
-          continue;
-        }
-        if (this.armed !== null && len >= 8 && frame.readInt32BE(8) === this.armed) {
+        if (requests++ === 0) return; // the handshake
+        if (this.armed !== null && frame.length >= 12 && frame.readInt32BE(8) === this.armed) {
           this.armed = null;
           this.lost++;
-          swallow = true;
-          setTimeout(kill, 300);
+          swallowXid = frame.readInt32BE(4);
         }
-      }
-    });
-    upstream.on('data', (chunk: Buffer) => {
-      if (!swallow) client.write(chunk);
-    });
+      }),
+    );
+    // Frames: int32 length, then (after the handshake's reply) ReplyHeader { int32 xid, ... }.
+    upstream.on(
+      'data',
+      framer((frame) => {
+        const xid = replies++ > 0 && frame.length >= 8 ? frame.readInt32BE(4) : null;
+        if (swallowXid === null) client.write(frame);
+        else if (xid === swallowXid) kill();
+      }),
+    );
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
     client.on('error', () => undefined);

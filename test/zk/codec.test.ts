@@ -15,7 +15,6 @@ import {
   readGetChildren2Response,
   readGetDataResponse,
   readMultiResponse,
-  readReplyHeader,
   readWatcherEvent,
   readWhoAmIResponse,
   writeConnectRequest,
@@ -24,6 +23,7 @@ import {
 } from '../../src/zk/protocol.ts';
 import { createClient, parseConnectString, validatePath, InvalidArgumentError, ZooKeeperError } from '../../src/zk/index.ts';
 import { WatchManager, ancestorsAndSelf } from '../../src/zk/watches.ts';
+import { decodeServerMessage } from '../../src/zk/decoder.ts';
 
 /** mulberry32: a small seeded PRNG so a failing case can be replayed. */
 function prng(seed: number): () => number {
@@ -64,7 +64,8 @@ const samples: { name: string; body: Buffer; decode: (r: JuteReader) => unknown 
     body: frame((w) => w.writeInt(0).writeInt(6000).writeLong(0x100000abcn).writeBuffer(Buffer.alloc(16, 1)).writeBool(false)),
     decode: readConnectResponse,
   },
-  { name: 'ReplyHeader', body: frame((w) => w.writeInt(7).writeLong(9n).writeInt(0)), decode: readReplyHeader },
+  { name: 'ReplyHeader', body: frame((w) => w.writeInt(7).writeLong(9n).writeInt(0)), decode: (r) => decodeServerMessage(r.buf.subarray(r.pos)) },
+  { name: 'Notification', body: frame((w) => w.writeInt(-1).writeLong(9n).writeInt(0).writeInt(3).writeInt(3).writeString('/a/b')), decode: (r) => decodeServerMessage(r.buf.subarray(r.pos)) },
   { name: 'WatcherEvent', body: frame((w) => w.writeInt(3).writeInt(3).writeString('/a/b')), decode: readWatcherEvent },
   { name: 'Create2Response', body: frame((w) => (w.writeString('/x-0000000001'), writeStat(w, stat))), decode: readCreate2Response },
   { name: 'GetDataResponse', body: frame((w) => (w.writeBuffer(Buffer.from('hello')), writeStat(w, stat))), decode: readGetDataResponse },

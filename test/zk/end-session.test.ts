@@ -6,9 +6,12 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { Ensemble } from '../../src/lab/ensemble.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { until } from '../until.ts';
+import { BlackHole } from './fixtures/tcp.ts';
 import {
   ConnectionLossError,
+  EndSessionTimeoutError,
   InvalidArgumentError,
   OperationTimeoutError,
   SessionExpiredError,
@@ -67,7 +70,7 @@ describe('endSession', () => {
    * "expired"), or, if its connection outlived the session on a server that lost track of it, at
    * its next write, which the leader answers SessionExpired. Either way it ends in `expired`.
    */
-  async function holderLearns(c: ZooKeeperClient, probe: string, what: string): Promise<void> {
+  async function holderLearns(c: ZooKeeperClient, probe: string, what: string, watcher: ZooKeeperClient = observer): Promise<void> {
     // SessionExpired: told at once; ConnectionLoss: the leader dropped it; OperationTimeout: the
     // holder was still reconnecting when the request's own deadline passed (a loaded machine).
     await assert.rejects(
@@ -76,7 +79,8 @@ describe('endSession', () => {
       `${what}: a write on the ended session`,
     );
     await until(`${what}: the holder to learn its session expired`, () => c.state === 'expired', 20_000);
-    assert.equal(await observer.exists(probe), null, `${what}: nothing written on the ended session`);
+    await watcher.sync('/');
+    assert.equal(await watcher.exists(probe), null, `${what}: nothing written on the ended session`);
   }
 
   it('ends it through another server than the holder\'s', async () => {
@@ -117,6 +121,76 @@ describe('endSession', () => {
       await ens.startServer(3);
       await ens.waitForQuorum();
     }
+  });
+
+  it('retries a server that accepts TCP but does not serve until the deadline: not "unreachable"', async () => {
+    // A black hole in the list stands for a server that is electing, paused or waiting on a dead
+    // leader: it accepts connections and never answers a session handshake.
+    const hole = await BlackHole.start();
+    try {
+      const { c } = await holder(2, '/end-not-serving');
+      const err = await endSession(`${ens.connectString},${hole.address}`, c.sessionId, c.sessionPassword, { timeoutMs: 3000, connectTimeoutMs: 500 }).then(
+        () => assert.fail('a server that never confirmed cannot be left out'),
+        (e: unknown) => e,
+      );
+      assert.ok(err instanceof EndSessionTimeoutError && err instanceof OperationTimeoutError, String(err));
+      assert.deepEqual(err.pending, [hole.address]);
+      assert.equal(err.result.outcome, 'closed');
+      assert.deepEqual([...err.result.confirmedBy].sort(), [1, 2, 3].map((id) => ens.address(id)).sort());
+      assert.deepEqual(err.result.unreachable, []);
+      assert.ok(hole.held.length >= 2, `retried (${hole.held.length} attaches)`);
+      assert.equal(await observer.exists('/end-not-serving'), null, 'the session was ended all the same');
+      await holderLearns(c, '/end-not-serving-after', 'a server not serving');
+      await c.close();
+    } finally {
+      await hole.close();
+    }
+  });
+
+  it('ends a session while the ZooKeeper leader is being killed, 20 times in a row', { timeout: 900_000 }, async () => {
+    // The moment of the kill moves through endSession's steps (attaching, the 150 ms hold, the
+    // close, the confirmations): a fault schedule, not a wait; every assertion is on facts.
+    const killAfterMs = [0, 30, 60, 100, 140, 180, 240, 320, 450, 600];
+    for (let round = 0; round < 20; round++) {
+      const what = `round ${round}`;
+      const { leaderId } = await ens.waitForQuorum({ timeoutMs: 60_000 });
+      const survivors = [1, 2, 3].filter((id) => id !== leaderId).map((id) => ens.address(id));
+      const path = `/end-election-${round}`;
+      // The holder reaches every server, so it rides out the election like a real leader would.
+      const c = createClient(ens.connectString, { sessionTimeoutMs: 6000, localExpiry: false });
+      const watcher = createClient(ens.connectString, { sessionTimeoutMs: 10_000, localExpiry: false });
+      try {
+        await c.connect({ timeoutMs: 15_000 });
+        await c.create(path, 'held', { mode: 'ephemeral' });
+        const id = c.sessionId;
+        const password = c.sessionPassword;
+        // A short connect timeout: a handshake the election slows down is retried, never taken
+        // for an unreachable server.
+        const ending = endSession(ens.connectString, id, password, { timeoutMs: 30_000, connectTimeoutMs: 500 });
+        await sleep(killAfterMs[round % killAfterMs.length]!);
+        await ens.kill(leaderId);
+        const r = await ending;
+        assert.equal(r.outcome, 'closed', what);
+        // A live server is never reported unreachable; the dead leader may be either, depending on
+        // whether it was visited before the kill.
+        for (const s of survivors) assert.ok(r.confirmedBy.includes(s), `${what}: ${s} confirmed (${JSON.stringify(r)})`);
+        assert.ok(r.unreachable.every((s) => s === ens.address(leaderId)), `${what}: unreachable ${r.unreachable.join(', ')}`);
+        assert.equal(r.confirmedBy.length + r.unreachable.length, 3, what);
+
+        await ens.waitForQuorum({ timeoutMs: 60_000 });
+        await watcher.connect({ timeoutMs: 15_000 });
+        await watcher.sync('/');
+        assert.equal(await watcher.exists(path), null, `${what}: the ephemeral went with the session`);
+        const late = createClient(ens.connectString, { sessionId: id, sessionPassword: password });
+        await assert.rejects(late.connect({ timeoutMs: 15_000 }), SessionExpiredError, `${what}: the session is gone on the servers`);
+        await holderLearns(c, `${path}-after`, what, watcher);
+      } finally {
+        await c.close({ timeoutMs: 1000 });
+        await watcher.close({ timeoutMs: 1000 });
+        if (ens.state(leaderId) !== 'running') await ens.startServer(leaderId);
+      }
+    }
+    await ens.waitForQuorum({ timeoutMs: 60_000 });
   });
 
   it('rejects bad arguments by name, and an unreachable ensemble with ConnectionLossError', async () => {

@@ -16,7 +16,9 @@ import {
   NotEmptyError,
   PacketTooLargeError,
   InvalidArgumentError,
+  MAX_TTL_MS,
   Perms,
+  type Op,
   READ_ACL_UNSAFE,
   createClient,
   digestAcl,
@@ -142,6 +144,41 @@ describe('operations', () => {
     await zk.create('/ttl', 'y', { mode: 'ttl', ttlMs: 500 });
     assert.notEqual(await zk.exists('/ttl'), null);
     await until('TTL nodes to expire', async () => (await zk.exists('/ttl')) === null && (await zk.exists(ttl.path)) === null, 20_000);
+  });
+
+  it('TTLs beyond ZooKeeper\'s maximum (2^40-1 ms) or the wire are refused before encoding, in create and in multi; the maximum is accepted', async () => {
+    const zk = await client();
+    for (const ttlMs of [2 ** 40, 2 ** 63, Number.MAX_SAFE_INTEGER, 1.5, 0, -1, Number.NaN]) {
+      await assert.rejects(zk.create('/ttl-bad', null, { mode: 'ttl', ttlMs }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'ttlMs', String(ttlMs));
+      await assert.rejects(
+        zk.multi([{ op: 'check', path: '/', version: -1 }, { op: 'create', path: '/ttl-bad', mode: 'ttl', ttlMs }]),
+        (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'ops[1].ttlMs',
+        String(ttlMs),
+      );
+    }
+    assert.equal(zk.state, 'connected', 'nothing was sent');
+    // The server takes the maximum (it keeps the TTL in the low 40 bits of the node's owner field;
+    // clients are shown 0 there for TTL nodes).
+    assert.equal((await zk.create('/ttl-max', 'x', { mode: 'ttl', ttlMs: MAX_TTL_MS })).path, '/ttl-max');
+    assert.notEqual(await zk.exists('/ttl-max'), null);
+    const [made] = await zk.multi([{ op: 'create', path: '/ttl-max-multi', mode: 'persistent_sequential_ttl', ttlMs: MAX_TTL_MS }]);
+    assert.ok(made?.op === 'create' && /^\/ttl-max-multi\d{10}$/.test(made.path));
+  });
+
+  it('single calls and multi ops check their arguments alike, naming them as the caller wrote them', async () => {
+    const zk = await client();
+    const named = (argument: string) => (e: unknown) => e instanceof InvalidArgumentError && e.argument === argument;
+    await assert.rejects(zk.setData('/x', 'y', 2 ** 31), named('version'));
+    await assert.rejects(zk.multi([{ op: 'setData', path: '/x', data: 'y', version: 2 ** 31 }]), named('ops[0].version'));
+    await assert.rejects(zk.delete('x'), named('path'));
+    await assert.rejects(zk.multi([{ op: 'check', path: '/', version: 0 }, { op: 'delete', path: 'x' }]), named('ops[1].path'));
+    await assert.rejects(zk.create('/x', 42 as unknown as string), named('data'));
+    await assert.rejects(zk.multi([{ op: 'create', path: '/x', data: 42 as unknown as string }]), named('ops[0].data'));
+    await assert.rejects(zk.create('/x', null, { mode: 'bogus' as 'ttl' }), named('mode'));
+    await assert.rejects(zk.multi([{ op: 'create', path: '/x', mode: 'bogus' as 'ttl' }]), named('ops[0].mode'));
+    await assert.rejects(zk.multi([{ op: 'bogus' } as unknown as Op]), named('ops[0].op'));
+    await assert.rejects(zk.getData('/x', { timeoutMs: -5 }), named('timeoutMs'));
+    assert.equal(zk.state, 'connected');
   });
 
   it('digest ACLs: NoAuth without the credential, access with it; getACL/setACL with aversion', async () => {

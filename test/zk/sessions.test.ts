@@ -5,12 +5,12 @@
 // read-only server serves a client that asked for it.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { Ensemble } from '../../src/lab/ensemble.ts';
 import { until } from '../until.ts';
+import { BlackHole, Proxy } from './fixtures/tcp.ts';
 import {
   ConnectionLossError,
   NotReadOnlyError,
@@ -141,8 +141,9 @@ describe('sessions', () => {
     await reconnected;
     assert.equal((await queued).data.toString(), 'y');
     await until('the missed events', () => events.length >= 3);
+    // One round trip on the watched connection: its reply follows every notification the
+    // server had sent, so a duplicate would have arrived before it.
     await a.sync('/sw');
-    await sleep(300);
     assert.deepEqual(events.map((e) => `${e.type} ${e.path}`).sort(), ['childrenChanged /sw', 'created /sw/new', 'dataChanged /sw/d']);
     // Every one of the 1500 watches is registered on the new connection's server.
     await Promise.all(many.map((p) => a.checkWatches(p, 'data')));
@@ -249,12 +250,13 @@ describe('sessions', () => {
     }
   });
 
-  it('close() ends the session at once; requests fail fast with typed errors before connect and after close', async () => {
+  it('close() ends the session at once and says so; requests fail fast with typed errors before connect and after close', async () => {
     const zk = open(ens.connectString);
     await assert.rejects(zk.getData('/'), ConnectionLossError);
     await zk.connect();
     await zk.create('/closing', null, { mode: 'ephemeral' });
-    await zk.close();
+    const id = zk.sessionId;
+    assert.deepEqual(await zk.close(), { session: 'closed', sessionId: id });
     assert.equal(zk.state, 'closed');
     // close() sent closeSession: the ephemeral is gone at once, not after the session timeout.
     const observer = open(ens.connectString);
@@ -266,6 +268,79 @@ describe('sessions', () => {
     const p = closed.connect({ timeoutMs: 20_000 });
     await closed.close();
     await assert.rejects(p, (e: Error) => e.name === 'ClientClosedError');
+  });
+
+  it('close() while suspended returns at once: the attempt in flight is aborted and the session abandoned', { timeout: 30_000 }, async () => {
+    // Suspended, and stuck on a server that never answers, with every timeout at 10 minutes and
+    // no local expiry: only close() itself can end this, and it must not wait for a reconnect.
+    const server = ens.address(ens.servers[0]!.id);
+    const first = await Proxy.start(server);
+    const hole = await BlackHole.start();
+    try {
+      const zk = open(`${first.address},${hole.address}`, { connectTimeoutMs: 600_000, requestTimeoutMs: 600_000, localExpiry: false });
+      await zk.connect();
+      await zk.create('/abandoned', null, { mode: 'ephemeral' });
+      const id = zk.sessionId;
+      const suspended = once(zk, 'suspended');
+      await first.close();
+      await suspended;
+      const held = await hole.connection(0);
+      const queued = zk.getData('/abandoned').then(() => 'answered', (e: Error) => e.name);
+      assert.deepEqual(await zk.close({ timeoutMs: 600_000 }), { session: 'abandoned', sessionId: id });
+      await held.closedByPeer;
+      assert.equal(await queued, 'ClientClosedError', 'the request queued while suspended fails with the close');
+      // Abandoned, not closed: the session lives on the servers until its timeout.
+      const observer = open(ens.connectString);
+      await observer.connect();
+      await observer.sync('/');
+      assert.equal((await observer.exists('/abandoned'))?.ephemeralOwner, id);
+    } finally {
+      await first.close();
+      await hole.close();
+    }
+  });
+
+  it('a process whose client is closed mid-handshake exits at once: no socket or timer is left', { timeout: 30_000 }, async () => {
+    const hole = await BlackHole.start();
+    const fixture = fileURLToPath(new URL('./fixtures/close-mid-handshake.ts', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, hole.address], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const lines: string[] = [];
+    createInterface({ input: child.stdout! }).on('line', (l) => void lines.push(l));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const held = await hole.connection(0);
+      // The ConnectRequest arrived: the handshake is in flight (never to be answered).
+      if (held.socket.bytesRead === 0) await new Promise((resolve) => held.socket.once('data', resolve));
+      child.stdin!.end('close\n');
+      // The child exits by itself once close() returns: its connect timeout (10 minutes) would
+      // keep it alive if the attempt's socket or timer had been left behind.
+      assert.equal(await exited, 0);
+      await held.closedByPeer;
+      const report = JSON.parse(lines.find((l) => l.startsWith('{'))!) as { result: string; state: string; connect: string; resources: string[] };
+      assert.deepEqual([report.result, report.state, report.connect], ['none', 'closed', 'ClientClosedError']);
+      assert.deepEqual(report.resources.filter((r) => /TCP|Timeout|Timer/.test(r)), [], `resources left: ${report.resources.join(', ')}`);
+    } finally {
+      child.kill('SIGKILL');
+      await hole.close();
+    }
+  });
+
+  it('25 concurrent connect() calls share one attempt and one session, with no listener warning', async () => {
+    const warnings: Error[] = [];
+    const onWarning = (w: Error): void => void warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const zk = open(ens.connectString);
+      const infos = await Promise.all(Array.from({ length: 25 }, () => zk.connect()));
+      assert.equal(new Set(infos.map((i) => i.sessionId)).size, 1);
+      assert.equal(infos[0]!.sessionId, zk.sessionId);
+      for (const e of ['connected', 'reconnected', 'expired', 'closed', 'authFailed'] as const) assert.equal(zk.listenerCount(e), 0, e);
+      // Warnings are emitted on the next tick: one round trip later any would have been.
+      await zk.sync('/');
+      assert.deepEqual(warnings.map((w) => w.name), []);
+    } finally {
+      process.off('warning', onWarning);
+    }
   });
 });
 
@@ -289,11 +364,7 @@ describe('read-only mode', () => {
       for (const s of ro.servers.slice(1)) await ro.kill(s.id);
       // Until the survivor notices the lost quorum it may still serve read-write; wait for its
       // own word that it is read-only.
-      const deadline = Date.now() + 30_000;
-      while ((await ro.srvr(survivor))?.mode !== 'read-only') {
-        assert.ok(Date.now() < deadline, 'the survivor never entered read-only mode');
-        await sleep(100);
-      }
+      await until('the survivor to enter read-only mode', async () => (await ro.srvr(survivor))?.mode === 'read-only');
       const zk = createClient(ro.address(survivor), { sessionTimeoutMs: 6000, readOnly: true });
       clients.push(zk);
       const info = await zk.connect({ timeoutMs: 30_000 });

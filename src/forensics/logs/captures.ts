@@ -1,7 +1,10 @@
 /**
  * Saved command outputs a bundle may hold: `stat` listings (file modification times, the evidence
- * of when a process last wrote), and ZooKeeper's `srvr`, `mntr` and `dump` four-letter words.
+ * of when a process last wrote), and ZooKeeper's `srvr`, `mntr` and `dump` four-letter words (read
+ * by the one parser of src/zk/admin.ts).
  */
+import { parseDump, parseMntr, srvrFields } from '../../zk/admin.ts';
+import { sessionHex } from '../../zk/records.ts';
 import type { TimeZone } from './time.ts';
 
 export interface StatRecord {
@@ -76,37 +79,21 @@ export interface ZkCapture {
 
 export function parseCapture(kind: 'srvr' | 'mntr' | 'dump', text: string): ZkCapture {
   const cap: ZkCapture = { kind };
-  const lines = text.split('\n').map((l) => l.replace(/\r$/, ''));
   if (kind === 'srvr') {
-    for (const l of lines) {
-      let m: RegExpExecArray | null;
-      if ((m = /^Mode: (\S+)/.exec(l))) cap.mode = m[1];
-      else if ((m = /^Zxid: (0x[0-9a-fA-F]+)/.exec(l))) cap.zxid = m[1];
-      else if ((m = /^Node count: (\d+)/.exec(l))) cap.nodeCount = Number(m[1]);
-      else if ((m = /^Zookeeper version: ([^,]+)/.exec(l))) cap.version = m[1];
-    }
+    const f = srvrFields(text);
+    if (f.mode !== undefined) cap.mode = f.mode;
+    if (f.zxidHex !== undefined) cap.zxid = f.zxidHex;
+    if (f.nodeCount !== undefined) cap.nodeCount = f.nodeCount;
+    if (f.version !== undefined) cap.version = f.version;
   } else if (kind === 'mntr') {
-    for (const l of lines) {
-      const [k, v] = l.split('\t');
-      if (v === undefined) continue;
-      if (k === 'zk_server_state') cap.mode = v;
-      else if (k === 'zk_znode_count') cap.nodeCount = Number(v);
-      else if (k === 'zk_ephemerals_count') cap.ephemerals = Number(v);
-      else if (k === 'zk_version') cap.version = v.split(',')[0];
-    }
+    const m = parseMntr(text);
+    if (m.zk_server_state !== undefined) cap.mode = m.zk_server_state;
+    if (m.zk_znode_count !== undefined) cap.nodeCount = Number(m.zk_znode_count);
+    if (m.zk_ephemerals_count !== undefined) cap.ephemerals = Number(m.zk_ephemerals_count);
+    if (m.zk_version !== undefined) cap.version = m.zk_version.split(',')[0];
   } else {
     const sessions: Record<string, string[]> = {};
-    let cur: string | null = null;
-    let inEph = false;
-    for (const l of lines) {
-      if (/^ephemeral nodes dump:/.test(l)) inEph = true;
-      if (!inEph) continue;
-      const s = /^(0x[0-9a-fA-F]+):\s*$/.exec(l);
-      if (s) {
-        cur = s[1]!;
-        sessions[cur] = [];
-      } else if (cur && /^\s+\//.test(l)) sessions[cur]!.push(l.trim());
-    }
+    for (const [id, paths] of parseDump(text).ephemerals) sessions[sessionHex(id)] = paths;
     cap.sessions = sessions;
     cap.ephemerals = Object.values(sessions).reduce((n, p) => n + p.length, 0);
   }

@@ -1,0 +1,24 @@
+/** The guard: health-gated leadership, the out-of-process watchdog, and deposition on clients' evidence. */
+export { Guard } from './guard.ts';
+export type { GuardDecision, GuardDecisionKind, GuardDeposeReason, GuardEvents, GuardOptions, GuardState, GuardStatus } from './guard.ts';
+export { HealthGate, EVENT_LOOP_PROBE } from './health.ts';
+export type { GateEvents, GateState, HealthGateOptions, ProbeFailure } from './health.ts';
+export { endpointProbe } from './probes.ts';
+export type { CheckContext, EndpointProbeOptions, Probe, ProbeVerdict } from './probes.ts';
+export { DiskProbe, diskProbe } from './disk-probe.ts';
+export type { DiskProbeOptions } from './disk-probe.ts';
+export { DEFAULT_TIMING, checkNegotiatedTimeout, checkWatchdogTiming, resolveTiming, timingBounds } from './timing.ts';
+export type { GuardTiming, TimingBounds } from './timing.ts';
+export { WatchdogLink, ENV_ADDRESS, ENV_DEADLINE, ENV_FD, ENV_HEARTBEAT, linkTargetFromEnv, parseAddress, timingFromEnv } from './link.ts';
+export type { LinkEvents, LinkTarget, WatchdogLinkOptions } from './link.ts';
+export { Watchdog, checkIpConnectString } from './watchdog.ts';
+export type { DecisionKind, WatchdogDecision, WatchdogOptions, WatchdogStatus } from './watchdog.ts';
+export { RingLog } from './ring-log.ts';
+export type { LogFields, RingLogOptions } from './ring-log.ts';
+export { ProcWatch } from './proc.ts';
+export type { ProcState } from './proc.ts';
+export { Deposer, SuspicionWitness, depositionsPath, resolveDeposition, suspicionsPath } from './deposition.ts';
+export type { DeposerDecision, DeposerView, DepositionOptions, ResolvedDeposition, WitnessOptions } from './deposition.ts';
+export { LineSplitter, MAX_LINE_BYTES, PROTOCOL_VERSION, formatMessage, parseLine } from './protocol.ts';
+export type { Message, ServiceState } from './protocol.ts';
+export { GuardConfigError, ProtocolError } from './errors.ts';
