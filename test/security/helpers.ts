@@ -1,9 +1,7 @@
 /** Shared by the security tests: the CLI as a child process with its own environment, and the leak scan. */
-import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-
-const root = join(import.meta.dirname, '..', '..');
+import { runBench } from '../bench/run-bench.ts';
 
 export interface CliRun {
   status: number | null;
@@ -17,33 +15,19 @@ export interface CliRun {
  * Runs `zkwarden ARGS` with `env` added to a minimal environment (not the test's own, so a
  * secret given to one child is not inherited by the servers or the next child).
  */
-export function runCliWithEnv(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
-  return new Promise((resolvePromise, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let cmdline = '';
-    try {
-      cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
-    } catch {
-      // Exited already; the argv we gave is then what it was.
-      cmdline = [process.execPath, ...args].join(' ');
-    }
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`zkwarden ${args.join(' ')}: no exit within ${timeoutMs} ms\n${stderr}`));
-    }, timeoutMs);
-    child.on('close', (status) => {
-      clearTimeout(timer);
-      resolvePromise({ status, stdout, stderr, cmdline });
-    });
+export async function runCliWithEnv(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<CliRun> {
+  let cmdline = [process.execPath, ...args].join(' ');
+  const r = await runBench(join('src', 'cli', 'main.ts'), args, timeoutMs, {
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: process.env.HOME ?? '/root', ...env },
+    onSpawn: (pid) => {
+      try {
+        cmdline = readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
+      } catch {
+        // Exited already: the argv we gave is then what it was.
+      }
+    },
   });
+  return { status: r.code, stdout: r.stdout, stderr: r.stderr, cmdline };
 }
 
 /** Every regular file under `dir` (symlinks not followed). */
