@@ -224,7 +224,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private timings: SessionTiming;
   private conn: Connection | null = null;
   private _sessionId = 0n;
-  private passwd: Buffer = Buffer.alloc(16);
+  /** #private: util.inspect of a client (a log line dumping it) must not show what ends the session. */
+  #passwd: Buffer = Buffer.alloc(16);
   private negotiatedTimeout = 0;
   private _readOnly = false;
   private _lastZxid = 0n;
@@ -292,7 +293,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
     if (options.sessionId !== undefined && options.sessionPassword !== undefined) {
       this._sessionId = options.sessionId;
-      this.passwd = Buffer.from(options.sessionPassword);
+      this.#passwd = Buffer.from(options.sessionPassword);
     }
     for (const a of options.auth ?? []) this.auths.push({ scheme: a.scheme, auth: toBuffer(a.auth, 'auth') ?? Buffer.alloc(0), waiters: [] });
     this.tls = options.tls === undefined ? undefined : new PreparedTls(options.tls);
@@ -318,7 +319,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** A copy: whoever holds id and password can resume or close the session. */
   get sessionPassword(): Buffer {
-    return Buffer.from(this.passwd);
+    return Buffer.from(this.#passwd);
   }
 
   /** The timeout the server granted (0 before the first handshake). */
@@ -516,7 +517,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
           lastZxidSeen: this._lastZxid,
           timeOut: this.opts.sessionTimeoutMs,
           sessionId: this._sessionId,
-          passwd: this.passwd,
+          passwd: this.#passwd,
           readOnly: this.opts.readOnly,
         },
         tls: this.tls,
@@ -568,7 +569,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private attach({ conn, response }: Granted): void {
     this.conn = conn;
     this._sessionId = response.sessionId;
-    this.passwd = Buffer.from(response.passwd);
+    this.#passwd = Buffer.from(response.passwd);
     this.negotiatedTimeout = response.timeOut;
     this._readOnly = response.readOnly;
     this.lastContact = Date.now();

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { inspect } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -330,6 +331,8 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
         return pid === null ? [] : [`cmdline`, `environ`].map((f) => ({ where: `/proc/${pid}/${f} (zk${s.id})`, content: readFileSync(`/proc/${pid}/${f}`) }));
       }),
       ...errors.map((e, i) => ({ where: `error ${i}: ${e.name}`, content: Buffer.from(`${e.message}\n${e.stack ?? ''}`) })),
+      // A log line that dumps a client object.
+      ...clients.map((c, i) => ({ where: `util.inspect(client ${i})`, content: Buffer.from(inspect(c, { depth: 6, showHidden: true }).replace(/<Buffer ([0-9a-f ]+)>/g, (_m, h: string) => h.replace(/ /g, ''))) })),
       ...cliRuns.flatMap((r, i) => [
         { where: `CLI run ${i} stdout`, content: Buffer.from(r.stdout) },
         { where: `CLI run ${i} stderr`, content: Buffer.from(r.stderr) },
