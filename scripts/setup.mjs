@@ -25,12 +25,12 @@ function onPath(cmd) {
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
 // iptables = the lab's partitions; chromium = the HTML report test; libfuse3-dev, pkg-config and
 // gcc build the faultfs helper (native/faultfs); openssl = the secured lab's CA and certificates,
-// made at start (src/lab/secure.ts). The bench group: lnav (the logs bench's peer) and a JDK for
-// javac, which compiles the client bench's Java driver (bench/client/java; zookeeper brings only
-// a JRE); any JDK already on PATH will do.
+// made at start (src/lab/secure.ts). The bench group: lnav (the logs bench's peer), hyperfine
+// (bench/cli-start's repeated runs) and a JDK for javac, which compiles the client bench's Java
+// driver (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
 const groups = {
   base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'chromium', 'openssl'],
-  bench: ['lnav', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
+  bench: ['lnav', 'hyperfine', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 
 const wanted = process.argv.slice(2).flatMap((g) => groups[g] ?? []);

@@ -35,11 +35,10 @@ if (!args.includes('--no-static')) {
   step('type check', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
   step('lint', bin('eslint'), ['.']);
 }
+// The formatter's check (.prettierrc.json) runs only when asked, with --format-check or
+// ZKWARDEN_FORMAT_CHECK=1, until the tree has been formatted once; then it joins the steps above.
+if (args.includes('--format-check') || process.env.ZKWARDEN_FORMAT_CHECK === '1') {
+  step('format check', bin('prettier'), ['--check', '.']);
+}
 const files = findTests(join(root, 'test')).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
-step(`tests (${files.length} files)`, process.execPath, [
-  '--import', 'tsx',
-  '--test',
-  '--test-concurrency=2',
-  '--test-reporter=spec',
-  ...files,
-]);
+step(`tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);

@@ -20,7 +20,7 @@
  *   set[\tRULE]...            RULE = MODE OPS DELAY_MS ERRNO GLOB (GLOB may be empty = all paths)
  *                             MODE healthy|stall|delay|error, OPS a bit mask (1 read, 2 write,
  *                             4 fsync, 8 metadata); the first matching rule decides
- *   release [ERRNO]           answer every stalled request (perform it, or fail it with ERRNO)
+ *   release [ERRNO]           answer every pending request, stalled or delayed (perform it, or fail it with ERRNO)
  *   unmount                   lazy unmount; the daemon exits once the last user is gone
  */
 #define FUSE_USE_VERSION 312
@@ -797,15 +797,19 @@ static void *executor(void *arg)
 	return NULL;
 }
 
-/* Hands every stalled request to the executors (err 0) or fails it; returns how many. */
+/* Hands every pending request (stalled or still waiting out a delay) to the executors (err 0)
+ * or fails it; returns how many. */
 static long release_stalled(int err)
 {
 	pthread_mutex_lock(&q_lock);
+	long n = n_stalled + n_delayed;
+	*stalled_tail = delay_head;
+	delay_head = NULL;
 	struct call *list = stalled_head;
-	long n = n_stalled;
 	stalled_head = NULL;
 	stalled_tail = &stalled_head;
 	n_stalled = 0;
+	n_delayed = 0;
 	if (!err && list) {
 		*ready_tail = list;
 		while (*ready_tail) ready_tail = &(*ready_tail)->next;

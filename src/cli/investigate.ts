@@ -12,7 +12,7 @@ import { investigate } from '../forensics/logs/investigate.ts';
 import { TimeZone, TimeZoneError } from '../forensics/logs/time.ts';
 import type { Entry } from '../forensics/logs/types.ts';
 import { render, REPORT_FORMATS, type ReportFormat } from '../forensics/report/index.ts';
-import { CliError, ExitCode, forensicsAction } from './output.ts';
+import { CliError, ExitCode, forensicsAction, jsonUsageErrors } from './output.ts';
 
 function toCliError(e: unknown): CliError | null {
   if (e instanceof BundleError || e instanceof TimeZoneError) return new CliError(e.message);
@@ -54,7 +54,7 @@ const PROGRESS_BYTES = 64 * 1024 * 1024;
 const PROGRESS_FILES = 1000;
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('investigate')
     .description("rebuild an incident's timeline from several nodes' logs (glog, ZooKeeper log4j, stat listings, srvr/mntr/dump) and explain it")
     .argument('[BUNDLE]', 'bundle directory: one folder per node (see docs/bundle.md)')
@@ -141,4 +141,5 @@ export function register(program: Command): void {
         (bar as cliProgress.SingleBar | null)?.stop();
       }
     }));
+  jsonUsageErrors(cmd);
 }

@@ -1,4 +1,5 @@
 /** Shared CLI plumbing: exit codes and the human/JSON split every command follows. */
+import type { Command } from 'commander';
 
 export const ExitCode = {
   ok: 0,
@@ -8,6 +9,8 @@ export const ExitCode = {
   usage: 2,
   /** The environment is not there: ZooKeeper unreachable, a package missing. */
   environment: 3,
+  /** A bug in zkwarden: an error no command expected (EX_SOFTWARE of sysexits.h); `--debug` prints its stack. */
+  internal: 70,
 } as const;
 
 export class CliError extends Error {
@@ -63,7 +66,7 @@ export function forensicsAction<A extends unknown[]>(
       const err = e instanceof CliError ? e : toCliError(e) ?? fsInputError(e);
       if (!err) throw e;
       if (json) {
-        process.stdout.write(`${JSON.stringify({ error: { message: err.message, exitCode: err.exitCode } })}\n`);
+        writeJsonError(err.message, err.exitCode);
         process.exitCode = err.exitCode;
         return;
       }
@@ -79,4 +82,44 @@ export function intOption(name: string): (v: string) => number {
     if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
     return n;
   };
+}
+
+/** The error object a command prints on stdout under --json: {"error": {"message", "exitCode"}}. */
+export function writeJsonError(message: string, exitCode: number): void {
+  process.stdout.write(`${JSON.stringify({ error: { message, exitCode } })}\n`);
+}
+
+/** Commands whose usage errors (Commander's own) become JSON errors when --json was given. */
+const jsonUsageCommands = new Set<Command>();
+let usageErrorAsJson = false;
+
+function askedForJson(c: Command): boolean {
+  return c.getOptionValue('json') === true || (c.getOptionValueSource('format') === 'cli' && c.getOptionValue('format') === 'json');
+}
+
+/**
+ * Commander's own usage errors (unknown option, too many arguments, a missing argument) under
+ * `--json` (or `--format json`): the JSON error object on stdout instead of the text and help on
+ * stderr; the exit code stays 2 (main.ts maps every CommanderError to it). Options parsed before
+ * the error are known by then — Commander reads every known option before it reports an unknown
+ * one — so the command that asked for JSON is the one whose `json` option is set.
+ *
+ * Any command group can call this on its commands (subcommands included).
+ */
+export function jsonUsageErrors(cmd: Command): void {
+  const all = (c: Command): Command[] => [c, ...c.commands.flatMap(all)];
+  for (const c of all(cmd)) {
+    jsonUsageCommands.add(c);
+    const out = c.configureOutput();
+    if ((out.outputError as { jsonAware?: boolean } | undefined)?.jsonAware) continue;
+    const outputError = out.outputError ?? ((str: string, write: (s: string) => void): void => write(str));
+    const writeErr = out.writeErr ?? ((str: string): void => void process.stderr.write(str));
+    const jsonAware = Object.assign((str: string, write: (s: string) => void): void => {
+      if (![...jsonUsageCommands].some(askedForJson)) return outputError(str, write);
+      usageErrorAsJson = true;
+      writeJsonError(str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' '), ExitCode.usage);
+    }, { jsonAware: true });
+    // The help Commander prints after an error would follow the JSON: not under --json.
+    c.configureOutput({ outputError: jsonAware, writeErr: (str: string) => { if (!usageErrorAsJson) writeErr(str); } });
+  }
 }

@@ -4,6 +4,7 @@
  * tells a diverged ensemble from a lagging one.
  */
 import { realpathSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Command } from 'commander';
 import { auditOffline, type AuditReport, DEFAULT_AUDIT_LIMIT } from '../forensics/zkdata/audit.ts';
 import { renderAudit } from '../forensics/report/audit.ts';
@@ -19,7 +20,7 @@ import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
 import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, forensicsAction, fsInputError, note, printJson } from './output.ts';
+import { CliError, ExitCode, forensicsAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
 
 /** A zxid as ZooKeeper prints them (0x hex) or decimal. */
 export function parseZxid(v: string): number {
@@ -48,6 +49,21 @@ async function newestZxid(dd: DataDir): Promise<number> {
 /** `--at` past everything in the data is a mistake, not a question: refused, naming the newest. */
 function refuseBeyond(at: number | undefined, newest: number, what: string): void {
   if (at !== undefined && at > newest) throw new CliError(`--at ${hexZxid(at)} is past the newest zxid in ${what} (${hexZxid(newest)})`);
+}
+
+/**
+ * One member given twice — the same path, a link to it, or DIR beside DIR/version-2 — would
+ * agree with itself: refused. Members are the same when their files are in one directory.
+ */
+function refuseSameData(dirs: string[], dds: DataDir[]): void {
+  const seen = new Map<string, number>();
+  dds.forEach((dd, i) => {
+    for (const real of new Set([...dd.snapshots, ...dd.logs].map((f) => realpathSync(dirname(f.path))))) {
+      const first = seen.get(real);
+      if (first !== undefined && first !== i) throw new CliError(`${dirs[first]} and ${dirs[i]} are the same directory (${real}): give each member's data once`);
+      seen.set(real, i);
+    }
+  });
 }
 
 function list(v: string): string[] {
@@ -85,7 +101,7 @@ export function register(program: Command): void {
       if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
     }));
 
-  program
+  const tree = program
     .command('tree')
     .description('the tree of one server at a zxid: its newest usable snapshot at or before it, plus its logs replayed')
     .argument('<dir>', 'the server\'s dataDir (with version-2/ inside), version-2 itself, or SNAPDIR:LOGDIR')
@@ -156,21 +172,17 @@ export function register(program: Command): void {
       const limit = Number(o.limit);
       if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit expects a positive integer, got '${o.limit}'`);
       const at = o.at === undefined ? undefined : parseZxid(o.at);
-      const seen = new Map<string, string>();
       for (const d of dirs) {
         for (const part of d.includes(':') ? d.split(':') : [d]) {
-          let real: string;
           try {
-            real = realpathSync(part);
+            realpathSync(part);
           } catch (e) {
             throw inputError(e) ?? e;
           }
-          const first = seen.get(real);
-          if (first !== undefined) throw new CliError(`${first} and ${d} are the same directory: give each member's data once`);
-          seen.set(real, d);
         }
       }
       const dds = dirs.map((d) => openDataDir(d));
+      refuseSameData(dirs, dds);
       refuseBeyond(at, Math.max(...(await Promise.all(dds.map(newestZxid)))), 'the members\' data');
       const live = dirs.map((d) => ({ d, pids: d.split(':').flatMap((p) => processesUsing(p)) })).filter((x) => x.pids.length > 0);
       for (const l of live) note(`zkwarden: warning: ${l.d} is in use by a running process (pid ${l.pids.join(', ')}): a live server's files change while they are read; stop it or copy the directory for a stable audit`);
@@ -184,4 +196,5 @@ export function register(program: Command): void {
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
     }));
   addSecurityOptions(audit);
+  for (const c of [snapshot, txnlog, tree, audit]) jsonUsageErrors(c);
 }

@@ -67,7 +67,7 @@ export interface DiskResult {
 export async function runDiskCommand(mountpoint: string, words: string[], opts: DiskOptions = {}): Promise<DiskResult> {
   const verb = words[0];
   if (verb === undefined) throw new FaultFsInputError('mode', `expected one of: ${DISK_USAGE}`);
-  if (verb === 'status' || verb === 'release') {
+  if (verb === 'status' || verb === 'release' || verb === 'healthy') {
     if (opts.ops !== undefined || opts.path !== undefined) throw new FaultFsInputError(opts.ops !== undefined ? '--ops' : '--path', `${verb} takes no --ops or --path`);
   }
   const disk = FaultFs.attach(mountpoint);
@@ -81,7 +81,8 @@ export async function runDiskCommand(mountpoint: string, words: string[], opts: 
     return { json: { mountpoint: disk.mountpoint, released }, text: `${disk.mountpoint}: released ${released} stalled request(s)${words[1] ? ` with ${words[1]}` : ''}` };
   }
   const rule = parseDiskFault(words, opts);
-  await disk.set(rule.mode === 'healthy' && !rule.ops && !rule.path ? [] : [rule]);
+  // Every verb replaces the disk's rules; healthy (which takes no --ops/--path) clears them.
+  await disk.set(rule.mode === 'healthy' ? [] : [rule]);
   const released = rule.mode === 'healthy' ? await disk.release() : 0;
   return {
     json: { mountpoint: disk.mountpoint, rules: [rule], released },

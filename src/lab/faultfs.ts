@@ -65,6 +65,8 @@ export interface FaultFsMountOptions {
   timeoutMs?: number;
   /** The daemon's nice value (default -10: a disk does not wait for a CPU; see docs/faultfs.md). */
   nice?: number;
+  /** The daemon's FUSE loop threads (default 16; stalled requests hold none). */
+  threads?: number;
 }
 
 /** A faultfs mount found in /proc/self/mountinfo. */
@@ -305,20 +307,27 @@ function processState(pid: number): string | null {
 
 /** The faultfs daemons serving mountpoint (by their command line, so a reused pid is never taken for one). */
 function daemonsOf(mountpoint: string): number[] {
-  const pids: number[] = [];
+  return daemonArgvs(mountpoint).map(([pid]) => pid);
+}
+
+function daemonArgvs(mountpoint: string): [number, string[]][] {
+  const found: [number, string[]][] = [];
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     let argv: string[];
     try {
+      // comm first: it needs no lock of the target, while reading the cmdline of a process
+      // stuck in a page fault on a stalled mount would wait for its memory map lock.
+      if (readFileSync(`/proc/${name}/comm`, 'utf8') !== 'faultfs\n') continue;
       argv = readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0');
     } catch {
       continue;
     }
     if (!argv[0]?.endsWith(`${sep}faultfs`)) continue;
     const i = argv.indexOf('--mountpoint');
-    if (i >= 0 && argv[i + 1] === mountpoint) pids.push(Number(name));
+    if (i >= 0 && argv[i + 1] === mountpoint) found.push([Number(name), argv]);
   }
-  return pids;
+  return found;
 }
 
 function alive(pid: number): boolean {
@@ -348,12 +357,9 @@ function abortConnection(connection: number, mountpoint: string): void {
 
 /** umount2(MNT_DETACH) without path canonicalisation (the helper's --detach), or umount -l. */
 function detach(mountpoint: string): void {
-  let helper: string | null = null;
-  try {
-    helper = faultFsHelper();
-  } catch {
-    helper = null;
-  }
+  // Whatever binary is there (clean-up, exit hooks included, must never wait for a build).
+  const built = join(packageRoot(), 'native', 'faultfs', 'build', 'faultfs');
+  const helper = existsSync(built) ? built : null;
   const r = helper
     ? spawnSync(helper, ['--detach', mountpoint], { encoding: 'utf8', timeout: 5000 })
     : spawnSync('umount', ['-l', '--no-canonicalize', mountpoint], { encoding: 'utf8', timeout: 5000 });
@@ -377,7 +383,8 @@ function kill(pid: number, signal: NodeJS.Signals): void {
  */
 function releaseNow(mountpoint: string, known?: { connection: number; daemonPid: number }): number[] {
   const entries = faultFsMounts().filter((m) => m.mountpoint === mountpoint);
-  const daemons = new Set(daemonsOf(mountpoint));
+  const found = daemonArgvs(mountpoint);
+  const daemons = new Set(found.map(([pid]) => pid));
   if (known && alive(known.daemonPid) && daemonsOf(mountpoint).includes(known.daemonPid)) {
     // Our own daemon still holds its connection, so the number is still ours (after a lazy
     // unmount the mount is gone from mountinfo, but stalled callers may still wait on it).
@@ -386,6 +393,17 @@ function releaseNow(mountpoint: string, known?: { connection: number; daemonPid:
   for (const e of entries) abortConnection(e.connection, mountpoint);
   for (let i = 0; i < entries.length; i++) detach(mountpoint);
   for (const pid of daemons) kill(pid, 'SIGKILL');
+  // A killed daemon cannot remove its control socket; its log stays for the post-mortem.
+  for (const [, argv] of found) {
+    const sock = argv[argv.indexOf('--socket') + 1];
+    if (sock && argv.includes('--socket')) {
+      try {
+        unlinkSync(sock);
+      } catch {
+        // already gone
+      }
+    }
+  }
   return [...daemons];
 }
 
@@ -493,6 +511,10 @@ export class FaultFs {
     if (faultFsMounts().some((m) => m.mountpoint === mountpoint) || mountEntries().some((m) => m.mountpoint === mountpoint)) {
       throw new FaultFsInputError('mountpoint', `${mountpoint} is already a mount point (release it first: releaseMount)`, mountpoint);
     }
+    const nice = opts.nice ?? -10;
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
+    const threads = opts.threads ?? 16;
+    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
     let backing: string;
     try {
       backing = realpathSync(opts.backing);
@@ -522,9 +544,7 @@ export class FaultFs {
     mkdirSync(dirname(controlSocket), { recursive: true });
     mkdirSync(dirname(logFile), { recursive: true });
     const out = openSync(logFile, 'a');
-    const nice = opts.nice ?? -10;
-    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
-    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice)];
+    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice), '--threads', String(threads)];
     const child = spawn(helper, args, {
       stdio: ['ignore', out, out, 'pipe'],
       detached: true,
@@ -574,6 +594,11 @@ export class FaultFs {
       live.add(fs);
     }
     return fs;
+  }
+
+  /** Where a mount's daemon logs when no logFile was given (beside its default control socket). */
+  static defaultLogFile(mountpoint: string): string {
+    return defaultSocket(mountpointPath(mountpoint)).replace(/\.sock$/, '') + '.log';
   }
 
   /** A handle on a mount made by another process (the CLI): found through mountinfo and the daemon's command line. */
@@ -635,8 +660,9 @@ export class FaultFs {
   }
 
   /**
-   * Answers every stalled request: performs it (the disk came back), or with `errno` fails it.
-   * Returns how many. Rules stay as they are: set healthy first for the disk to stay well.
+   * Answers every pending request, stalled or waiting out a delay: performs it (the disk came
+   * back), or with `errno` fails it. Returns how many. Rules stay as they are: set healthy first
+   * for the disk to stay well.
    */
   async release(opts: { errno?: string } = {}): Promise<number> {
     const err = opts.errno === undefined ? '' : ` ${errnoByName[errnoName(opts.errno, 'errno', this.mountpoint)]}`;

@@ -16,7 +16,7 @@
  *
  * Texts checked against Debian's ZooKeeper 3.8.0 (test/zk/fixtures/four-letter).
  */
-import { openTransport, type PreparedTls } from './transport.ts';
+import { PreparedTls, openTransport, type TlsOptions } from './transport.ts';
 
 export class FourLetterError extends Error {
   readonly address: string;
@@ -31,10 +31,16 @@ export class FourLetterError extends Error {
 
 /** Sends one four-letter word and resolves with everything the server wrote before closing. */
 /** `tls`: over a secureClientPort (the Netty factory answers four-letter words there too). */
-export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000, tls?: PreparedTls): Promise<string> {
+export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000, tlsOptions?: TlsOptions | PreparedTls): Promise<string> {
   const address = `${host}:${port}`;
   if (!/^[a-z]{4}$/.test(command)) {
     return Promise.reject(new FourLetterError(address, command, 'a four-letter word is four lowercase letters'));
+  }
+  let tls: PreparedTls | undefined;
+  try {
+    tls = tlsOptions === undefined || tlsOptions instanceof PreparedTls ? tlsOptions : new PreparedTls(tlsOptions);
+  } catch (e) {
+    return Promise.reject(e as Error);
   }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, afterEach, describe, it } from 'node:test';
 import { FaultFs, faultFsMounts, releaseMount } from '../../src/lab/faultfs.ts';
 import { until } from '../until.ts';
-import { dropScratch, mountScratch, procState, run, sigkillPending, type Scratch, type Spawned } from './faultfs-util.ts';
+import { dropScratch, mountScratch, procState, run, scratch, sigkillPending, type Scratch, type Spawned } from './faultfs-util.ts';
 
 const mounted = (mp: string): boolean => faultFsMounts().some((m) => m.mountpoint === mp);
 const alive = (pid: number): boolean => {
@@ -25,14 +25,14 @@ function ddWrite(file: string, fsync = false): Spawned {
 }
 
 async function stalledAt(ffs: FaultFs, n: number): Promise<void> {
-  await until(`${n} request(s) stalled on ${ffs.mountpoint}`, async () => (await ffs.status()).stalled >= n, 10_000);
+  await until(`${n} request(s) stalled on ${ffs.mountpoint}`, async () => (await ffs.status()).stalled >= n, 30_000);
 }
 
 /** kill -9 and wait for the fact that it was delivered and the process survived it: state D with SIGKILL pending. */
 async function killIntoD(p: Spawned): Promise<void> {
-  await until(`pid ${p.pid} asleep (S) on its stalled request`, () => procState(p.pid) === 'S', 10_000);
+  await until(`pid ${p.pid} asleep (S) on its stalled request`, () => procState(p.pid) === 'S', 30_000);
   process.kill(p.pid, 'SIGKILL');
-  await until(`pid ${p.pid} in D after kill -9`, () => procState(p.pid) === 'D' && sigkillPending(p.pid), 10_000);
+  await until(`pid ${p.pid} in D after kill -9`, () => procState(p.pid) === 'D' && sigkillPending(p.pid), 30_000);
 }
 
 describe('faultfs stall', () => {
@@ -85,7 +85,7 @@ describe('faultfs stall', () => {
     assert.equal(f.signal, 'SIGKILL');
     // Released means performed: the write that was held reached the backing file.
     assert.equal(fs.statSync(B('stalled/w')).size, 4096);
-    await until('nothing pending after release', async () => (await ffs.status()).pending === 0, 10_000);
+    await until('nothing pending after release', async () => (await ffs.status()).pending === 0, 30_000);
     assert.equal((await ffs.status()).counts.released, 2);
   });
 
@@ -119,7 +119,7 @@ describe('faultfs stall', () => {
     fs.mkdirSync(M('meta'));
     const creator = run('mkdir', [M('meta/newdir')]);
     await stalledAt(ffs, 1);
-    await until('mkdir asleep on its request', () => procState(creator.pid) === 'S', 10_000);
+    await until('mkdir asleep on its request', () => procState(creator.pid) === 'S', 30_000);
     await fs.promises.mkdir(M('ok/newdir'));
     assert.equal(fs.existsSync(B('meta/newdir')), false);
     await ffs.set([]);
@@ -160,24 +160,51 @@ describe('faultfs clean-up', () => {
   it('a hung daemon (SIGSTOP) with a process in D: releaseMount aborts the connection, frees it, unmounts, kills the daemon', async () => {
     const { s, ffs, victim } = await stalledVictim();
     process.kill(ffs.daemonPid, 'SIGSTOP');
-    await until('daemon stopped', () => procState(ffs.daemonPid) === 'T', 10_000);
+    await until('daemon stopped', () => procState(ffs.daemonPid) === 'T', 30_000);
     assert.equal(procState(victim.pid), 'D', 'a hung daemon holds its caller in D');
     await releaseMount(s.mountpoint);
     assert.equal((await victim.exited).signal, 'SIGKILL');
     assert.equal(mounted(s.mountpoint), false);
     assert.equal(alive(ffs.daemonPid), false);
+    assert.equal(fs.existsSync(ffs.controlSocket), false, 'the killed daemon\'s control socket is removed');
     await ffs.unmount(); // idempotent after someone else's clean-up
   });
 
   it('a daemon SIGKILLed while a process is in D: releaseMount leaves no mount and the process is gone', async () => {
     const { s, ffs, victim } = await stalledVictim();
     process.kill(ffs.daemonPid, 'SIGKILL');
-    await until('daemon gone', () => !alive(ffs.daemonPid), 10_000);
+    await until('daemon gone', () => !alive(ffs.daemonPid), 30_000);
     await releaseMount(s.mountpoint);
     assert.equal((await victim.exited).signal, 'SIGKILL');
     assert.equal(mounted(s.mountpoint), false);
     // The mount point is an ordinary directory again.
     assert.deepEqual(fs.readdirSync(s.mountpoint), []);
+  });
+
+  it('a detached mount outlives the process that made it; another process attaches to it, and releaseMount removes it', async () => {
+    const s = scratch();
+    const script = `import { FaultFs } from ${JSON.stringify(new URL('../../src/lab/faultfs.ts', import.meta.url).href)};
+      const f = await FaultFs.mount({ backing: ${JSON.stringify(s.backing)}, mountpoint: ${JSON.stringify(s.mountpoint)}, detached: true });
+      console.log(f.daemonPid);`;
+    const maker = run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script]);
+    const made = await maker.exited;
+    assert.equal(made.code, 0, made.stderr);
+    try {
+      assert.ok(mounted(s.mountpoint), 'still mounted after its maker exited');
+      const disk = FaultFs.attach(s.mountpoint);
+      assert.ok(alive(disk.daemonPid));
+      await disk.set({ mode: 'error', errno: 'ENOSPC', ops: ['fsync'] });
+      assert.deepEqual((await FaultFs.attach(s.mountpoint).status()).rules, [{ mode: 'error', errno: 'ENOSPC', ops: ['fsync'] }]);
+      await releaseMount(s.mountpoint);
+      assert.equal(mounted(s.mountpoint), false);
+      assert.equal(alive(disk.daemonPid), false);
+      assert.equal(fs.existsSync(disk.controlSocket), false);
+    } finally {
+      await releaseMount(s.mountpoint);
+      fs.rmSync(s.dir, { recursive: true, force: true });
+      // releaseMount keeps a daemon's log for a post-mortem; this one is not needed.
+      fs.rmSync(FaultFs.defaultLogFile(s.mountpoint), { force: true });
+    }
   });
 
   it('releaseMount of a path with no faultfs is a no-op', async () => {

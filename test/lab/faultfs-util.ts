@@ -59,10 +59,17 @@ function readText(file: string): string {
   return readFileSync(file, 'utf8');
 }
 
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
 export interface Spawned {
   child: ChildProcess;
   pid: number;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>;
+  /** The exit, waited for at most 30 s: a request the daemon never answers must fail the test, not hang it. */
+  exited: Promise<Exit>;
 }
 
 /** A child (dd, setpriv …) whose exit is awaited as a fact. */
@@ -70,9 +77,15 @@ export function run(cmd: string, args: string[]): Spawned {
   const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) =>
-    child.once('close', (code, signal) => resolve({ code, signal, stderr })),
-  );
   if (child.pid === undefined) throw new Error(`could not start ${cmd}`);
-  return { child, pid: child.pid, exited };
+  const pid = child.pid;
+  const exited = new Promise<Exit>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${cmd} ${args.join(' ')} (pid ${pid}) did not exit within 30 s (state ${procState(pid)})`)), 30_000);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+  exited.catch(() => undefined); // a test that never awaits it must not crash on the rejection
+  return { child, pid, exited };
 }

@@ -55,7 +55,7 @@ describe('ZooKeeper with all its files on faultfs', () => {
       syncLimit: 10,
       snapCount: 40,
       preAllocSizeKb: 64,
-      startTimeoutMs: 90_000,
+      startTimeoutMs: 180_000,
     });
   });
   after(async () => {
@@ -92,12 +92,15 @@ describe('ZooKeeper with all its files on faultfs', () => {
 
     for (const srv of ens.servers) await ens.stop(srv.id);
     // Together: no server serves before a quorum of them is up.
-    await Promise.all(ens.servers.map((srv) => ens.startServer(srv.id, { waitMs: 60_000 })));
-    await ens.waitForQuorum({ timeoutMs: 60_000 });
+    // Bounds for a machine whose cores are shared with whole test suites: three JVMs booting
+    // at once can take a minute there.
+    await Promise.all(ens.servers.map((srv) => ens.startServer(srv.id, { waitMs: 180_000 })));
+    await ens.waitForQuorum({ timeoutMs: 180_000 });
     for (const srv of ens.servers) assert.deepEqual(await readAll(ens, srv.id), expected, `server ${srv.id} restored the tree from its files`);
   });
 
   it('a stalled fsync on one follower\'s log holds it while the other two keep a quorum; release lets it go on', async () => {
+    await ens.waitForQuorum({ timeoutMs: 180_000 });
     const leader = await ens.leaderId();
     const follower = ens.servers.find((x) => x.id !== leader)!.id;
     await ffs.set({ mode: 'stall', ops: ['fsync'], path: `ensemble/zk${follower}/data/version-2/log.*` });
@@ -114,10 +117,10 @@ describe('ZooKeeper with all its files on faultfs', () => {
     } finally {
       await w.close();
     }
-    await ens.waitForQuorum({ timeoutMs: 60_000 });
+    await ens.waitForQuorum({ timeoutMs: 180_000 });
     // The follower either caught up or was dropped and resynced; either way it serves the writes.
     const r = createClient(ens.address(follower), { sessionTimeoutMs: 8000 });
-    await until(`server ${follower} serves again`, async () => (await ens.srvr(follower)) !== null, 60_000);
+    await until(`server ${follower} serves again`, async () => (await ens.srvr(follower)) !== null, 180_000);
     await r.connect({ timeoutMs: 20_000 });
     try {
       await r.sync('/stalled-follower');

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { FaultFs, FaultFsError, FaultFsInputError, faultFsMounts, fuseRequestTimeouts, normalizeRules, type FaultRule } from '../../src/lab/faultfs.ts';
 import { parseDiskFault, runDiskCommand } from '../../src/lab/faultfs-cli.ts';
+import { until } from '../until.ts';
 import { dropScratch, mountScratch, run, scratch, type Scratch } from './faultfs-util.ts';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -263,18 +264,16 @@ describe('faultfs delay and error faults', () => {
     await ffs.set([]);
   });
 
-  it('delayed requests wait side by side, each on its own deadline, holding no thread', async () => {
-    await ffs.set({ mode: 'delay', ops: ['write'], path: 'slow/par*', delayMs: 1500 });
+  it('delayed requests wait side by side, each on its own deadline, holding no thread; release answers them early', async () => {
+    await ffs.set({ mode: 'delay', ops: ['write'], path: 'slow/par*', delayMs: 600_000 });
     const writers = Array.from({ length: 6 }, (_, i) => run('dd', ['if=/dev/zero', `of=${M(`slow/par${i}`)}`, 'bs=512', 'count=1']));
     // All six are parked at once: none waits for another's delay to end.
-    let most = 0;
-    while (most < 6) {
-      most = Math.max(most, (await ffs.status()).delayed);
-      if (writers.some((w) => w.child.exitCode !== null)) break;
-    }
-    assert.equal(most, 6);
+    await until('six delayed writes parked', async () => (await ffs.status()).delayed === 6, 30_000);
+    await fs.promises.writeFile(M('fine/during-delay'), 'not delayed');
+    assert.equal(await ffs.release(), 6);
     const results = await Promise.all(writers.map((w) => w.exited));
     assert.ok(results.every((r) => r.code === 0));
+    assert.equal(fs.statSync(join(s.backing, 'slow/par5')).size, 512);
     assert.equal((await ffs.status()).pending, 0);
     await ffs.set([]);
   });
@@ -378,6 +377,8 @@ describe('faultfs bad input', () => {
     await assert.rejects(FaultFs.mount({ backing: join(s.dir, 'nope'), mountpoint: join(s.dir, 'm2') }), { name: 'FaultFsInputError', message: /^backing: / });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: s.mountpoint }), { name: 'FaultFsInputError', message: /^mountpoint: .*already a mount point/ });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.backing, 'inside') }), { name: 'FaultFsInputError', message: /must not contain each other/ });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), threads: 1 }), { name: 'FaultFsInputError', message: /^threads: expected an integer from 2 to 256, got 1/ });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), nice: -40 }), { name: 'FaultFsInputError', message: /^nice: / });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm3'), controlSocket: join(s.dir, 'm3', 'c.sock') }), {
       name: 'FaultFsInputError',
       message: /^controlSocket: .*must not be on the mount/,
@@ -396,6 +397,7 @@ describe('faultfs bad input', () => {
     assert.match(set.text, /error EIO for write on every path/);
     const st = await runDiskCommand(s.mountpoint, ['status']);
     assert.deepEqual((st.json as { rules: unknown }).rules, [{ mode: 'error', errno: 'EIO', ops: ['write'] }]);
+    await assert.rejects(runDiskCommand(s.mountpoint, ['healthy'], { path: 'zk1' }), { name: 'FaultFsInputError', message: /^--path: healthy takes no --ops or --path/ });
     const healed = await runDiskCommand(s.mountpoint, ['healthy']);
     assert.equal((healed.json as { released: number }).released, 0);
     assert.deepEqual((await ffs.status()).rules, []);

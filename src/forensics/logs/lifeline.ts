@@ -91,12 +91,16 @@ export class LifelineDetector implements Detector {
       }
       for (const w of windows) {
         const before = w.before.filter((b) => b.ts <= w.from).sort((a, b) => a.ts - b.ts);
+        // The node's last sign of life before this silence: its last log line, or an earlier last file write.
+        const lastLine = before.filter((b) => b.fmt !== 'mtime').pop();
+        const lastWrite = before.filter((b) => b.fmt === 'mtime').pop();
+        const onset = lastLine && lastWrite ? Math.min(lastLine.ts, lastWrite.ts) : w.from;
         const resumed = w.after ? `resumes ${ctx.tz.format(w.to, 3)} (${w.after.service})` : 'no line after it in the bundle';
         out.push({
           kind: 'silence', severity: 'warn', from: w.from, to: w.to, node,
           title: `${node} silent for ${formatDuration(w.to - w.from)}: every log stops after ${ctx.tz.format(w.from, 6)}; ${resumed}`,
           detail: `threshold ${formatDuration(threshold)} (10 × the node's median gap, at least ${formatDuration(this.minSilenceMs)}); other nodes kept logging meanwhile`,
-          facts: { from: w.from, to: w.to, resumed: !!w.after },
+          facts: { from: w.from, to: w.to, resumed: !!w.after, onset },
           evidence: [...before.slice(-6).map((b) => evidence(b)), ...(w.after ? [evidence(w.after)] : [])],
         });
       }

@@ -10,7 +10,7 @@ import { evidence, type Entry, type EvidenceLine, type Finding } from './types.t
 /** Each kind of event is kept up to this many times: memory stays bounded on any bundle. */
 const MAX_EVENTS = 10_000;
 
-type PeerState = 'LOOKING' | 'LEADING' | 'FOLLOWING' | 'OBSERVING';
+export type PeerState = 'LOOKING' | 'LEADING' | 'FOLLOWING' | 'OBSERVING';
 
 interface StateEvent { e: Entry; state: PeerState; tookMs?: number }
 interface Drop { e: Entry; reasons: Entry[]; peerAddr?: string; peerSid?: number }
@@ -30,9 +30,18 @@ const FOLLOWER_SID = /^Follower sid: (\d+) :/;
 export interface QuorumFacts {
   /** node → times it started leading (LEADING lines, or first LearnerHandler activity). */
   leading: { node: string; ts: number }[];
-  elections: { ts: number; leader: string }[];
-  lookingTimes: { node: string; ts: number }[];
+  /** LEADING lines; `servingAt`: when the new leader had its quorum ("Have quorum of supporters"), when logged. */
+  elections: { ts: number; leader: string; servingAt: number | null }[];
+  /** Every state change of every server, in time order: what each was doing at any moment. */
+  states: { node: string; ts: number; state: PeerState }[];
   drops: { ts: number; by: string; peer?: string }[];
+}
+
+/** The state a server was last seen in at or before `ts` (undefined: no state line by then). */
+export function stateAt(q: QuorumFacts, node: string, ts: number): PeerState | undefined {
+  let out: PeerState | undefined;
+  for (const s of q.states) if (s.node === node && s.ts <= ts) out = s.state;
+  return out;
 }
 
 export class QuorumDetector implements Detector {
@@ -49,7 +58,7 @@ export class QuorumDetector implements Detector {
   private readonly supporters: { e: Entry; sids: number[]; zxid: string }[] = [];
   private readonly learnerHandlerSeen = new Map<string, Entry>();
 
-  readonly facts: QuorumFacts = { leading: [], elections: [], lookingTimes: [], drops: [] };
+  readonly facts: QuorumFacts = { leading: [], elections: [], states: [], drops: [] };
 
   observe(e: Entry): void {
     if (!isLive(e) || e.service !== 'zookeeper' || e.fmt !== 'log4j') return;
@@ -181,12 +190,12 @@ export class QuorumDetector implements Detector {
     let lastLeader: string | undefined;
     for (const s of this.states) {
       const { e, state } = s;
-      if (state === 'LOOKING') this.facts.lookingTimes.push({ node: e.node, ts: e.ts });
+      this.facts.states.push({ node: e.node, ts: e.ts, state });
       const took = s.tookMs !== undefined ? ` (election took ${s.tookMs} ms)` : '';
       if (state === 'LEADING') {
         this.facts.leading.push({ node: e.node, ts: e.ts });
-        this.facts.elections.push({ ts: e.ts, leader: e.node });
         const sup = this.supporters.find((x) => x.e.node === e.node && x.e.ts >= e.ts && x.e.ts - e.ts < 120_000);
+        this.facts.elections.push({ ts: e.ts, leader: e.node, servingAt: sup ? sup.e.ts : null });
         const supNodes = sup ? sup.sids.map((sid) => nodeOfSid(sid) ?? `sid ${sid}`) : [];
         // The election began when the nodes that ended it went LOOKING: for each node, the start
         // of its run of LOOKING states right before this LEADING (a node that went LOOKING and

@@ -8,14 +8,14 @@
  * seed incident's question). Then the audit says so, and falls back on what is comparable
  * anyway: the servers' own tree digests at zxids they have in common.
  */
-import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../lab/four-letter.ts';
+import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../zk/admin.ts';
 import { createClient, type ClientOptions, type ZooKeeperClient } from '../../zk/client.ts';
+import { NoNodeError } from '../../zk/errors.ts';
 import { probe } from '../../zk/reach.ts';
-import { PreparedTls } from '../../zk/transport.ts';
 import { sessionHex, type Stat } from '../../zk/records.ts';
-import { type AuditClass, describeGroup, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
+import { type AuditClass, DEFAULT_AUDIT_LIMIT, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
+import { findingsOf } from './audit-trees.ts';
 import { hexZxid } from './format.ts';
-import { groupByPattern } from './group.ts';
 import { type Signature } from './signatures.ts';
 
 export interface OnlineMember {
@@ -34,6 +34,15 @@ export interface OnlineMember {
   digests: Map<number, string>;
   status: AuditClass | 'unreachable';
   error: string | null;
+  /** Every network wait made for this server, in order: a paused server costs one timeout, then is skipped. */
+  attempts: Attempt[];
+}
+
+/** One network wait: the TCP probe, a four-letter word, the session; how it ended and how long it took. */
+export interface Attempt {
+  step: 'connect' | 'session' | string;
+  outcome: 'ok' | 'timeout' | 'failed';
+  ms: number;
 }
 
 export interface OnlineReport {
@@ -63,10 +72,24 @@ function splitAddress(a: string): { host: string; port: number } {
   return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
 }
 
-async function fourLetter(address: string, cmd: string, timeoutMs: number, tls: PreparedTls | undefined): Promise<string | null> {
-  const { host, port } = splitAddress(address);
+/** Runs one network wait for `m` and records it; a failure that took the whole timeout is a timeout. */
+async function attempt<T>(m: OnlineMember, step: string, timeoutMs: number, run: () => Promise<T>, ok: (v: T) => boolean = () => true): Promise<T> {
+  const t0 = performance.now();
+  const outcome = (good: boolean): Attempt['outcome'] => (good ? 'ok' : performance.now() - t0 >= timeoutMs ? 'timeout' : 'failed');
   try {
-    return await fourLetterWord(host, port, cmd, timeoutMs, tls);
+    const v = await run();
+    m.attempts.push({ step, outcome: outcome(ok(v)), ms: Math.round(performance.now() - t0) });
+    return v;
+  } catch (e) {
+    m.attempts.push({ step, outcome: outcome(false), ms: Math.round(performance.now() - t0) });
+    throw e;
+  }
+}
+
+async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number, tls: ClientOptions['tls']): Promise<string | null> {
+  const { host, port } = splitAddress(m.address);
+  try {
+    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(host, port, cmd, timeoutMs, tls));
   } catch {
     return null;
   }
@@ -89,7 +112,7 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
           for (const c of children) queue.push(path === '/' ? `/${c}` : `${path}/${c}`);
         }, (e: unknown) => {
           // A node deleted between listing and reading is normal on a live server.
-          if ((e as { code?: number }).code !== -101) failure = e;
+          if (!(e instanceof NoNodeError)) failure = e;
         }).finally(() => { active--; pump(); });
       }
     };
@@ -99,8 +122,8 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
   return out;
 }
 
-async function srvrZxid(address: string, timeoutMs: number, tls: PreparedTls | undefined): Promise<SrvrInfo | null> {
-  return parseSrvr((await fourLetter(address, 'srvr', timeoutMs, tls)) ?? '');
+async function srvrZxid(m: OnlineMember, timeoutMs: number, tls: ClientOptions['tls']): Promise<SrvrInfo | null> {
+  return parseSrvr((await fourLetter(m, 'srvr', timeoutMs, tls)) ?? '');
 }
 
 function sessionsOfDump(text: string): Set<bigint> {
@@ -132,11 +155,11 @@ function variant(member: string, s: Stat | undefined, sessions: Set<bigint>): No
 export async function auditOnline(addresses: string[], opts: OnlineOptions = {}): Promise<OnlineReport> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const concurrency = opts.concurrency ?? 64;
-  const tls = opts.security?.tls ? new PreparedTls(opts.security.tls) : undefined;
+  const tls = opts.security?.tls;
   const trees: (Map<string, Stat> | null)[] = addresses.map(() => null);
   const members: OnlineMember[] = addresses.map((address, i) => ({
     name: opts.names?.[i] ?? address, address, mode: null, zxidBefore: null, zxidAfter: null, stable: false, nodeCount: null,
-    mntr: { znodes: null, ephemerals: null, digestMismatches: null }, ephemeralsBySession: new Map(), sessions: new Set(), digests: new Map(), status: 'consistent', error: null,
+    mntr: { znodes: null, ephemerals: null, digestMismatches: null }, ephemeralsBySession: new Map(), sessions: new Set(), digests: new Map(), status: 'consistent', error: null, attempts: [],
   }));
   // Phase 1: one session per server, opened before any zxid is taken. Creating and closing a
   // session are transactions themselves, so the reads are bracketed by zxids taken while all
@@ -144,22 +167,25 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   const clients: (ZooKeeperClient | null)[] = await Promise.all(addresses.map(async (address, i) => {
     const m = members[i]!;
     // An unresolvable name or a refused port is known at once: no srvr, no session timeout.
-    const reach = await probe(address, timeoutMs);
+    const reach = await attempt(m, 'connect', timeoutMs, () => probe(address, timeoutMs), (r) => r.ok);
     if (!reach.ok) {
       m.status = 'unreachable';
       m.error = reach.message;
       return null;
     }
-    const info = await srvrZxid(address, timeoutMs, tls);
+    const info = await srvrZxid(m, timeoutMs, tls);
     if (!info) {
       m.status = 'unreachable';
-      m.error = 'not serving (no answer to srvr, or "not currently serving requests")';
+      // A port that accepts but never answers: a paused or hung server (the kernel still completes the handshake).
+      m.error = m.attempts.at(-1)?.outcome === 'timeout'
+        ? `no answer to srvr within ${timeoutMs} ms (the port accepts: a paused or hung server?)`
+        : 'not serving (no answer to srvr, or "not currently serving requests")';
       return null;
     }
     m.mode = info.mode;
     const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false, ...opts.security });
     try {
-      await client.connect({ timeoutMs });
+      await attempt(m, 'session', timeoutMs, () => client.connect({ timeoutMs }));
       return client;
     } catch (e) {
       m.status = 'unreachable';
@@ -172,7 +198,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     // Phase 2: wait (briefly) for the servers to agree on a zxid, then read every tree.
     const live = members.map((m, i) => ({ m, i })).filter(({ i }) => clients[i] !== null);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const z = await Promise.all(live.map(({ m }) => srvrZxid(m.address, timeoutMs, tls)));
+      const z = await Promise.all(live.map(({ m }) => srvrZxid(m, timeoutMs, tls)));
       live.forEach(({ m }, k) => { m.zxidBefore = z[k]?.zxid ?? null; });
       if (new Set(z.map((x) => x?.zxid)).size <= 1) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -185,7 +211,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
         m.status = 'unreachable';
         m.error = `tree read failed: ${(e as Error).message}`;
       }
-      m.zxidAfter = (await srvrZxid(m.address, timeoutMs, tls))?.zxid ?? null;
+      m.zxidAfter = (await srvrZxid(m, timeoutMs, tls))?.zxid ?? null;
       m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore && trees[i] !== null;
     }));
   } finally {
@@ -194,13 +220,13 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   // Phase 3: the server's own figures.
   await Promise.all(members.map(async (m) => {
     if (m.status === 'unreachable') return;
-    const mntr = parseMntr((await fourLetter(m.address, 'mntr', timeoutMs, tls)) ?? '');
+    const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs, tls)) ?? '');
     const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
     m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = (await fourLetter(m.address, 'dump', timeoutMs, tls)) ?? '';
+    const dump = (await fourLetter(m, 'dump', timeoutMs, tls)) ?? '';
     m.ephemeralsBySession = parseDump(dump).ephemerals;
     m.sessions = sessionsOfDump(dump);
-    m.digests = parseHash((await fourLetter(m.address, 'hash', timeoutMs, tls)) ?? '');
+    m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs, tls)) ?? '');
   }));
 
   const notes: string[] = [];
@@ -239,7 +265,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       const keys = stats.map((s) => (s ? STAT_KEYS.map((k) => String(s[k])).join('|') : null));
       if (new Set(keys.map(String)).size <= 1) continue;
       diffCount++;
-      if (diffs.length >= 2000) continue;
+      if (diffs.length >= DEFAULT_AUDIT_LIMIT) continue;
       const names = up.map(({ m }) => m.name);
       const present = names.filter((_n, k) => stats[k]);
       const fields = new Set<string>();
@@ -253,9 +279,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       });
     }
   }
-  const findings: Finding[] = groupByPattern(diffs).map((g) => ({
-    pattern: g.pattern, kind: g.kind, ephemeral: g.ephemeral, count: g.items.length, text: describeGroup(g), paths: g.items.slice(0, 20).map((d) => d.path), example: g.items[0]!.variants,
-  }));
+  const findings: Finding[] = findingsOf(diffs);
 
   let cls: OnlineReport['class'];
   let verdict: string;

@@ -84,27 +84,103 @@ test('topology from zoo.cfg, myid, a dump capture and bundle.json ports', async 
   assert.deepEqual(calls.map((c) => [c.facts?.remoteNode, c.facts?.remoteRole, c.facts?.error]), [['a', 'meta', 'ETimedOut'], ['a', 'chunk', 'ECONNREFUSED']]);
 });
 
-test('no gray-failure verdict when ZooKeeper holds an election among the survivors', async () => {
-  const root = join(dir, 'elect');
-  const zk = (node: number, s: number, level: string, thread: string, msg: string): string =>
-    `2022-06-25 ${hms(s)},000 [myid:${node}] - ${level.padEnd(5)} [${thread}:X@1] - ${msg}`;
+/**
+ * node1 falls silent at 05:00:40 (its meta and its ZooKeeper, the quorum's leader); chunks on
+ * node2 time out against node1's meta at the given seconds. `zk` adds lines to the survivors'
+ * ZooKeeper logs (null: the bundle has none of their logs); `chunkExtra` to node2's chunk log.
+ */
+async function silentLeaderBundle(name: string, opts: { failAt: number[]; zk: { node: number; at: number; msg: string }[] | null; chunkExtra?: { at: number; line: string }[] }): Promise<Awaited<ReturnType<typeof investigate>>> {
+  const root = join(dir, name);
   const t0 = 5 * 3600;
-  const n1: string[] = [];
-  for (let s = 0; s < 40; s++) n1.push(zk(1, t0 + s, 'INFO', `NIOServerCxn.Factory:/10.1.88.101:2181`, 'tick'));
-  n1.push(zk(1, t0 + 3600, 'INFO', `NIOServerCxn.Factory:/10.1.88.101:2181`, 'back'));
+  const zk = (node: number, s: number, msg: string): string => `2022-06-25 ${hms(s)},000 [myid:${node}] - INFO  [QuorumPeer[myid=${node}]/10.1.88.10${node}:2181:X@1] - ${msg}`;
+  const n1: string[] = [zk(1, t0, 'LEADING')];
+  for (let s = 1; s < 40; s++) n1.push(zk(1, t0 + s, 'tick'));
+  n1.push(zk(1, t0 + 3600, 'back'));
   write(root, 'node1/zookeeper.log', n1);
-  const n2: string[] = [];
-  for (let s = 0; s < 3700; s += 5) n2.push(zk(2, t0 + s, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'tick'));
-  n2.push(zk(2, t0 + 60, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'LOOKING'));
-  n2.push(zk(2, t0 + 61, 'INFO', 'QuorumPeer[myid=2]/10.1.88.102:2181', 'LEADING'));
-  n2.sort();
-  write(root, 'node2/zookeeper.log', n2);
-  write(root, 'node2/chunk.INFO', [`W0625 ${hms(t0 + 100)}.000000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:1-->10.1.88.101:10100`]);
-  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100']);
+  if (opts.zk) {
+    for (const node of [2, 3]) {
+      const lines: { at: number; text: string }[] = [{ at: t0, text: zk(node, t0, 'FOLLOWING') }];
+      for (let s = 5; s < 3700; s += 5) lines.push({ at: t0 + s, text: zk(node, t0 + s, 'tick') });
+      for (const l of opts.zk.filter((x) => x.node === node)) lines.push({ at: t0 + l.at, text: zk(node, t0 + l.at, l.msg) });
+      write(root, `node${node}/zookeeper.log`, lines.sort((a, b) => a.at - b.at).map((l) => l.text));
+    }
+  }
+  const chunk: { at: number; line: string }[] = [];
+  for (let s = 0; s < 3700; s += 5) chunk.push({ at: s, line: 'I0625 HMS.000000  1 c.cc:1] chunk alive' });
+  for (const [k, at] of opts.failAt.entries()) chunk.push({ at, line: `W0625 HMS.000000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:5${k % 10}-->10.1.88.101:10100` });
+  chunk.push(...(opts.chunkExtra ?? []));
+  write(root, 'node2/zbs-chunkd.INFO', chunk.sort((a, b) => a.at - b.at).map((c) => c.line.replace('HMS', hms(t0 + c.at))));
+  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_cluster/10.1.88.102:10100']);
   const inv = await investigate({ root, tz: 'UTC' });
   assert.ok(inv.findings.some((f) => f.kind === 'silence' && f.node === 'node1'), 'node1 is silent');
-  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'));
-  assert.equal(inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure').length, 0);
+  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'), 'the failures are found');
+  return inv;
+}
+
+const gray = (inv: Awaited<ReturnType<typeof investigate>>) => inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure');
+const failing = [100, 160, 220, 280, 340];
+
+test('the hung node was ZooKeeper\'s leader: the others elect a new one, clients still fail: still a gray failure', async () => {
+  const inv = await silentLeaderBundle('zk-reelected', {
+    failAt: failing,
+    zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }, { node: 2, at: 43, msg: 'LEADING' }, { node: 3, at: 43, msg: 'FOLLOWING' },
+      { node: 2, at: 44, msg: 'Have quorum of supporters, sids: [[2, 3]]; starting up and setting last processed zxid: 0x200000000' }],
+  });
+  const g = gray(inv);
+  assert.equal(g.length, 1, JSON.stringify(inv.verdicts.map((v) => v.title)));
+  assert.equal(g[0]!.facts?.leaderNode, 'node1');
+  assert.equal(g[0]!.facts?.quorumKept, false);
+  assert.equal(g[0]!.facts?.zkElectedLeader, 'node2');
+  assert.equal(g[0]!.facts?.zkPreviousLeader, 'node1');
+  assert.equal(utc.format(Number(g[0]!.facts?.zkServingAt), 0), '2022-06-25 05:00:44');
+  assert.match(g[0]!.detail ?? '', /ZooKeeper elected a new leader without node1: node2's ZooKeeper LEADING at .*, replacing node1's/);
+  assert.ok(inv.verdicts.some((v) => v.facts?.verdict === 'zk-leader-change' && v.facts.previousLeader === 'node1' && v.facts.leader === 'node2'));
+});
+
+test('a ZooKeeper outage is no gray failure of the meta leader: the others left without a quorum', async () => {
+  const inv = await silentLeaderBundle('zk-lost', { failAt: failing, zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }] });
+  assert.deepEqual(gray(inv), []);
+});
+
+test('a ZooKeeper outage is no gray failure of the meta leader: the failures end with ZooKeeper\'s election', async () => {
+  const inv = await silentLeaderBundle('zk-failures-then-election', {
+    failAt: failing,
+    zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }, { node: 2, at: 400, msg: 'LEADING' }, { node: 3, at: 400, msg: 'FOLLOWING' }],
+  });
+  assert.deepEqual(gray(inv), []);
+});
+
+test('a ZooKeeper outage is no gray failure of the meta leader: the clients\' own sessions expire, no ZooKeeper log says otherwise', async () => {
+  const expired = failing.map((at) => ({ at: at + 1, line: 'E0625 HMS.000000  1 zk_client.cc:9] [SESSION]: Session expired' }));
+  const inv = await silentLeaderBundle('zk-sessions-expire', { failAt: failing, zk: null, chunkExtra: expired });
+  assert.ok(inv.findings.some((f) => f.kind === 'service-session-expired' && f.node === 'node2'));
+  assert.deepEqual(gray(inv), []);
+  // The same failures without the expiries are the leader's gray failure.
+  const plain = await silentLeaderBundle('zk-sessions-fine', { failAt: failing, zk: null });
+  assert.equal(gray(plain).length, 1, JSON.stringify(plain.verdicts.map((v) => v.title)));
+});
+
+test('the onset is the last sign of life before the silence the failures began in, not before a longer one later', async () => {
+  // node1 hangs after 05:00:39, is rebooted at 05:02:00, logs a little, then falls quiet for an hour.
+  const root = join(dir, 'onset');
+  const t0 = 5 * 3600;
+  const n1: string[] = [];
+  for (let s = 0; s < 40; s++) n1.push(`I0625 ${hms(t0 + s)}.000000  7 meta.cc:1] served request ${s}`);
+  for (let s = 120; s < 126; s++) n1.push(`I0625 ${hms(t0 + s)}.000000  8 meta.cc:1] zbs-metad starting, listening on 10.1.88.101:10100`);
+  n1.push(`I0625 ${hms(t0 + 3700)}.000000  8 meta.cc:1] served request 0`);
+  write(root, 'node1/zbs-metad.INFO', n1);
+  const chunk: string[] = [];
+  for (let s = 0; s < 3700; s += 5) chunk.push(`I0625 ${hms(t0 + s)}.000000  1 c.cc:1] chunk alive`);
+  for (let k = 0; k < 5; k++) chunk.push(`W0625 ${hms(t0 + 60 + k * 10)}.500000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:5${k}-->10.1.88.101:10100`);
+  write(root, 'node2/zbs-chunkd.INFO', chunk.sort());
+  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100']);
+  const inv = await investigate({ root, tz: 'UTC', year: 2022 });
+  const longest = inv.findings.find((f) => f.kind === 'last-sign-of-life' && f.node === 'node1');
+  assert.equal(utc.format(longest!.from, 0), '2022-06-25 05:02:05', 'the longest silence is the later one');
+  const g = gray(inv);
+  assert.equal(g.length, 1, JSON.stringify(inv.verdicts.map((v) => v.title)));
+  assert.equal(utc.format(Number(g[0]!.facts?.onset), 0), '2022-06-25 05:00:39');
+  assert.match(g[0]!.detail ?? '', /node1 went silent: every log of node1 stops after 2022-06-25 05:00:39/);
 });
 
 /** node1's meta hangs at 05:00:40 while node1's ZooKeeper keeps logging; chunks on node2/node3 time out against it. */

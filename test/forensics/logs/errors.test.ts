@@ -82,6 +82,34 @@ test('--json errors are one JSON object on stdout', () => {
   assert.ok((JSON.parse(t.stdout) as { error: { message: string } }).error.message.includes(join(dir, 'nope')));
 });
 
+test("Commander's own usage errors under --json are a JSON error on stdout, exit 2, nothing on stderr", () => {
+  const cases: [string[], RegExp][] = [
+    [['tree', '--json'], /^missing required argument 'dir'$/],
+    [['txnlog', 'dump', 'a', 'b', '--json'], /^too many arguments for 'dump'/],
+    [['audit', '--json', '--bogus', 'a', 'b'], /^unknown option '--bogus'$/],
+    [['snapshot', 'dump', '--nope', 'x', '--json'], /^unknown option '--nope'$/],
+    [['investigate', seed, seed, '--json'], /^too many arguments for 'investigate'/],
+    [['investigate', seed, '--format', 'json', '--nodes', 'x'], /^unknown option '--nodes' \(Did you mean --node\?\)$/],
+    [['audit', 'a', 'b', '--json', '--limit'], /^option '--limit <n>' argument missing$/],
+  ];
+  for (const [args, message] of cases) {
+    const r = cli(args);
+    assert.equal(r.status, 2, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+    assert.equal(r.stderr, '', `${args.join(' ')}: no text or help on stderr`);
+    const lines = r.stdout.trim().split('\n');
+    assert.equal(lines.length, 1, r.stdout);
+    const j = JSON.parse(lines[0]!) as { error: { message: string; exitCode: number } };
+    assert.match(j.error.message, message, args.join(' '));
+    assert.equal(j.error.exitCode, 2);
+  }
+  // Without --json the usage error stays text with the command's help, on stderr.
+  const text = cli(['tree', '--bogus', 'x']);
+  assert.equal(text.status, 2);
+  assert.equal(text.stdout, '');
+  assert.match(text.stderr, /^error: unknown option '--bogus'\n/);
+  assert.match(text.stderr, /Usage: zkwarden tree/);
+});
+
 test('conflicting and extra arguments are refused; --out that cannot be written fails before the work', () => {
   const c = cli(['investigate', seed, '--json', '--format', 'md']);
   assert.equal(c.status, 2);

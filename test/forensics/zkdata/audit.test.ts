@@ -86,12 +86,14 @@ describe('the ensemble audit', () => {
 
     // Live reads while a client keeps writing are not a state at one zxid: not comparable.
     let writing = true;
+    let written = 0;
     const writer = (async () => {
       const c = await connect(ens.address(1));
-      for (let i = 0; writing; i++) await c.create(`/c/busy${i}`);
+      for (let i = 0; writing; i++, written++) await c.create(`/c/busy${i}`);
       await c.close();
     })();
-    await sleep(300);
+    // The writer is under way: its creates are moving the zxid.
+    for (const end = Date.now() + 30_000; written < 20; await sleep(20)) if (Date.now() > end) assert.fail('the writer made no progress');
     const busy = await auditOnline(ens.servers.map((s) => ens.address(s.id)));
     writing = false;
     await writer;

@@ -21,15 +21,19 @@ import { clientStat } from '../../../src/forensics/zkdata/tree.ts';
 import { TextSink } from '../../../src/forensics/zkdata/sink.ts';
 import { readSnapshot } from '../../../src/forensics/zkdata/snapshot.ts';
 import { readTxnLog } from '../../../src/forensics/zkdata/txnlog.ts';
+import { runCli } from '../../cli/run-cli.ts';
 import { connect, type LiveNode, liveTree, parseFormatterText, snapshotFormatter, workload } from './helpers.ts';
 
 process.env.TZ = 'UTC';
 
-function stringSink(): { sink: TextSink; text: () => string } {
+function stringSink(size?: number): { sink: TextSink; text: () => string } {
   let text = '';
   const w = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
-  return { sink: new TextSink(w), text: () => text };
+  return { sink: new TextSink(w, size), text: () => text };
 }
+
+/** Read buffers (the smallest window the readers use, and the default) crossed with sink buffers. */
+const BUFFERS: { chunk?: number; sink?: number }[] = [{}, { chunk: 4096, sink: 256 }, { chunk: 4096 }, { sink: 64 }];
 
 async function quiesce(ens: Ensemble): Promise<number> {
   for (let i = 0; i < 100; i++) {
@@ -185,6 +189,65 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
         );
       }
     }
+  });
+
+  it('prints every log entry before a corrupt one, then the error naming its offset, whatever the buffers', async () => {
+    const dd = openDataDir(ens.server(2).dataDir);
+    const src = [...dd.logs].sort((a, b) => b.size - a.size)[0]!;
+    const { entries } = await readTxnLog(src.path);
+    assert.ok(entries.length > 20 && src.size > 3 * 4096, 'a log long enough to need several read windows');
+    const clean = stringSink();
+    await dumpTxnLog(src.path, clean.sink);
+    const cleanLines = clean.text().split('\n');
+    const k = Math.floor(entries.length * 2 / 3);
+    const victim = entries[k]!;
+    const bad = Buffer.from(readFileSync(src.path));
+    bad[victim.offset + 12 + 20] ^= 0x01; // a payload byte: the entry's checksum no longer matches
+    const f = join(tmp, `corrupt-${src.path.split('/').pop()}`);
+    writeFileSync(f, bad);
+    // The header line and the k entries before the bad one, exactly as from the intact file.
+    const before = `${cleanLines.slice(0, 1 + k).join('\n')}\n`;
+    for (const b of BUFFERS) {
+      const out = stringSink(b.sink);
+      await assert.rejects(dumpTxnLog(f, out.sink, { chunk: b.chunk }), (e) => e instanceof ChecksumError && e.offset === victim.offset, JSON.stringify(b));
+      assert.equal(out.text(), before, `buffers ${JSON.stringify(b)}`);
+    }
+    const cli = runCli(['txnlog', 'dump', f]);
+    assert.equal(cli.status, 2, cli.stderr);
+    assert.equal(cli.stdout, before);
+    assert.match(cli.stderr, new RegExp(`^zkwarden: .*${f.replace(/\./g, '\\.')}.* offset ${victim.offset}\\b.*\\(use --force to read on; what follows is marked as suspect\\)\\n$`));
+  });
+
+  it('prints every snapshot node before a corrupt one, then the error naming its offset, whatever the buffers', async () => {
+    const dd = openDataDir(ens.server(1).dataDir);
+    const src = [...dd.snapshots].sort((a, b) => b.size - a.size)[0]!;
+    assert.ok(src.size > 3 * 4096, 'a snapshot long enough to need several read windows');
+    const clean = stringSink();
+    await dumpSnapshot(src.path, clean.sink);
+    const paths: string[] = [];
+    await readSnapshot(src.path, { node: (n) => { paths.push(n.path === '' ? '/' : n.path); } });
+    const victim = paths[Math.floor(paths.length * 2 / 3)]!;
+    // The victim's path as written (int length, bytes): a negative length is no string at all.
+    const orig = readFileSync(src.path);
+    const name = Buffer.from(victim);
+    const lenAt = orig.indexOf(Buffer.concat([Buffer.from([0, 0, 0, name.length]), name])) ;
+    assert.ok(lenAt > 0 && name.length < 256, `${victim} found in the file`);
+    const bad = Buffer.from(orig);
+    bad.writeInt32BE(-5, lenAt);
+    const f = join(tmp, `corrupt-${src.path.split('/').pop()}`);
+    writeFileSync(f, bad);
+    const before = clean.text().slice(0, clean.text().indexOf(`----\n${victim}\n`));
+    assert.ok(before.length > 100);
+    for (const b of BUFFERS) {
+      const out = stringSink(b.sink);
+      await assert.rejects(dumpSnapshot(f, out.sink, { chunk: b.chunk }), (e) => e instanceof MalformedFileError && e.message.includes(f), JSON.stringify(b));
+      assert.equal(out.text(), before, `buffers ${JSON.stringify(b)}`);
+    }
+    const cli = runCli(['snapshot', 'dump', f]);
+    assert.equal(cli.status, 2, cli.stderr);
+    assert.equal(cli.stdout, before);
+    assert.match(cli.stderr, new RegExp(`^zkwarden: .*${f.replace(/\./g, '\\.')}.*\\b${lenAt}\\b.*\\n$`));
+    assert.equal(cli.stderr.split('\n').length, 2, 'one line');
   });
 
   it('reports a torn last log entry and gives only typed errors for damaged logs', async () => {

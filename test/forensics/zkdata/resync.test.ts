@@ -33,6 +33,15 @@ let base = '';
 let inputs: MemberInput[] = [];
 let report: AuditReport;
 
+/** Waits for a fact with a bound (writes made, a line logged, a file written), never for time alone. */
+async function until(what: string, f: () => boolean, timeoutMs = 30_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
 async function relogsOf(dataDir: string): Promise<Relog[]> {
   const rep = newReport();
   for await (const _e of history(openDataDir(dataDir), rep, { force: true })) { /* the report is what counts */ }
@@ -54,24 +63,30 @@ before(async () => {
   // whose COMMITs can arrive between NEWLEADER and UPTODATE (the window of ZOOKEEPER-4394).
   let stop = false;
   let n = 0;
+  const moreWrites = (k: number): Promise<void> => { const from = n; return until(`${k} more writes`, () => n >= from + k); };
+  const goodbyes = (): number => readFileSync(ens.server(leader).logFile, 'utf8').split('GOODBYE').length - 1;
   const writers = clients.flatMap((c, k) => [0, 1, 2].map(async (w) => {
     while (!stop) {
       await c.create(`/r${k}-${w}-${n++}`, Buffer.from('d'), { timeoutMs: 2000 }).catch(() => undefined);
     }
   }));
   try {
-    await sleep(500);
+    await moreWrites(100);
     for (cycles = 1; cycles <= MAX_CYCLES; cycles++) {
+      const dropped = goodbyes();
       await ens.pause(follower);
-      await sleep(1200); // syncLimit × tickTime = 600 ms: the leader drops it
+      // Past syncLimit × tickTime (600 ms) the leader drops it: resumed once the leader says so.
+      await until('the leader to drop the paused follower', () => goodbyes() > dropped);
       await ens.resume(follower);
       await ens.waitForServing(follower, 30_000);
-      await sleep(600);
+      // Writes through the quorum the follower is back in: its re-sync is over and logged.
+      await moreWrites(100);
       if ((await relogsOf(ens.server(follower).dataDir)).length > 0) break;
     }
-    // More writes: the follower takes a snapshot after the last re-sync (snapCount 100), as a
-    // server in production soon does; a hole its SyncThread left is then covered.
-    await sleep(1000);
+    // The follower takes a snapshot after the last re-sync (snapCount 100), as a server in
+    // production soon does; a hole its SyncThread left is then covered.
+    const snaps = openDataDir(ens.server(follower).dataDir).snapshots.length;
+    await until('a snapshot of the follower after the last re-sync', () => openDataDir(ens.server(follower).dataDir).snapshots.length > snaps);
   } finally {
     stop = true;
     await Promise.all(writers);
@@ -106,8 +121,10 @@ describe('a follower re-synced after a pause', () => {
     assert.equal(report.selfConflicts.length, 0, text);
     for (const r of m.relogs) {
       assert.equal(r.differing, 0, text);
-      assert.equal(r.unmatched, 0, text);
-      assert.equal(r.identical, r.count);
+      // A re-log can also fill a hole: transactions applied but never logged the first time
+      // (the SyncThread died, ZOOKEEPER-4409) have no first copy; ZooKeeper names that death.
+      assert.equal(r.identical + r.unmatched, r.count, text);
+      if (r.unmatched > 0) assert.ok(report.signatures.some((x) => x.id === 'ZOOKEEPER-4409' && x.member === m.name), text);
       assert.equal(r.count, r.to - r.from + 1, 'a run is consecutive zxids');
     }
     // ZooKeeper's own TxnLogToolkit sees the same zxids twice in the follower's logs.
@@ -117,10 +134,17 @@ describe('a follower re-synced after a pause', () => {
       // A JVM per file: four at a time.
       for (const zs of await Promise.all(logs.slice(k, k + 4).map((f) => txnLogToolkitZxids(f.path)))) for (const z of zs) seen.set(z, (seen.get(z) ?? 0) + 1);
     }
-    // Every zxid is there once more for each run that repeats it, and no other zxid repeats.
+    // Every zxid is there once more for each run that repeats it, and no other zxid repeats;
+    // a zxid a run logs with no first copy is there once per run, and those are the unmatched.
     const runsOver = new Map<number, number>();
     for (const r of m.relogs) for (let z = r.from; z <= r.to; z++) runsOver.set(z, (runsOver.get(z) ?? 0) + 1);
-    for (const [z, c] of seen) assert.equal(c - 1, runsOver.get(z) ?? 0, `TxnLogToolkit shows 0x${z.toString(16)} ${c} time(s)`);
+    let firstCopyMissing = 0;
+    for (const [z, c] of seen) {
+      const runs = runsOver.get(z) ?? 0;
+      if (runs > 0 && c === runs) firstCopyMissing++;
+      else assert.equal(c - 1, runs, `TxnLogToolkit shows 0x${z.toString(16)} ${c} time(s)`);
+    }
+    assert.equal(firstCopyMissing, m.relogs.reduce((n, r) => n + r.unmatched, 0), 'the entries with no first copy are the zxids the files hold once per run');
     // And its FileTxnLog warned for each entry logged again. It can warn more often than the
     // files show repeats (seen once: 411 warnings for 331 re-logged entries; cause not
     // established), so the files, checked with TxnLogToolkit above, are the ground truth.
@@ -138,7 +162,8 @@ describe('a follower re-synced after a pause', () => {
     for (const [k, r] of m.relogs.entries()) {
       const span = r.from === r.to ? `zxid 0x${r.from.toString(16)}` : `zxids 0x${r.from.toString(16)}–0x${r.to.toString(16)}`;
       assert.ok(runLines[k]!.includes(`${span} logged again`), runLines[k]);
-      assert.match(runLines[k]!, new RegExp(`\\(${r.count} entr(y|ies), all identical to the first copy\\)`));
+      const copies = r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} with no first copy on disk` : 'all identical to the first copy';
+      assert.ok(runLines[k]!.includes(`(${r.count} entr${r.count === 1 ? 'y' : 'ies'}, ${copies})`), runLines[k]);
     }
     assert.ok(!/does not follow/.test(text), text);
     assert.ok(text.split('\n').length < 80, `the report stays short:\n${text}`);

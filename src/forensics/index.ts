@@ -1,0 +1,21 @@
+/** The public API of zkwarden's forensics (`zkwarden/forensics`): ZooKeeper's files, incident bundles, reports. */
+export { openDataDir } from './zkdata/datadir.ts';
+export type { DataDir, DataFile } from './zkdata/datadir.ts';
+export { readSnapshot } from './zkdata/snapshot.ts';
+export type { FileHeader, ReadOptions, SnapNode, SnapshotSummary, SnapshotVisitor } from './zkdata/snapshot.ts';
+export { readTxnLog, TxnLogReader } from './zkdata/txnlog.ts';
+export type { LogEntry, LogEnd, TxnLogOptions } from './zkdata/txnlog.ts';
+export { treeAt } from './zkdata/replay.ts';
+export type { TreeAtOptions, TreeAtResult } from './zkdata/replay.ts';
+export { DataTree } from './zkdata/tree.ts';
+export type { ZNode } from './zkdata/tree.ts';
+export { auditOffline } from './zkdata/audit.ts';
+export type { AuditClass, AuditOptions, AuditReport, MemberInput } from './zkdata/audit.ts';
+export { auditOnline } from './zkdata/online.ts';
+export type { OnlineOptions, OnlineReport } from './zkdata/online.ts';
+export { ChecksumError, DataDirError, MalformedFileError, TruncatedFileError, UnsupportedFormatError, ZkDataError } from './zkdata/errors.ts';
+export { investigate } from './logs/investigate.ts';
+export type { InvestigateOptions, Investigation } from './logs/investigate.ts';
+export { BundleError } from './logs/bundle.ts';
+export { render, REPORT_FORMATS } from './report/index.ts';
+export type { ReportFormat } from './report/index.ts';
