@@ -6,14 +6,19 @@
  *
  * The harness owns the processes: whatever happens to the caller, `close()` (and, as a last
  * resort, the exit hook) kills every JVM and waits until its ports are free.
+ *
+ * With a `placement` the same servers run elsewhere: the lab puts server N inside node N (its
+ * network namespace, address and disk), so quorum traffic carries the nodes' own addresses.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fourLetterWord, parseSrvr, type SrvrInfo } from '../zk/admin.ts';
+import { onExitSync } from './exit-hooks.ts';
+import { allThreadsStopped, pidAlive, signalPid } from './proc.ts';
 
 export const ZOOKEEPER_JARS = '/usr/share/java';
 const MAIN_CLASS = 'org.apache.zookeeper.server.quorum.QuorumPeerMain';
@@ -63,6 +68,25 @@ export interface EnsembleOptions {
   serverConfig?: (server: ServerInfo) => Record<string, string | number | boolean>;
   /** Extra JVM system properties. */
   systemProperties?: Record<string, string | number | boolean>;
+  /** Where each server runs; default: this machine's loopback, `subnet`.10N. */
+  placement?: EnsemblePlacement;
+}
+
+/**
+ * Runs server N somewhere other than loopback (the lab: inside node N). Functions, so it is not
+ * part of a detached ensemble's state file; whoever attaches passes it again.
+ */
+export interface EnsemblePlacement {
+  /** The address server `id` listens on, and sends its quorum traffic from. */
+  host(id: number): string;
+  /** Server `id`'s directory: zoo.cfg, logs, data. */
+  dir(id: number): string;
+  /** The command line that runs `command args` where server `id` lives, its output appended to `outputFile` (opened there, not by us). */
+  command(id: number, command: string, args: string[], outputFile: string): { command: string; args: string[] };
+  /** Nothing listens on the server's `port` any more, as seen where it lives. */
+  portFree(id: number, port: number): Promise<boolean>;
+  /** False while the server's files cannot be read without hanging (its disk stalled): errors then quote no log. */
+  filesReadable?(id: number): boolean;
 }
 
 export interface ServerInfo {
@@ -107,24 +131,6 @@ export interface EnsembleState {
   servers: (ServerInfo & { pid: number | null })[];
 }
 
-const live = new Set<Ensemble>();
-let hooksInstalled = false;
-
-function installExitHooks(): void {
-  if (hooksInstalled) return;
-  hooksInstalled = true;
-  // Last resort for crashed tests: no orphan JVM may outlive its test process.
-  process.on('exit', () => {
-    for (const e of live) e.killAllSync();
-  });
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-    process.once(sig, () => {
-      for (const e of live) e.killAllSync();
-      process.kill(process.pid, sig);
-    });
-  }
-}
-
 export function javaClasspath(): string {
   // zookeeper.jar's manifest (Debian 3.8.0) names netty-handler but not the netty jars it needs
   // in turn (codec, resolver, unix-common, all from libnetty-java, a dependency of the package):
@@ -139,21 +145,6 @@ export async function portFree(host: string, port: number): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve(true)));
   });
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie still answers kill(0); treat it as gone.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return !/^\d+ \(.*\) Z/.test(stat);
-  } catch {
-    return false;
-  }
 }
 
 function tail(file: string, lines = 40): string {
@@ -175,6 +166,7 @@ export class Ensemble {
   private readonly stoppedOnPurpose = new Set<number>();
   private readonly ownsBaseDir: boolean;
   private closed = false;
+  private unhook: (() => void) | undefined;
 
   private constructor(options: EnsembleOptions, baseDir: string, servers: ServerInfo[], ownsBaseDir: boolean) {
     this.options = options;
@@ -206,18 +198,19 @@ export class Ensemble {
         `ZooKeeper is not installed (${join(ZOOKEEPER_JARS, 'zookeeper.jar')} is missing); run: apt-get install -y zookeeper`,
       );
     }
-    const subnet = options.subnet ?? (await freeSubnet(size));
+    const placement = options.placement;
+    const subnet = placement ? null : (options.subnet ?? (await freeSubnet(size)));
     const ownsBaseDir = options.baseDir === undefined;
     const baseDir = options.baseDir ?? mkdtempSync(join(tmpdir(), 'zkwarden-ensemble-'));
     mkdirSync(baseDir, { recursive: true });
     const servers: ServerInfo[] = [];
     for (let id = 1; id <= size; id++) {
-      const dir = join(baseDir, `zk${id}`);
+      const dir = placement ? placement.dir(id) : join(baseDir, `zk${id}`);
       const dataDir = options.dataDirs?.[id] ?? join(dir, 'data');
       const dataLogDir = options.dataLogDirs?.[id] ?? dataDir;
       servers.push({
         id,
-        host: `${subnet}.${100 + id}`,
+        host: placement ? placement.host(id) : `${subnet}.${100 + id}`,
         clientPort: 2181,
         quorumPort: 2888,
         electionPort: 3888,
@@ -234,9 +227,9 @@ export class Ensemble {
   }
 
   /** Re-attaches to a detached ensemble from its state file (the CLI's status/down). */
-  static attach(state: EnsembleState): Ensemble {
+  static attach(state: EnsembleState, placement?: EnsemblePlacement): Ensemble {
     const servers = state.servers.map(({ pid: _pid, ...s }) => s);
-    const ens = new Ensemble({ ...state.options, detached: true }, state.baseDir, servers, false);
+    const ens = new Ensemble({ ...state.options, detached: true, ...(placement ? { placement } : {}) }, state.baseDir, servers, false);
     for (const s of state.servers) {
       if (s.pid !== null && pidAlive(s.pid)) ens.procs.set(s.id, ens.adoptPid(s.pid));
     }
@@ -270,9 +263,10 @@ export class Ensemble {
   }
 
   snapshotState(): EnsembleState {
+    const { placement: _placement, ...options } = this.options;
     return {
       baseDir: this.baseDir,
-      options: this.options,
+      options,
       servers: this.servers.map((s) => ({ ...s, pid: this.pid(s.id) })),
     };
   }
@@ -349,13 +343,17 @@ export class Ensemble {
   private spawnServer(id: number): void {
     const s = this.server(id);
     if (this.state(id) !== 'stopped') throw new EnsembleError(`server ${id} is already running`, id);
-    const out = openSync(join(s.dir, 'stdout.log'), 'a');
-    const child = spawn('java', this.javaArgs(s), {
-      cwd: s.dir,
-      stdio: ['ignore', out, out],
+    const stdout = join(s.dir, 'stdout.log');
+    const placement = this.options.placement;
+    // A placed server opens its own stdout file: its disk may be one that can hang.
+    const out = placement ? null : openSync(stdout, 'a');
+    const line = placement?.command(id, 'java', this.javaArgs(s), stdout) ?? { command: 'java', args: this.javaArgs(s) };
+    const child = spawn(line.command, line.args, {
+      cwd: placement ? '/' : s.dir,
+      stdio: out === null ? 'ignore' : ['ignore', out, out],
       detached: this.options.detached ?? false,
     });
-    closeSync(out);
+    if (out !== null) closeSync(out);
     if (child.pid === undefined) throw new EnsembleError(`server ${id}: could not start java`, id);
     const proc: Proc = { pid: child.pid, child, exitCode: null, hasExited: false, exited: Promise.resolve() };
     proc.exited = new Promise((resolve) => {
@@ -367,8 +365,8 @@ export class Ensemble {
     });
     if (this.options.detached) child.unref();
     else {
-      installExitHooks();
-      live.add(this);
+      // Last resort for crashed tests: no orphan JVM may outlive its test process.
+      this.unhook ??= onExitSync(() => this.killAllSync());
     }
     this.paused.delete(id);
     this.stoppedOnPurpose.delete(id);
@@ -389,17 +387,23 @@ export class Ensemble {
       const info = await this.srvr(id);
       if (info) return info;
       if (Date.now() > deadline) {
-        throw new EnsembleError(`server ${id} (${this.address(id)}) is not serving after ${timeoutMs} ms`, id, tail(this.server(id).logFile));
+        throw new EnsembleError(`server ${id} (${this.address(id)}) is not serving after ${timeoutMs} ms`, id, this.logTail(id));
       }
       await sleep(100);
     }
   }
 
+  /** The end of a server's log (and stdout), unless its files cannot be read right now (a stalled disk would hang us). */
+  private logTail(id: number, withStdout = false): string {
+    if (this.options.placement?.filesReadable?.(id) === false) return `(server ${id}'s files are on a faulted disk: not read)`;
+    const s = this.server(id);
+    return [tail(s.logFile), withStdout ? tail(join(s.dir, 'stdout.log'), 15) : ''].filter(Boolean).join('\n');
+  }
+
   private assertAlive(id: number): void {
     const p = this.procs.get(id);
     if (p?.hasExited) {
-      const s = this.server(id);
-      const log = [tail(s.logFile), tail(join(s.dir, 'stdout.log'), 15)].filter(Boolean).join('\n');
+      const log = this.logTail(id, true);
       throw new EnsembleError(`server ${id} (${this.address(id)}) exited with code ${p.exitCode}`, id, log);
     }
   }
@@ -422,7 +426,7 @@ export class Ensemble {
       if (leaders.length === 1 && serving.length === infos.length && infos.length > 0) return { leaderId: leaders[0]![0] };
       if (Date.now() > deadline) {
         const stuck = infos.find(([, i]) => i === null)?.[0] ?? this.servers[0]!.id;
-        throw new EnsembleError(`no quorum after ${timeoutMs} ms (${last})`, stuck, tail(this.server(stuck).logFile));
+        throw new EnsembleError(`no quorum after ${timeoutMs} ms (${last})`, stuck, this.logTail(stuck));
       }
       await sleep(100);
     }
@@ -475,11 +479,11 @@ export class Ensemble {
     // failed precisely because someone else holds them.
     if (p && !p.hasExited) {
       // A stopped (SIGSTOPped) JVM must be continued to act on SIGTERM.
-      if (this.paused.has(id) && signal !== 'SIGKILL') safeKill(p.pid, 'SIGCONT');
-      safeKill(p.pid, signal);
+      if (this.paused.has(id) && signal !== 'SIGKILL') signalPid(p.pid, 'SIGCONT');
+      signalPid(p.pid, signal);
       if (graceMs > 0) {
         const done = await Promise.race([p.exited.then(() => true), sleep(graceMs).then(() => false)]);
-        if (!done) safeKill(p.pid, 'SIGKILL');
+        if (!done) signalPid(p.pid, 'SIGKILL');
       }
       await p.exited;
       await this.waitPortsFree(id);
@@ -490,8 +494,9 @@ export class Ensemble {
   private async waitPortsFree(id: number, timeoutMs = 15_000): Promise<void> {
     const s = this.server(id);
     const deadline = Date.now() + timeoutMs;
+    const free = (port: number): Promise<boolean> => this.options.placement?.portFree(id, port) ?? portFree(s.host, port);
     for (const port of [s.clientPort, s.quorumPort, s.electionPort]) {
-      while (!(await portFree(s.host, port))) {
+      while (!(await free(port))) {
         if (Date.now() > deadline) throw new EnsembleError(`server ${id}: port ${s.host}:${port} still bound ${timeoutMs} ms after stop`, id);
         await sleep(50);
       }
@@ -502,14 +507,14 @@ export class Ensemble {
   async pause(id: number): Promise<void> {
     const p = this.procs.get(id);
     if (!p || p.hasExited) throw new EnsembleError(`server ${id} is not running`, id);
-    safeKill(p.pid, 'SIGSTOP');
+    signalPid(p.pid, 'SIGSTOP');
     this.paused.add(id);
     // SIGSTOP reaches the JVM's threads asynchronously: a request sent the moment kill()
     // returns could still be answered by a thread not yet stopped (seen under load). A pause
     // is only a pause once every thread is in state T.
     const deadline = Date.now() + 5000;
     while (!allThreadsStopped(p.pid)) {
-      if (p.hasExited) throw new EnsembleError(`server ${id} exited while being paused`, id, tail(this.server(id).logFile));
+      if (p.hasExited) throw new EnsembleError(`server ${id} exited while being paused`, id, this.logTail(id));
       if (Date.now() > deadline) throw new EnsembleError(`server ${id} (pid ${p.pid}) not stopped 5 s after SIGSTOP`, id);
       await sleep(5);
     }
@@ -518,7 +523,7 @@ export class Ensemble {
   async resume(id: number): Promise<void> {
     const p = this.procs.get(id);
     if (!p || p.hasExited) throw new EnsembleError(`server ${id} is not running`, id);
-    safeKill(p.pid, 'SIGCONT');
+    signalPid(p.pid, 'SIGCONT');
     this.paused.delete(id);
   }
 
@@ -533,41 +538,13 @@ export class Ensemble {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.servers.map((s) => this.kill(s.id)));
-    live.delete(this);
+    this.unhook?.();
     if (this.ownsBaseDir && !this.options.keepFiles) rmSync(this.baseDir, { recursive: true, force: true });
   }
 
   /** Synchronous kill for exit hooks, where nothing can be awaited. */
   killAllSync(): void {
-    for (const p of this.procs.values()) if (!p.hasExited) safeKill(p.pid, 'SIGKILL');
-  }
-}
-
-/** True when every thread of the process is stopped (T) or gone; Linux /proc. */
-function allThreadsStopped(pid: number): boolean {
-  let tids: string[];
-  try {
-    tids = readdirSync(`/proc/${pid}/task`);
-  } catch {
-    return true;
-  }
-  return tids.every((tid) => {
-    try {
-      // The state follows the command name in parentheses, which may itself contain spaces.
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
-      const state = stat.charAt(stat.lastIndexOf(')') + 2);
-      return state === 'T' || state === 't' || state === 'Z' || state === 'X';
-    } catch {
-      return true;
-    }
-  });
-}
-
-function safeKill(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    // Already gone.
+    for (const p of this.procs.values()) if (!p.hasExited) signalPid(p.pid, 'SIGKILL');
   }
 }
 
