@@ -23,7 +23,8 @@ describe('bench/tls', () => {
           assert.ok(row, `a row for ${op} at ${level} over ${t}`);
           assert.ok(Number(row.split('|')[4]!.replace(/,/g, '')) > 0, `${op}/${level}/${t}: a throughput`);
         }
-        assert.match(stdout, new RegExp(`\\| ${op} \\| ${level} \\| \\d\\.\\d{3} \\| \\d\\.\\d{3}–\\d\\.\\d{3} \\| 2 \\|`));
+        // A ratio can be far from 1 in a run this small (one reply the server holds for a ping interval).
+        assert.match(stdout, new RegExp(`\\| ${op} \\| ${level} \\| \\d+\\.\\d{3} \\| \\d+\\.\\d{3}–\\d+\\.\\d{3} \\| 2 \\|`));
       }
     }
     for (const kind of ['plain', 'TLS (client certificate)', 'TLS + SASL DIGEST-MD5']) assert.match(stdout, new RegExp(`\\| ${kind.replace(/[()+]/g, '\\$&')} \\| [\\d.,]+ \\| [\\d.,]+ \\| 2 \\|`));
