@@ -21,8 +21,9 @@ import {
   type Member,
 } from '../recipes/index.ts';
 import { CliError, cliAction, ExitCode, intOption, note, printJson, zxidOption } from './output.ts';
+import { addSecurityOptions, credentialRefusal, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
-interface CommonOptions {
+interface CommonOptions extends SecurityCliOptions {
   servers: string;
   path: string;
   watch?: boolean;
@@ -45,6 +46,7 @@ const MIN_SHARE_MS = 250;
  * goes unanswered) costs that one share, then the next server is tried.
  */
 async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
+  const security = securityFromOptions(o);
   let cs: ConnectString;
   try {
     cs = parseConnectString(o.servers);
@@ -59,12 +61,12 @@ async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
     throw new CliError(`ZooKeeper unreachable: ${reach.map((r) => (r.ok ? r.address : r.message)).join('; ')}`, ExitCode.environment);
   }
   for (const r of reach) if (!r.ok) note(`left out of --servers: ${r.message}`);
-  const client = createClient(reachable.join(',') + cs.chroot, { sessionTimeoutMs: 10_000, connectTimeoutMs: shareMs, shuffleServers: false });
+  const client = createClient(reachable.join(',') + cs.chroot, { sessionTimeoutMs: 10_000, connectTimeoutMs: shareMs, shuffleServers: false, ...security });
   try {
     await client.connect({ timeoutMs: o.timeout });
   } catch (e) {
     if (e instanceof OperationTimeoutError) throw new CliError(`ZooKeeper unreachable: ${e.message}`, ExitCode.environment);
-    throw new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
+    throw credentialRefusal(e) ?? new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
   }
   return client;
 }
@@ -123,13 +125,13 @@ function formatMembers(ms: Member[], path: string): string {
     .join('\n');
 }
 
-/** A recipe's usage error is the command's (exit 2); under --json every error is a JSON object (cliAction). */
+/** A recipe's usage error or refused credentials are the command's (exit 2); under --json every error is a JSON object (cliAction). */
 function recipesAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return cliAction((e) => (e instanceof RecipeUsageError ? new CliError(e.message, ExitCode.usage) : null), fn);
+  return cliAction((e) => (e instanceof RecipeUsageError ? new CliError(e.message, ExitCode.usage) : credentialRefusal(e)), fn);
 }
 
 export function register(program: Command): void {
-  program
+  const leader = program
     .command('leader')
     .description('who leads (endpoint, epoch, since) under an election path; --watch follows changes')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string, e.g. 10.1.88.101:2181,10.1.88.102:2181')
@@ -139,7 +141,7 @@ export function register(program: Command): void {
     .option('--watch', 'keep running and print every change (never a lower epoch than seen)')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage, 3 ZooKeeper unreachable.')
+    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
     .action(recipesAction(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
       const minEpoch = o.minEpoch === undefined ? undefined : zxidOption('min-epoch', o.minEpoch);
       const opts = { path: o.path, prefix: o.prefix, minEpoch };
@@ -174,8 +176,9 @@ export function register(program: Command): void {
       if (!printed) print(first); // no leader: start() reported no change
       await runUntilStopped(client, () => discovery.stop());
     }));
+  addSecurityOptions(leader);
 
-  program
+  const members = program
     .command('members')
     .description('the registered members (endpoint, session, metadata); --watch follows joins and leaves')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string')
@@ -183,7 +186,7 @@ export function register(program: Command): void {
     .option('--watch', 'keep running and print every join and leave')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage, 3 ZooKeeper unreachable.')
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
     .action(recipesAction(async (o: CommonOptions) => {
       checkRecipePath(o.path, '--path');
       const client = await connect(o);
@@ -214,4 +217,5 @@ export function register(program: Command): void {
       watcher.on('change', show);
       await runUntilStopped(client, () => watcher.stop());
     }));
+  addSecurityOptions(members);
 }

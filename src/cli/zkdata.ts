@@ -18,6 +18,7 @@ import { auditOnline, onlineJson, renderOnline } from '../forensics/zkdata/onlin
 import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
+import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 import { sessionHex } from '../zk/records.ts';
 import { CliError, ExitCode, cliAction, fsInputError, jsonUsageErrors, note, positiveInt, printJson, zxidOption } from './output.ts';
 
@@ -140,14 +141,14 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'online: per request and per connection', '10000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
-    .action(cliAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (dirs: string[], o: SecurityCliOptions & { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
       const names = o.names ? list(o.names) : undefined;
       if (o.servers) {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
         const servers = list(o.servers);
         if (servers.length < 2) throw new CliError('--servers needs at least two addresses (host:port)');
         const timeoutMs = positiveInt('timeout', o.timeout);
-        const r = await auditOnline(servers, { names, timeoutMs });
+        const r = await auditOnline(servers, { names, timeoutMs, security: securityFromOptions(o) });
         if (o.json) printJson(onlineJson(r));
         else process.stdout.write(renderOnline(r));
         // Divergence is the finding; otherwise a server that could not be read is the environment's.
@@ -182,5 +183,6 @@ export function register(program: Command): void {
       else process.stdout.write(renderAudit(r));
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
     }));
+  addSecurityOptions(audit);
   for (const c of [snapshot, txnlog, tree, audit]) jsonUsageErrors(c);
 }

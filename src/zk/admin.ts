@@ -20,6 +20,7 @@
 import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
 import { splitHostPort } from './paths.ts';
+import { PreparedTls, openTransport, type TlsOptions } from './transport.ts';
 
 // ---------------------------------------------------------------------------------------------
 // reachability
@@ -82,15 +83,23 @@ export class FourLetterError extends Error {
 }
 
 /** Sends one four-letter word and resolves with everything the server wrote before closing. */
-export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000): Promise<string> {
+/** `tls`: over a secureClientPort (the Netty factory answers four-letter words there too). */
+export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000, tlsOptions?: TlsOptions | PreparedTls): Promise<string> {
   const address = `${host}:${port}`;
   if (!/^[a-z]{4}$/.test(command)) {
     return Promise.reject(new FourLetterError(address, command, 'a four-letter word is four lowercase letters'));
   }
+  let tls: PreparedTls | undefined;
+  try {
+    tls = tlsOptions === undefined || tlsOptions instanceof PreparedTls ? tlsOptions : new PreparedTls(tlsOptions);
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;
-    const socket = connect({ host, port });
+    // end(), not write(): over TLS the server answers once the client's side is closed.
+    const socket = openTransport({ host, port, tls }, () => socket.end(command));
     const finish = (err: Error | null): void => {
       if (settled) return;
       settled = true;
@@ -100,7 +109,6 @@ export function fourLetterWord(host: string, port: number, command: string, time
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
     const timer = setTimeout(() => finish(new FourLetterError(address, command, `no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('connect', () => socket.end(command));
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => finish(null));
     socket.on('error', (e: NodeJS.ErrnoException) => finish(new FourLetterError(address, command, e.code ?? e.message)));

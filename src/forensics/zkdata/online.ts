@@ -20,6 +20,7 @@ import {
   probe,
   sessionHex,
   splitHostPort,
+  type ClientOptions,
   type SrvrInfo,
   type Stat,
   type ZooKeeperClient,
@@ -73,6 +74,8 @@ export interface OnlineOptions {
   names?: string[];
   /** Concurrent reads per server while walking the tree. */
   concurrency?: number;
+  /** TLS and SASL for the sessions, and TLS for the four-letter words (a secureClientPort answers them too). */
+  security?: Pick<ClientOptions, 'tls' | 'sasl'>;
 }
 
 /** Runs one network wait for `m` and records it; a failure that took the whole timeout is a timeout. */
@@ -89,12 +92,12 @@ async function attempt<T>(m: OnlineMember, step: string, timeoutMs: number, run:
   }
 }
 
-async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number): Promise<string | null> {
+async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number, tls: ClientOptions['tls']): Promise<string | null> {
   // Only asked of an address the probe reached, so it parses.
   const server = splitHostPort(m.address);
   if (!server) return null;
   try {
-    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(server.host, server.port, cmd, timeoutMs));
+    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(server.host, server.port, cmd, timeoutMs, tls));
   } catch {
     return null;
   }
@@ -127,8 +130,8 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
   return out;
 }
 
-async function srvrZxid(m: OnlineMember, timeoutMs: number): Promise<SrvrInfo | null> {
-  return parseSrvr((await fourLetter(m, 'srvr', timeoutMs)) ?? '');
+async function srvrZxid(m: OnlineMember, timeoutMs: number, tls: ClientOptions['tls']): Promise<SrvrInfo | null> {
+  return parseSrvr((await fourLetter(m, 'srvr', timeoutMs, tls)) ?? '');
 }
 
 function parseHash(text: string): Map<number, string> {
@@ -154,6 +157,7 @@ function variant(member: string, s: Stat | undefined, sessions: Set<bigint>): No
 export async function auditOnline(addresses: string[], opts: OnlineOptions = {}): Promise<OnlineReport> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const concurrency = opts.concurrency ?? 64;
+  const tls = opts.security?.tls;
   const trees: (Map<string, Stat> | null)[] = addresses.map(() => null);
   const members: OnlineMember[] = addresses.map((address, i) => ({
     name: opts.names?.[i] ?? address, address, mode: null, zxidBefore: null, zxidAfter: null, stable: false, nodeCount: null,
@@ -171,7 +175,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       m.error = reach.message;
       return null;
     }
-    const info = await srvrZxid(m, timeoutMs);
+    const info = await srvrZxid(m, timeoutMs, tls);
     if (!info) {
       m.status = 'unreachable';
       // A port that accepts but never answers: a paused or hung server (the kernel still completes the handshake).
@@ -181,7 +185,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       return null;
     }
     m.mode = info.mode;
-    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false });
+    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false, ...opts.security });
     try {
       await attempt(m, 'session', timeoutMs, () => client.connect({ timeoutMs }));
       return client;
@@ -196,7 +200,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     // Phase 2: wait (briefly) for the servers to agree on a zxid, then read every tree.
     const live = members.map((m, i) => ({ m, i })).filter(({ i }) => clients[i] !== null);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const z = await Promise.all(live.map(({ m }) => srvrZxid(m, timeoutMs)));
+      const z = await Promise.all(live.map(({ m }) => srvrZxid(m, timeoutMs, tls)));
       live.forEach(({ m }, k) => { m.zxidBefore = z[k]?.zxid ?? null; });
       if (new Set(z.map((x) => x?.zxid)).size <= 1) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -209,7 +213,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
         m.status = 'unreachable';
         m.error = `tree read failed: ${(e as Error).message}`;
       }
-      m.zxidAfter = (await srvrZxid(m, timeoutMs))?.zxid ?? null;
+      m.zxidAfter = (await srvrZxid(m, timeoutMs, tls))?.zxid ?? null;
       m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore && trees[i] !== null;
     }));
   } finally {
@@ -218,13 +222,13 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   // Phase 3: the server's own figures.
   await Promise.all(members.map(async (m) => {
     if (m.status === 'unreachable') return;
-    const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs)) ?? '');
+    const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs, tls)) ?? '');
     const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
     m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = parseDump((await fourLetter(m, 'dump', timeoutMs)) ?? '');
+    const dump = parseDump((await fourLetter(m, 'dump', timeoutMs, tls)) ?? '');
     m.ephemeralsBySession = dump.ephemerals;
     m.sessions = dump.sessions;
-    m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs)) ?? '');
+    m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs, tls)) ?? '');
   }));
 
   const notes: string[] = [];
