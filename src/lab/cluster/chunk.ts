@@ -127,27 +127,40 @@ async function zookeeper(): Promise<ZooKeeperClient> {
   }
 }
 
-const zk = await zookeeper();
-zk.on('expired', () => {
-  // The chunk's own ZooKeeper session: without it, it cannot follow the leader any more.
-  log.error('chunk_zk.cc:77', 'ZooKeeper session expired; exiting');
-  log.flushSync();
-  emit({ ev: 'fatal', message: 'ZooKeeper session expired' });
-  process.exit(1);
-});
-const discovery = new LeaderDiscovery(zk);
-const witness = cfg.witness ? new SuspicionWitness(zk, { node: cfg.node, electionPath: DEFAULT_ELECTION_PATH, requestTimeoutMs: t.chunkTimeoutMs }) : null;
 let leader: LeaderInfo | null = null;
 let leaderChanged = new AbortController();
-discovery.on('change', (l) => {
-  leader = l;
-  leaderChanged.abort();
-  leaderChanged = new AbortController();
-  log.info('chunk_meta.cc:120', l ? `meta leader is ${l.endpoint} (epoch ${hex(l.epoch)}${l.claimed ? '' : ', not claimed yet'})` : 'no meta leader');
-  emit({ ev: 'leader', endpoint: l?.endpoint ?? null, epoch: l?.epoch ?? null });
-});
-discovery.on('warning', (e) => log.warn('chunk_meta.cc:131', `discovery: ${e.message}`));
-await discovery.start();
+let witness: SuspicionWitness | null = null;
+const currentWitness = (): SuspicionWitness | null => witness;
+let highestEpoch = 0;
+
+/**
+ * A ZooKeeper session and the leader discovery on it. A session that expires (a ZooKeeper outage
+ * longer than its timeout) is replaced, as a real client library does; the highest epoch seen
+ * carries over, so the new discovery never goes back to an older leader.
+ */
+async function follow(): Promise<void> {
+  const zk = await zookeeper();
+  const discovery = new LeaderDiscovery(zk, { minEpoch: highestEpoch });
+  zk.on('expired', () => {
+    log.warn('chunk_zk.cc:77', 'ZooKeeper session expired; starting a new one');
+    discovery.stop();
+    witness = null;
+    void follow();
+  });
+  witness = cfg.witness ? new SuspicionWitness(zk, { node: cfg.node, electionPath: DEFAULT_ELECTION_PATH, requestTimeoutMs: t.chunkTimeoutMs }) : null;
+  discovery.on('change', (l) => {
+    leader = l;
+    if (l) highestEpoch = Math.max(highestEpoch, l.epoch);
+    leaderChanged.abort();
+    leaderChanged = new AbortController();
+    log.info('chunk_meta.cc:120', l ? `meta leader is ${l.endpoint} (epoch ${hex(l.epoch)}${l.claimed ? '' : ', not claimed yet'})` : 'no meta leader');
+    emit({ ev: 'leader', endpoint: l?.endpoint ?? null, epoch: l?.epoch ?? null });
+  });
+  discovery.on('warning', (e) => log.warn('chunk_meta.cc:131', `discovery: ${e.message}`));
+  await discovery.start();
+}
+
+await follow();
 
 log.info('chunk_server.cc:44', `zbs-chunkd starting (pid ${process.pid}) on ${cfg.ip}; ZooKeeper ${cfg.connectString}`);
 emit({ ev: 'hello', pid: process.pid, service: 'chunk', node: cfg.node });
@@ -212,8 +225,9 @@ for (;;) {
     }
     if (state === 'expired') log.info('chunk_session.cc:95', `session with meta leader ${l.endpoint} re-established`);
     setState('serving');
-    if (witness && witness.suspecting !== null) {
-      void witness.clear().then(
+    const w = currentWitness();
+    if (w && w.suspecting !== null) {
+      void w.clear().then(
         () => emit({ ev: 'suspect', epoch: null }),
         () => undefined,
       );
@@ -226,9 +240,10 @@ for (;;) {
       `[Retry IO ON ERROR]: [IOCTX]: VEXTENT_WRITE seq: ${seq}, key: ${key}, in_progress: 1, retry_times: 0 st:\nTraceback:\n[${outcome.code}]: ${outcome.detail} socket: ${conn.local}-->${l.endpoint}`,
     );
     const unreachable = outcome.code === 'ETimedOut' || outcome.code === 'EConnRefused' || outcome.code === 'EConnReset' || outcome.code === 'ESocket';
-    if (witness && unreachable && l.epoch !== witness.suspecting) {
+    const w = currentWitness();
+    if (w && unreachable && l.epoch !== w.suspecting) {
       const epoch = l.epoch;
-      void witness.suspect(epoch, outcome.code).then(
+      void w.suspect(epoch, outcome.code).then(
         () => emit({ ev: 'suspect', epoch }),
         () => undefined,
       );

@@ -186,7 +186,7 @@ export class Cluster {
       (await lab.startEnsemble({
         tickTime: timings.tickTimeMs,
         syncLimit: timings.syncLimit,
-        initLimit: 10,
+        initLimit: 2 * timings.syncLimit,
         minSessionTimeout: 2 * timings.tickTimeMs,
         maxSessionTimeout: 20 * timings.tickTimeMs,
         preAllocSizeKb: 1024,

@@ -29,7 +29,8 @@ export interface ClusterTimings {
 
 export const DEFAULT_TIMINGS: ClusterTimings = {
   tickTimeMs: 200,
-  syncLimit: 5,
+  // 2 s: a follower on a healthy but busy disk (a shared machine's fsync) keeps up; a hung one is dropped 2 s after its first unacknowledged proposal.
+  syncLimit: 10,
   sessionTimeoutMs: 4000,
   clientSessionTimeoutMs: 4000,
   chunkTimeoutMs: 2000,

@@ -22,10 +22,11 @@
  *   disk lost writes).
  */
 import { mkdirSync, openSync, write, writeSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Guard, diskProbe, endpointProbe } from '../../guard/index.ts';
-import { Election, FencedError, fencedMulti, registerMember, type Term } from '../../recipes/index.ts';
+import { Election, FencedError, MemberExistsError, fencedMulti, registerMember, type Term } from '../../recipes/index.ts';
 import { createClient, type ZooKeeperClient } from '../../zk/index.ts';
 import { LOG_FILES, PATHS, configFromEnv, type MetaConfig } from './config.ts';
 import { GlogFile } from './glog.ts';
@@ -74,6 +75,29 @@ function onDeposed({ term, reason }: { term: Term; reason: string }): void {
   emit({ ev: 'deposed', epoch: term.epoch, reason });
 }
 
+/**
+ * Registers this meta as a member. After a crash or a reboot the previous incarnation's member
+ * znode stays until its session ends (a session timeout later): retried until then, in the
+ * background, while the meta already stands in the election.
+ */
+async function register(client: ZooKeeperClient): Promise<void> {
+  let logged = false;
+  for (;;) {
+    try {
+      await registerMember(client, endpoint, { role: 'meta', node: cfg.node });
+      if (logged) log.info('meta_members.cc:52', `registered as member ${PATHS.members}/${endpoint}`);
+      return;
+    } catch (e) {
+      if (client.state === 'expired' || client.state === 'closed') return;
+      if (!logged) {
+        log.warn('meta_members.cc:47', `member ${PATHS.members}/${endpoint}: ${(e as Error).message}; retrying${e instanceof MemberExistsError ? ' until that session ends' : ''}`);
+        logged = true;
+      }
+      await sleep(500);
+    }
+  }
+}
+
 async function connected(sessionTimeoutMs: number): Promise<ZooKeeperClient> {
   for (;;) {
     const client = createClient(cfg.connectString, { sessionTimeoutMs, shuffleServers: false });
@@ -104,8 +128,8 @@ async function candidacy(): Promise<void> {
   });
   currentTerm = () => election.term;
   currentClient = () => client;
+  void register(client);
   try {
-    await registerMember(client, endpoint, { role: 'meta', node: cfg.node });
     await election.join();
   } catch (e) {
     log.warn('meta_election.cc:260', `joining the election with session ${session} failed: ${(e as Error).message}`);
@@ -117,7 +141,7 @@ async function candidacy(): Promise<void> {
 /** With the guard: the Guard stands, resigns and stands again; a service session holds the membership. */
 async function guarded(g: NonNullable<MetaConfig['guard']>): Promise<void> {
   const service = await connected(cfg.timings.clientSessionTimeoutMs);
-  await registerMember(service, endpoint, { role: 'meta', node: cfg.node });
+  void register(service);
   const guard = new Guard({
     connectString: cfg.connectString,
     election: { candidate: { endpoint, name: cfg.node, metadata: { node: cfg.node, role: 'meta' } } },
