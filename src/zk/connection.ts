@@ -9,9 +9,20 @@
  * processes one connection's requests in order), so pending requests are a FIFO and a reply whose
  * xid is not the head's is a protocol violation that ends the connection.
  */
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { JuteDecodeError, JuteWriter, type JuteReader } from './jute.ts';
-import { ClientClosedError, ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
+import {
+  AuthFailedError,
+  ClientClosedError,
+  ConnectionLossError,
+  OperationTimeoutError,
+  ProtocolError,
+  SessionClosedRequireSaslAuthError,
+  errorFromCode,
+} from './errors.ts';
+import { describeTransportError, openTransport, type PreparedTls } from './transport.ts';
+import { SaslExchange } from './sasl-wire.ts';
+import type { SaslMechanism } from './sasl.ts';
 import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
 import { OpCode, Xid, writeConnectRequest, writeRequestHeader, type ConnectRequest, type ConnectResponse, type ReplyHeader, type WatcherEvent } from './protocol.ts';
 
@@ -51,6 +62,14 @@ export interface OpenOptions {
   maxIncomingBytes: number;
   /** Aborting ends the attempt at once: its socket and its timer go, and open() resolves 'aborted'. */
   signal?: AbortSignal;
+  /** TLS to the server's secureClientPort (transport.ts); absent: plain TCP. */
+  tls?: PreparedTls;
+  /**
+   * A fresh SASL mechanism per connection: authentication runs right after the session
+   * handshake and before anything else is sent (a server that enforces SASL refuses any other
+   * request until then, pings included), within the same connect timeout.
+   */
+  sasl?: () => SaslMechanism;
 }
 
 /**
@@ -62,9 +81,12 @@ export interface OpenOptions {
  *   waiting on a leader that is gone);
  * - rejected: the server answered with an error instead of a session (`error` is typed by its code);
  * - protocol: the answer was not a ConnectResponse;
+ * - unauthenticated: the server refused the SASL credential (`error`: AuthFailedError, or
+ *   SessionClosedRequireSaslAuthError where SASL is enforced); every server would;
  * - aborted: the owner gave up (close()).
+ * With TLS, "TCP came up" means the TLS handshake completed (the server's certificate verified).
  */
-export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'aborted';
+export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'unauthenticated' | 'aborted';
 
 export type OpenResult =
   | { ok: true; conn: Connection; response: ConnectResponse }
@@ -140,7 +162,7 @@ export class Connection {
     socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (e: NodeJS.ErrnoException) => {
       this.socketError ??= e.code ?? e.message;
-      this.close(new ConnectionLossError(undefined, `${server}: ${e.message}`));
+      this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`));
     });
     socket.on('close', () => this.close(new ConnectionLossError(undefined, `${server} closed the connection`)));
   }
@@ -154,7 +176,14 @@ export class Connection {
     const server = `${opts.host}:${opts.port}`;
     if (opts.signal?.aborted) return Promise.resolve({ ok: false, failure: 'aborted', error: new ClientClosedError('connect'), server });
     return new Promise((resolve) => {
-      const socket = new Socket();
+      const socket = openTransport({ host: opts.host, port: opts.port, tls: opts.tls }, () => {
+        tcpUp = true;
+        const w = new JuteWriter(64);
+        w.writeInt(0);
+        writeConnectRequest(w, opts.request);
+        w.patchInt(0, w.length - 4);
+        socket.write(w.toBuffer());
+      });
       const conn = new Connection(socket, server, opts.maxIncomingBytes);
       let tcpUp = false;
       let done = false;
@@ -193,17 +222,30 @@ export class Connection {
             return;
           }
           if (answer.kind === 'refused') fail('rejected', errorFromCode(answer.code, undefined, `${server} refused the session`));
-          else finish({ ok: true, conn, response: answer.response });
+          // A session the server does not know (timeOut 0) is reported as it is: nothing to authenticate.
+          else if (!opts.sasl || answer.response.timeOut <= 0) finish({ ok: true, conn, response: answer.response });
+          else authenticate(answer.response, opts.sasl());
         },
       };
-      socket.connect({ host: opts.host, port: opts.port }, () => {
-        tcpUp = true;
-        const w = new JuteWriter(64);
-        w.writeInt(0);
-        writeConnectRequest(w, opts.request);
-        w.patchInt(0, w.length - 4);
-        socket.write(w.toBuffer());
-      });
+      const authenticate = (response: ConnectResponse, mechanism: SaslMechanism): void => {
+        const sasl = new SaslExchange(mechanism, server);
+        conn.handshake = {
+          onEnd: (err) => fail('dropped', err),
+          onFrame: (frame) => {
+            let step;
+            try {
+              step = sasl.onReply(frame);
+            } catch (e) {
+              const refused = e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError;
+              fail(refused ? 'unauthenticated' : 'protocol', e as Error);
+              return;
+            }
+            if (step.done) finish({ ok: true, conn, response });
+            else socket.write(step.send);
+          },
+        };
+        socket.write(sasl.start());
+      };
     });
   }
 
@@ -328,6 +370,8 @@ export class Connection {
         h.onNotification(m.event!, m.zxid);
         break;
       case 'ping':
+        // A server that enforces authentication answers an unauthenticated ping with an error, then closes.
+        if (m.err !== 0) h.onSpecialReply(m, m.body);
         break;
       case 'auth':
       case 'setWatches':
