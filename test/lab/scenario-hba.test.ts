@@ -4,6 +4,7 @@
  * its fault (node1's meta in D on a stalled disk) leaves nothing of its lab behind.
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,22 @@ import { pidAlive } from '../../src/lab/proc.ts';
 import { labDir, newLabId, readRecord, type LabRecord } from '../../src/lab/registry.ts';
 import { builtin, RunAbortedError, runScenario, type RunResult, type Sample } from '../../src/lab/scenario/index.ts';
 import { runCliAsync } from '../cli/run-cli.ts';
+
+/** Not a trace of the lab: processes seen while it ran, namespaces, links, mounts, cgroups, files, record. */
+async function assertNothingLeft(rec: LabRecord, pids: Set<number>): Promise<void> {
+  assert.deepEqual(await leftovers(rec), []);
+  for (const pid of pids) assert.equal(pidAlive(pid), false, `process ${pid} is gone`);
+  assert.deepEqual((await listNetns()).filter((n) => n.includes(`-${rec.id}-`)), []);
+  assert.deepEqual((await listLinks()).filter((l) => l.startsWith(`zkw${rec.id}`)), []);
+  assert.deepEqual(faultFsMounts().filter((m) => m.mountpoint.includes(rec.id)), []);
+  assert.equal(existsSync(rec.cgroupRoot), false, 'no cgroup');
+  assert.equal(existsSync(rec.baseDir), false, 'no files');
+  assert.equal(existsSync(labDir(rec.id)), false, 'no record');
+}
+
+function labPids(rec: LabRecord | null): number[] {
+  return (rec?.nodes ?? []).flatMap((n) => netnsPidsSync(n.netns));
+}
 
 interface Injections {
   fault: { at: number; endAt: number; node: string; leader: { node: string; endpoint: string; epoch: number } };
@@ -119,22 +136,41 @@ describe('a run interrupted in the middle of its fault', () => {
         record ??= readRecord(id);
         // Interrupted once node1's meta is stuck on its stalled disk: the hardest state to clean.
         if (p.kind === 'status' && /node1 leader D/.test(p.text)) {
-          for (const n of record?.nodes ?? []) for (const pid of netnsPidsSync(n.netns)) pids.add(pid);
+          for (const pid of labPids(record)) pids.add(pid);
           ac.abort();
         }
       },
     });
     await assert.rejects(run, RunAbortedError);
     assert.ok(record, 'the lab was recorded while it ran');
-    const rec: LabRecord = record;
     assert.ok(pids.size >= 9, `the lab's processes were seen (${pids.size})`);
-    assert.deepEqual(await leftovers(rec), []);
-    for (const pid of pids) assert.equal(pidAlive(pid), false, `process ${pid} is gone`);
-    assert.deepEqual((await listNetns()).filter((n) => n.includes(`-${id}-`)), []);
-    assert.deepEqual((await listLinks()).filter((l) => l.startsWith(`zkw${id}`)), []);
-    assert.deepEqual(faultFsMounts().filter((m) => m.mountpoint.includes(id)), []);
-    assert.equal(existsSync(rec.cgroupRoot), false, 'no cgroup');
-    assert.equal(existsSync(rec.baseDir), false, 'no files');
-    assert.equal(existsSync(labDir(id)), false, 'no record');
+    await assertNothingLeft(record, pids);
+  });
+
+  it('`zkwarden lab run` interrupted by SIGINT on its stalled disk removes its lab', async () => {
+    const main = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+    const child = spawn(process.execPath, ['--import', 'tsx', main, 'lab', 'run', 'hba-hang', '--subnet', 'auto'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((r) => child.once('exit', (code, signal) => r({ code, signal })));
+    let stderr = '';
+    let record: LabRecord | null = null;
+    const pids = new Set<number>();
+    await new Promise<void>((resolve, reject) => {
+      child.stderr!.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        const id = /lab ([a-z0-9]+) on 198\./.exec(stderr)?.[1];
+        if (id) record ??= readRecord(id);
+        if (/metas: node1 leader D/.test(stderr)) {
+          for (const pid of labPids(record)) pids.add(pid);
+          resolve();
+        }
+      });
+      void exited.then(() => reject(new Error(`lab run ended before its fault: ${stderr}`)));
+    });
+    child.kill('SIGINT');
+    const end = await exited;
+    assert.ok(end.signal === 'SIGINT' || end.code !== 0, `ended by the interrupt: ${JSON.stringify(end)}`);
+    assert.ok(record, `the lab was recorded: ${stderr}`);
+    assert.ok(pids.size >= 9, `the lab's processes were seen (${pids.size})`);
+    await assertNothingLeft(record, pids);
   });
 });
