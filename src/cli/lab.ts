@@ -632,6 +632,8 @@ async function runCommand(name: string, o: { guard: 'off' | 'on'; keep?: string;
     // Checked here, with the scenario's own, so a bad value is named before any lab starts.
     resolveTimings({ ...scenario.timings, ...timings }, `${o.timings}: timings`);
   }
+  const { checkKeepDir } = await import('../lab/scenario/bundle.ts');
+  if (o.keep !== undefined) checkKeepDir(resolve(o.keep));
   const { runScenario } = await import('../lab/scenario/runner.ts');
   const { formatResult } = await import('../lab/scenario/report.ts');
   const started = Date.now();

@@ -1,6 +1,6 @@
 /** `zkwarden lab run` / `lab list` input handling: each bad input is one line naming it, exit 2, before any lab starts. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
@@ -40,13 +40,19 @@ describe('zkwarden lab run: bad input', () => {
     assert.ok(e.error.message.startsWith(`${f}: not JSON at offset 13`), e.error.message);
   });
 
-  it('a bad --timings file and a bad --guard are named', () => {
+  it('a bad --timings file, a --keep directory holding a bundle and a bad --guard are named', () => {
     const t = file('timings.json', JSON.stringify({ sessionTimeoutMs: 1 }));
     const r = runCli(['lab', 'run', 'leader-kill', '--timings', t]);
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.includes(`${t}: timings.sessionTimeoutMs: 1 ms is outside what ZooKeeper grants`), r.stderr);
     const u = file('unknown.json', JSON.stringify({ sessionTimeout: 6000 }));
     assert.match(runCli(['lab', 'run', 'leader-kill', '--timings', u]).stderr, /timings\.sessionTimeout: unknown timing/);
+    const kept = join(dir, 'kept');
+    mkdirSync(join(kept, 'bundle'), { recursive: true });
+    writeFileSync(join(kept, 'bundle', 'bundle.json'), '{}');
+    const k = runCli(['lab', 'run', 'leader-kill', '--keep', kept]);
+    assert.equal(k.status, 2, k.stderr);
+    assert.ok(k.stderr.includes(`--keep ${kept}: ${join(kept, 'bundle')} already holds a bundle`), k.stderr);
     const g = runCli(['lab', 'run', 'leader-kill', '--guard', 'maybe']);
     assert.equal(g.status, 2);
     assert.match(g.stderr, /--guard expects 'off' or 'on', got 'maybe'/);
