@@ -176,7 +176,9 @@ export class QuorumDetector implements Detector {
         const ex = r.more?.[0]?.trim();
         return ex ? ex : r.msg;
       });
-      const reason = reasonText[0] ?? 'connection closed';
+      // 3.8's handler thread logs its SocketException before GOODBYE, after the leader's own
+      // "transaction timeout": the timeout is the cause, the exception its consequence.
+      const reason = reasonText.find((r) => r.startsWith('transaction timeout')) ?? reasonText[0] ?? 'connection closed';
       this.facts.drops.push({ ts: d.e.ts, by: d.e.node, ...(peer ? { peer } : {}) });
       out.push({
         kind: 'quorum-member-dropped', severity: 'warn', from: (d.reasons[0]?.ts ?? d.e.ts), to: d.e.ts, node: d.e.node, service: 'zookeeper',

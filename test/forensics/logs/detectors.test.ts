@@ -269,3 +269,18 @@ test('report formats: text leads with the verdict, JSON round-trips (NaN as null
   assert.match(md, /^## Verdict$/m);
   assert.match(md, /\| node1\/zbs-metad\.INFO \| node1 \| zbs-metad \| glog \| 1 \| 0 \| 2022 \(sibling log with full dates/);
 });
+
+test("a follower dropped for transaction timeout in 3.8's order (the handler's exception before GOODBYE) is dropped for transaction timeout", async () => {
+  const root = join(dir, 'drop38');
+  write(root, 'node3/zookeeper.log', [
+    '2026-12-01 23:48:54,782 [myid:3] - WARN  [QuorumPeer[myid=3](plain=198.19.2.103:2181)(secure=disabled):LearnerHandler@1078] - Closing connection to peer due to transaction timeout.',
+    '2026-12-01 23:48:54,787 [myid:3] - ERROR [LearnerHandler-/198.19.2.101:42486:LearnerHandler@719] - Unexpected exception in LearnerHandler: ',
+    'java.net.SocketException: Socket closed',
+    '\tat java.base/java.net.SocketInputStream.read(SocketInputStream.java:183)',
+    '2026-12-01 23:48:54,790 [myid:3] - WARN  [LearnerHandler-/198.19.2.101:42486:LearnerHandler@735] - ******* GOODBYE /198.19.2.101:42486 ********',
+  ]);
+  const inv = await investigate({ root, tz: 'UTC' });
+  const drop = inv.findings.find((f) => f.kind === 'quorum-member-dropped');
+  assert.ok(drop, JSON.stringify(inv.findings.map((f) => f.kind)));
+  assert.match(String(drop.facts?.reason), /^transaction timeout/);
+});
