@@ -4,6 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
+import { readScenarioFile } from '../../src/lab/scenario/index.ts';
 import { runCli } from '../cli/run-cli.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'zkwarden-lab-run-cli-'));
@@ -38,6 +39,21 @@ describe('zkwarden lab run: bad input', () => {
     const e = JSON.parse(r.stdout) as { error: { message: string; exitCode: number } };
     assert.equal(e.error.exitCode, 2);
     assert.ok(e.error.message.startsWith(`${f}: not JSON at offset 13`), e.error.message);
+  });
+
+  it('a YAML scenario file reads as the same scenario as its JSON twin; a bad one names the line and column, or the field', () => {
+    const scenario = { name: 'y', description: 'd', steps: [{ do: 'start' }, { do: 'inject', fault: { kind: 'disk-stall', node: 'node1' }, name: 'hba' }, { do: 'heal', name: 'hba' }] };
+    const yaml = file('good.yaml', 'name: y\ndescription: d\nsteps:\n  - do: start\n  - do: inject\n    fault: { kind: disk-stall, node: node1 }\n    name: hba\n  - do: heal\n    name: hba\n');
+    assert.deepEqual(readScenarioFile(yaml), readScenarioFile(file('good.json', JSON.stringify(scenario))));
+    const broken = file('broken.yml', 'name: x\nsteps: [\n  - do: start\n');
+    const r = runCli(['lab', 'run', broken]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.ok(r.stderr.includes(`${broken}: not YAML at line 3, column 3: `), r.stderr);
+    assert.equal(r.stderr.trim().split('\n').length, 1, 'one line');
+    const bad = file('bad.yaml', 'name: x\ndescription: d\nsteps:\n  - do: start\n  - do: inject\n    fault: { kind: stal, node: node1 }\n');
+    const b = runCli(['lab', 'run', bad]);
+    assert.equal(b.status, 2, b.stderr);
+    assert.ok(b.stderr.includes(`${bad}: steps[1].fault.kind: expected one of "disk-stall"`), b.stderr);
   });
 
   it('a bad --timings file, a --keep directory holding a bundle and a bad --guard are named', () => {

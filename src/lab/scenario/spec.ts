@@ -1,6 +1,6 @@
 /**
  * Scenarios: declarative steps on a clock, run against the reference cluster (src/lab/cluster).
- * The built-in scenarios (builtin.ts) and users' scenario files (JSON) are the same objects, read
+ * The built-in scenarios (builtin.ts) and users' scenario files (JSON, or YAML by a .yaml/.yml name) are the same objects, read
  * and checked here: a bad file gets one error naming the file and the field
  * (`my.json: steps[2].fault.kind: expected one of …, got "stal"`), exit 2 in the CLI.
  *
@@ -9,6 +9,7 @@
  * node of the scenario's first injected fault), and, as the far side of a cut, `others`.
  */
 import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import { DEFAULT_TIMINGS, type ClusterTimings } from '../cluster/config.ts';
 import type { ConnectOrder } from '../cluster/cluster.ts';
 
@@ -348,7 +349,7 @@ export function checkScenario(v: unknown, file: string | null = null, nodes = 3)
   return { name, description, ...(timings ? { timings } : {}), ...(cluster ? { cluster } : {}), steps, ...(expect ? { expect } : {}) };
 }
 
-/** Reads and checks a scenario file (JSON). */
+/** Reads and checks a scenario file: YAML when named .yaml/.yml, JSON otherwise. */
 export function readScenarioFile(file: string): Scenario {
   let text: string;
   try {
@@ -357,12 +358,23 @@ export function readScenarioFile(file: string): Scenario {
     throw new ScenarioError(file, '', `cannot read it: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
   let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    const m = /position (\d+)/.exec((e as Error).message);
-    const where = m ? ` at offset ${m[1]}` : '';
-    throw new ScenarioError(file, '', `not JSON${where}: ${(e as Error).message}`);
+  if (/\.ya?ml$/i.test(file)) {
+    try {
+      // One document only: a second one would be a scenario silently ignored.
+      v = parseYaml(text, { prettyErrors: true, uniqueKeys: true });
+    } catch (e) {
+      const pos = (e as { linePos?: { line: number; col: number }[] }).linePos?.[0];
+      const where = pos ? ` at line ${pos.line}, column ${pos.col}` : '';
+      throw new ScenarioError(file, '', `not YAML${where}: ${(e as Error).message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, '')}`);
+    }
+  } else {
+    try {
+      v = JSON.parse(text);
+    } catch (e) {
+      const m = /position (\d+)/.exec((e as Error).message);
+      const where = m ? ` at offset ${m[1]}` : '';
+      throw new ScenarioError(file, '', `not JSON${where}: ${(e as Error).message}`);
+    }
   }
   return checkScenario(v, file);
 }
