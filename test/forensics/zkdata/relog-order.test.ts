@@ -11,7 +11,7 @@
  * nothing is missing.
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -151,7 +151,3 @@ describe('re-logged runs in interleaved log files', () => {
   });
 });
 
-// A copy for the docs' example run, when asked (as resync.test.ts's ZKW_KEEP_RESYNC).
-after(() => {
-  if (process.env.ZKW_KEEP_RELOG_ORDER && base) copyFileSync(join(base, 'audit-true', 'node1', 'zookeeper.log'), process.env.ZKW_KEEP_RELOG_ORDER);
-});
