@@ -113,6 +113,14 @@ export function parseFormatterText(text: string): { nodes: Map<string, Record<st
   return { nodes, sessions };
 }
 
+/** A log entry as FileTxnLog frames it: long Adler32 of the payload, int length, payload, 'B'. */
+function framed(payload: Buffer): Buffer {
+  const head = Buffer.alloc(12);
+  head.writeBigUInt64BE(BigInt(adler32(payload)), 0);
+  head.writeInt32BE(payload.length, 8);
+  return Buffer.concat([head, payload, Buffer.from([0x42])]);
+}
+
 /**
  * Rewrites a transaction log the way a tampering test needs: `edit` gets every entry's payload
  * and returns the payloads to write (changed, or fewer); checksums are recomputed, so the file
@@ -122,12 +130,7 @@ export async function rewriteLog(file: string, edit: (entries: LogEntry[]) => Bu
   const { entries } = await readTxnLog(file);
   const orig = readFileSync(file);
   const parts: Buffer[] = [orig.subarray(0, 16)];
-  for (const payload of edit(entries)) {
-    const head = Buffer.alloc(12);
-    head.writeBigUInt64BE(BigInt(adler32(payload)), 0);
-    head.writeInt32BE(payload.length, 8);
-    parts.push(head, payload, Buffer.from([0x42]));
-  }
+  for (const payload of edit(entries)) parts.push(framed(payload));
   const body = Buffer.concat(parts);
   const out = Buffer.alloc(Math.max(orig.length, body.length + 12));
   body.copy(out);
@@ -169,13 +172,7 @@ export function createEntry(epoch: number, counter: number, data = `d${counter}`
 /** A transaction log as FileTxnLog writes one: header, entries with their Adler32, zero padding. */
 export function writeTxnLogFile(file: string, entries: TxnEntry[]): void {
   const parts: Buffer[] = [Buffer.from(new JuteWriter(16).writeInt(0x5a4b4c47).writeInt(2).writeLong(0).toBuffer())];
-  for (const e of entries) {
-    const payload = encodeTxnEntry(e);
-    const head = Buffer.alloc(12);
-    head.writeBigUInt64BE(BigInt(adler32(payload)), 0);
-    head.writeInt32BE(payload.length, 8);
-    parts.push(head, payload, Buffer.from([0x42]));
-  }
+  for (const e of entries) parts.push(framed(encodeTxnEntry(e)));
   parts.push(Buffer.alloc(64));
   writeFileSync(file, Buffer.concat(parts));
 }
