@@ -200,7 +200,9 @@ describe('a follower re-synced after a pause', () => {
     const file = run.start.file.replace(join(base, `node${follower}`), alt);
     let changed: { zxid: number; path: string } | null = null;
     await rewriteLog(file, (entries) => entries.map((e) => {
-      if (changed || e.offset < run.start.offset || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
+      // Within the run (which may go on into the next file): an entry after it is a first copy.
+      const inRun = e.offset >= run.start.offset && (run.end.file !== run.start.file || e.offset <= run.end.offset);
+      if (changed || !inRun || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
       changed = { zxid: e.header.zxid, path: e.record.path };
       return withCreateDataByte(e.payload, 'Q'.charCodeAt(0));
     }));
