@@ -103,13 +103,17 @@ export class TxnLogReader {
    * take entries() as the truth.
    */
   async *zxids(): AsyncGenerator<{ offset: number; zxid: number }> {
-    for await (const { offset, payload } of this.frames()) {
+    for await (const { offset, payload } of this.frames(true)) {
       if (payload.length >= TXN_HEADER_ZXID_END) yield { offset, zxid: Number(payload.readBigInt64BE(TXN_HEADER_ZXID_END - 8)) };
     }
   }
 
-  /** The file's entries as framed on disk (checksum, payload), up to how the data ends (`end`). */
-  private async *frames(): AsyncGenerator<{ offset: number; crc: number; payload: Buffer }> {
+  /**
+   * The file's entries as framed on disk (checksum, payload), up to how the data ends (`end`).
+   * With `view`, a payload is a view into the read window, valid only until the next entry is
+   * asked for (no copy: for readers that take a few bytes of it at once).
+   */
+  private async *frames(view = false): AsyncGenerator<{ offset: number; crc: number; payload: Buffer }> {
     const file = this.file;
     const maxLen = this.opts.maxEntryLength ?? DEFAULT_MAX_ENTRY;
     const input = await ChunkedInput.open(file, { chunk: this.opts.chunk ?? 1 << 20 });
@@ -135,7 +139,7 @@ export class TxnLogReader {
             if (len === 0) return { crc, payload: null, eor: 0 };
             if (len < 0 || len > maxLen) throw new JuteDecodeError('entry.length', lenAt, `a length between 1 and ${maxLen}`, `got ${len}`);
             r.pos -= 4;
-            const payload = r.readBuffer('entry.payload');
+            const payload = view ? r.readBufferView('entry.payload') : r.readBuffer('entry.payload');
             const eor = r.readByte('entry.end');
             return { crc, payload, eor };
           }, (e) => e instanceof JuteUnderflowError);
