@@ -41,7 +41,12 @@ export interface Relog {
   /** Entries whose first copy differs: counted exactly, the first few kept with both versions. */
   differing: number;
   differences: { zxid: number; first: TxnCopy; again: TxnCopy }[];
-  /** Re-logged entries with no first copy on disk (purged, or a hole the re-log fills). */
+  /**
+   * Re-logged entries whose first copy could not be read again (skipped under --force), or
+   * written out of order after the files were indexed (a live data directory): they cannot be
+   * compared. An entry with no earlier copy at all is not re-logged: it is the member's only
+   * copy of that transaction (see history).
+   */
   unmatched: number;
 }
 
@@ -104,11 +109,88 @@ export function newReport(): HistoryReport {
   return { logEnds: [], gaps: [], relogs: [], warnings: [], checksumErrors: 0, first: null, last: null };
 }
 
-/** The snapshot that makes a hole legitimate: written between the two zxids (a SNAP sync). */
+/**
+ * The snapshot that makes a hole legitimate (a SNAP sync): written between the two zxids, at
+ * the one `next` follows. A learner in a SNAP sync applies what is committed before NEWLEADER
+ * in memory, snapshots at its last processed zxid and logs from the next one on
+ * (Learner.syncWithLeader), so its log resumes right after the snapshot. A snapshot further
+ * back covers only the zxids up to its own: the ones after it are missing from the log and
+ * from the snapshot alike, as the audit's merge counts them (compareTxns), and the gap stays
+ * uncovered here too, so that the gaps, the holes and the signatures tell one story.
+ */
 function coveringSnapshot(dd: DataDir, after: number, next: number): DataFile | null {
-  for (const s of dd.snapshots) if (s.zxid > after && s.zxid < next) return s;
-  for (const s of dd.snapshots) if (s.zxid === after && follows(after, next)) return s;
+  for (const s of dd.snapshots) if (s.zxid > after && s.zxid < next && follows(s.zxid, next)) return s;
   return null;
+}
+
+/** A set of zxids kept as sorted, disjoint runs of consecutive values (a log's zxids come in few long runs). */
+class ZxidSet {
+  private readonly runs: { from: number; to: number }[] = [];
+
+  /** Index of the last run starting at or before z, or -1. */
+  private find(z: number): number {
+    let lo = 0;
+    let hi = this.runs.length - 1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.runs[mid]!.from <= z) lo = mid + 1;
+      else hi = mid - 1;
+    }
+    return hi;
+  }
+
+  has(z: number): boolean {
+    const k = this.find(z);
+    return k >= 0 && z <= this.runs[k]!.to;
+  }
+
+  add(z: number): void {
+    const k = this.find(z);
+    const at = this.runs[k];
+    if (at && z <= at.to) return;
+    const next = this.runs[k + 1];
+    if (at && at.to + 1 === z) {
+      at.to = z;
+      if (next && next.from === z + 1) { at.to = next.to; this.runs.splice(k + 1, 1); }
+    } else if (next && next.from === z + 1) next.from = z;
+    else this.runs.splice(k + 1, 0, { from: z, to: z });
+  }
+}
+
+/**
+ * A stretch of one log file holding the first copies (in file order) of consecutive zxids:
+ * offsets of its first and last entry.
+ */
+interface FirstCopyStretch {
+  index: number;
+  offset: number;
+  lastOffset: number;
+  from: number;
+  to: number;
+}
+
+/**
+ * Indexes the logs (zxids and offsets only, see TxnLogReader.zxids): which entries are the
+ * first copy of their zxid in file order, as stretches, and whether those come in zxid order.
+ */
+async function indexFirstCopies(logs: DataFile[], start: number, from: number, opts: TxnLogOptions): Promise<{ stretches: FirstCopyStretch[][]; ordered: boolean }> {
+  const seen = new ZxidSet();
+  const stretches: FirstCopyStretch[][] = logs.map(() => []);
+  let ordered = true;
+  let highest = -Infinity;
+  for (let i = start; i < logs.length; i++) {
+    let cur: FirstCopyStretch | null = null;
+    for await (const { offset, zxid: z } of new TxnLogReader(logs[i]!.path, opts).zxids()) {
+      if (z <= from || seen.has(z)) { cur = null; continue; }
+      seen.add(z);
+      if (z < highest) ordered = false;
+      highest = Math.max(highest, z);
+      if (cur && z === cur.to + 1) { cur.to = z; cur.lastOffset = offset; continue; }
+      cur = { index: i, offset, lastOffset: offset, from: z, to: z };
+      stretches[i]!.push(cur);
+    }
+  }
+  return { stretches, ordered };
 }
 
 /**
@@ -182,31 +264,51 @@ export function describeRelog(r: Relog): string {
   const span = r.from === r.to ? `zxid ${hexZxid(r.from)}` : `zxids ${hexZxid(r.from)}–${hexZxid(r.to)}`;
   const verdict = r.differing > 0
     ? `${r.differing} DIFFERENT from the first copy`
-    : r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} with no first copy on disk` : 'all identical to the first copy';
+    : r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} whose first copy could not be read again` : 'all identical to the first copy';
   return `${span} logged again ${where} after a re-sync (${r.count} entr${r.count === 1 ? 'y' : 'ies'}, ${verdict})`;
 }
 
 /**
- * Every transaction with zxid > fromZxid, in file order. Log files wholly before fromZxid are
- * not opened. Entries that go back to a zxid already seen are a re-logged run (see Relog):
- * compared with their first copy and reported once per run in `report.relogs`, not yielded.
+ * Every transaction with zxid > fromZxid, each once, in zxid order. Log files wholly before
+ * fromZxid are not opened (as ZooKeeper's FileTxnLog.getLogFiles). An entry whose zxid an
+ * earlier entry in file order already holds is a re-logged copy (see Relog): compared with the
+ * first copy and reported once per run in `report.relogs`, not yielded.
  *
- * The first copy is the one yielded, so the comparison across members and the replay use it.
- * ZooKeeper itself, on restart, applies both copies in file order (FileTxnSnapLog
- * .fastForwardFromEdits logs "highestZxid > next log" and processes the entry anyway; the
- * FileTxnIterator does not skip it), and the running learner applied the copy of its last
- * sync. For identical copies this is the same tree: replaying again a run of transactions the
- * tree already holds changes nothing under processTxn's idempotent replay rules (a create
- * finds its node, cversion and pzxid only move forward). Copies that differ are the server
- * disagreeing with itself: the audit reports both versions and counts the member as diverged.
+ * File order is ZooKeeper's own: on restart FileTxnSnapLog.fastForwardFromEdits applies every
+ * entry of the files sorted by name, repeats included (it logs "highestZxid > next log" and
+ * processes the entry anyway). So the first copy in file order is the one yielded, and the
+ * comparison across members and the replay use it. For identical copies applying the later
+ * one again is the same tree: replaying a run of transactions the tree already holds changes
+ * nothing under processTxn's idempotent replay rules (a create finds its node, cversion and
+ * pzxid only move forward). Copies that differ are the server disagreeing with itself: the
+ * audit reports both versions and counts the member as diverged.
+ *
+ * Re-syncs make files whose names interleave (log.A holds A… and then an older run, log.B with
+ * A < B holds B… and more): an entry can go back below zxids already read and still be the
+ * only copy of its zxid on disk. ZooKeeper applies it on restart like any other, so it is part
+ * of the history, not a hole: a first pass indexes the files' zxids (offsets only, no decoding)
+ * to tell first copies from re-logged ones, and when first copies do not come in zxid order the
+ * history is yielded stretch by stretch in zxid order after the file-order pass that compares
+ * the re-logged copies. Gaps are judged on what is yielded, so they are the zxids no log file
+ * holds at all.
  */
 export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogOptions & { fromZxid?: number } = {}): AsyncGenerator<HistoryEntry> {
   const from = opts.fromZxid ?? 0;
   const logs = dd.logs;
   let start = 0;
   for (let i = 0; i < logs.length; i++) if (logs[i]!.zxid <= from + 1) start = i;
+  const { stretches, ordered } = await indexFirstCopies(logs, start, from, opts);
   // The snapshot replay starts from is the first link: its successor must be the first entry.
   let prev: number | null = from > 0 ? from : null;
+  /** Bookkeeping for an entry about to be yielded: the gap before it, the history's ends. */
+  const yielding = (z: number): void => {
+    if (prev !== null && !follows(prev, z)) report.gaps.push({ after: prev, next: z, coveredBy: coveringSnapshot(dd, prev, z) });
+    report.first ??= z;
+    report.last = z;
+    prev = z;
+  };
+  // Which zxids this pass has read: an entry is a first copy or a re-logged one by it.
+  const seen = new ZxidSet();
   let run: Relog | null = null;
   let firsts: FirstCopies | null = null;
   // The zxid range each file read so far holds: where a re-logged zxid's first copy can be.
@@ -231,41 +333,42 @@ export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogO
         const z = e.header.zxid;
         if (z <= from) continue;
         const range = ranges[i];
-        if (prev !== null && z <= prev) {
-          if (!run || z !== run.to + 1) {
-            await endRun();
-            firsts = new FirstCopies(logs, locate, { index: i, offset: e.offset }, opts);
-            run = { from: z, to: z, count: 0, start: { file: f.path, offset: e.offset }, end: { file: f.path, offset: e.offset }, identical: 0, differing: 0, differences: [], unmatched: 0 };
-          }
-          if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
-          const r: Relog = run;
-          r.to = z;
-          r.count++;
-          r.end = { file: f.path, offset: e.offset };
-          const first = await firsts!.find(z);
-          if (!first) r.unmatched++;
-          else if (txnFingerprint(first) === txnFingerprint(e)) r.identical++;
-          else {
-            r.differing++;
-            if (r.differences.length < MAX_DIFFERENCES) {
-              r.differences.push({
-                zxid: z,
-                first: { file: first.file, offset: first.offset, text: describeTxn(first) },
-                again: { file: f.path, offset: e.offset, text: describeTxn(e) },
-              });
-            }
+        if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
+        const first = !seen.has(z);
+        seen.add(z);
+        // A first copy below what was yielded, in files indexed as in order: written since the
+        // index was made (a live data directory). It is counted as a re-logged entry that has
+        // no readable first copy, and not yielded: the merge needs zxid order.
+        if (first && (!ordered || prev === null || z > prev)) {
+          await endRun();
+          if (ordered) {
+            yielding(z);
+            yield { ...e, file: f.path };
           }
           continue;
         }
-        await endRun();
-        if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
-        if (prev !== null && !follows(prev, z)) {
-          report.gaps.push({ after: prev, next: z, coveredBy: coveringSnapshot(dd, prev, z) });
+        if (!run || z !== run.to + 1) {
+          await endRun();
+          firsts = new FirstCopies(logs, locate, { index: i, offset: e.offset }, opts);
+          run = { from: z, to: z, count: 0, start: { file: f.path, offset: e.offset }, end: { file: f.path, offset: e.offset }, identical: 0, differing: 0, differences: [], unmatched: 0 };
         }
-        report.first ??= z;
-        report.last = z;
-        prev = z;
-        yield { ...e, file: f.path };
+        const r: Relog = run;
+        r.to = z;
+        r.count++;
+        r.end = { file: f.path, offset: e.offset };
+        const copy = await firsts!.find(z);
+        if (!copy) r.unmatched++;
+        else if (txnFingerprint(copy) === txnFingerprint(e)) r.identical++;
+        else {
+          r.differing++;
+          if (r.differences.length < MAX_DIFFERENCES) {
+            r.differences.push({
+              zxid: z,
+              first: { file: copy.file, offset: copy.offset, text: describeTxn(copy) },
+              again: { file: f.path, offset: e.offset, text: describeTxn(e) },
+            });
+          }
+        }
       }
       report.logEnds.push({ file: f.path, end: reader.end, count: reader.count });
       report.checksumErrors += reader.checksumErrors;
@@ -275,6 +378,19 @@ export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogO
       }
     }
     await endRun();
+    if (ordered) return;
+    // First copies out of zxid order: read again, stretch by stretch, in zxid order (the
+    // entries the file-order pass took for first copies, by offset).
+    for (const st of stretches.flat().sort((a, b) => a.from - b.from)) {
+      const f = logs[st.index]!;
+      for await (const e of new TxnLogReader(f.path, { ...opts, force: true }).entries()) {
+        if (e.offset < st.offset) continue;
+        if (e.offset > st.lastOffset) break;
+        if (e.header.zxid <= from) continue;
+        yielding(e.header.zxid);
+        yield { ...e, file: f.path };
+      }
+    }
   } finally {
     await (firsts as FirstCopies | null)?.close();
   }

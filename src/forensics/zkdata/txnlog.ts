@@ -70,6 +70,51 @@ export class TxnLogReader {
 
   async *entries(): AsyncGenerator<LogEntry> {
     const file = this.file;
+    for await (const { offset, crc, payload } of this.frames()) {
+      const computed = adler32(payload);
+      const checksumOk = computed === crc;
+      if (!checksumOk) {
+        this.checksumErrors++;
+        const err = new ChecksumError(file, offset, `the entry's ${payload.length}-byte payload`, crc, computed);
+        if (!this.opts.force) throw err;
+        this.warnings.push(`${err.message}; kept as suspect (--force)`);
+      }
+      let entry: TxnEntry;
+      try {
+        entry = decodeTxnEntry(payload, offset + 12);
+      } catch (e) {
+        if (e instanceof JuteDecodeError) {
+          const err = new MalformedFileError(file, e.offset, `${e.expected} for ${e.field} of the entry at offset ${offset}`);
+          if (checksumOk || !this.opts.force) throw err;
+          this.warnings.push(`${err.message}; skipped (--force)`);
+          continue;
+        }
+        throw e;
+      }
+      this.count++;
+      yield { ...entry, offset, payload, storedChecksum: crc, checksumOk };
+    }
+  }
+
+  /**
+   * Each entry's offset and zxid, read from its TxnHeader {long clientId, int cxid, long zxid, …}
+   * without checking or decoding the rest: a cheap index of the file. It can list an entry that
+   * entries() then rejects (a checksum error) or skips (--force): readers of the index must
+   * take entries() as the truth.
+   */
+  async *zxids(): AsyncGenerator<{ offset: number; zxid: number }> {
+    for await (const { offset, payload } of this.frames(true)) {
+      if (payload.length >= TXN_HEADER_ZXID_END) yield { offset, zxid: Number(payload.readBigInt64BE(TXN_HEADER_ZXID_END - 8)) };
+    }
+  }
+
+  /**
+   * The file's entries as framed on disk (checksum, payload), up to how the data ends (`end`).
+   * With `view`, a payload is a view into the read window, valid only until the next entry is
+   * asked for (no copy: for readers that take a few bytes of it at once).
+   */
+  private async *frames(view = false): AsyncGenerator<{ offset: number; crc: number; payload: Buffer }> {
+    const file = this.file;
     const maxLen = this.opts.maxEntryLength ?? DEFAULT_MAX_ENTRY;
     const input = await ChunkedInput.open(file, { chunk: this.opts.chunk ?? 1 << 20 });
     try {
@@ -94,7 +139,7 @@ export class TxnLogReader {
             if (len === 0) return { crc, payload: null, eor: 0 };
             if (len < 0 || len > maxLen) throw new JuteDecodeError('entry.length', lenAt, `a length between 1 and ${maxLen}`, `got ${len}`);
             r.pos -= 4;
-            const payload = r.readBuffer('entry.payload');
+            const payload = view ? r.readBufferView('entry.payload') : r.readBuffer('entry.payload');
             const eor = r.readByte('entry.end');
             return { crc, payload, eor };
           }, (e) => e instanceof JuteUnderflowError);
@@ -109,39 +154,20 @@ export class TxnLogReader {
           this.end = { kind: 'preallocated', offset };
           return;
         }
-        const payload = raw.payload;
         if (raw.eor !== 0x42) {
           this.end = { kind: 'torn', offset, detail: `the entry's end byte is 0x${(raw.eor & 0xff).toString(16)}, not 'B' (a partial last write)` };
           return;
         }
-        const computed = adler32(payload);
-        const checksumOk = computed === raw.crc;
-        if (!checksumOk) {
-          this.checksumErrors++;
-          const err = new ChecksumError(file, offset, `the entry's ${payload.length}-byte payload`, raw.crc, computed);
-          if (!this.opts.force) throw err;
-          this.warnings.push(`${err.message}; kept as suspect (--force)`);
-        }
-        let entry: TxnEntry;
-        try {
-          entry = decodeTxnEntry(payload, offset + 12);
-        } catch (e) {
-          if (e instanceof JuteDecodeError) {
-            const err = new MalformedFileError(file, e.offset, `${e.expected} for ${e.field} of the entry at offset ${offset}`);
-            if (checksumOk || !this.opts.force) throw err;
-            this.warnings.push(`${err.message}; skipped (--force)`);
-            continue;
-          }
-          throw e;
-        }
-        this.count++;
-        yield { ...entry, offset, payload, storedChecksum: raw.crc, checksumOk };
+        yield { offset, crc: raw.crc, payload: raw.payload };
       }
     } finally {
       await input.close();
     }
   }
 }
+
+/** Where a TxnHeader's zxid ends: clientId (8 bytes), cxid (4), zxid (8). */
+const TXN_HEADER_ZXID_END = 20;
 
 /** Reads a whole log into memory (for small logs and tests). */
 export async function readTxnLog(file: string, opts: TxnLogOptions = {}): Promise<{ reader: TxnLogReader; entries: LogEntry[] }> {

@@ -21,7 +21,7 @@ import { history, newReport, type Relog } from '../../../src/forensics/zkdata/hi
 import { readTxnLog } from '../../../src/forensics/zkdata/txnlog.ts';
 import { Ensemble } from '../../../src/lab/ensemble.ts';
 import { createClient, type ZooKeeperClient } from '../../../src/zk/index.ts';
-import { rewriteLog, txnLogToolkitZxids, withCreateDataByte } from './helpers.ts';
+import { assertAuditAgrees, rewriteLog, txnLogToolkitZxids, withCreateDataByte } from './helpers.ts';
 
 /** Pause/resume cycles tried before giving up on a re-log (3.8.0 re-logs in most of them under this load). */
 const MAX_CYCLES = 12;
@@ -119,12 +119,14 @@ describe('a follower re-synced after a pause', () => {
     assert.ok(m.relogs.length > 0, `a re-log within ${MAX_CYCLES} pause/resume cycles (${cycles} run):\n${text}`);
     assert.notEqual(report.class, 'diverged', text);
     assert.equal(report.selfConflicts.length, 0, text);
+    // Whatever shape the run left (more or fewer re-syncs, files whose names interleave, holes
+    // or none), the report agrees with itself.
+    assertAuditAgrees(report, m.name, text);
     for (const r of m.relogs) {
+      // Every re-logged entry has a first copy to compare with (an entry with no earlier copy
+      // in ZooKeeper's reading order is the member's only copy, read as its history).
       assert.equal(r.differing, 0, text);
-      // A re-log can also fill a hole: transactions applied but never logged the first time
-      // (the SyncThread died, ZOOKEEPER-4409) have no first copy; ZooKeeper names that death.
-      assert.equal(r.identical + r.unmatched, r.count, text);
-      if (r.unmatched > 0) assert.ok(report.signatures.some((x) => x.id === 'ZOOKEEPER-4409' && x.member === m.name), text);
+      assert.equal(r.identical, r.count, text);
       assert.equal(r.count, r.to - r.from + 1, 'a run is consecutive zxids');
     }
     // ZooKeeper's own TxnLogToolkit sees the same zxids twice in the follower's logs.
@@ -134,23 +136,21 @@ describe('a follower re-synced after a pause', () => {
       // A JVM per file: four at a time.
       for (const zs of await Promise.all(logs.slice(k, k + 4).map((f) => txnLogToolkitZxids(f.path)))) for (const z of zs) seen.set(z, (seen.get(z) ?? 0) + 1);
     }
-    // Every zxid is there once more for each run that repeats it, and no other zxid repeats;
-    // a zxid a run logs with no first copy is there once per run, and those are the unmatched.
+    // Every zxid is there once more for each run that repeats it, and no other zxid repeats.
     const runsOver = new Map<number, number>();
     for (const r of m.relogs) for (let z = r.from; z <= r.to; z++) runsOver.set(z, (runsOver.get(z) ?? 0) + 1);
-    let firstCopyMissing = 0;
-    for (const [z, c] of seen) {
-      const runs = runsOver.get(z) ?? 0;
-      if (runs > 0 && c === runs) firstCopyMissing++;
-      else assert.equal(c - 1, runs, `TxnLogToolkit shows 0x${z.toString(16)} ${c} time(s)`);
-    }
-    assert.equal(firstCopyMissing, m.relogs.reduce((n, r) => n + r.unmatched, 0), 'the entries with no first copy are the zxids the files hold once per run');
-    // And its FileTxnLog warned for each entry logged again. It can warn more often than the
+    for (const [z, c] of seen) assert.equal(c - 1, runsOver.get(z) ?? 0, `TxnLogToolkit shows 0x${z.toString(16)} ${c} time(s)`);
+    for (const z of runsOver.keys()) assert.ok(seen.has(z), `0x${z.toString(16)} re-logged but not in the files`);
+    // And its FileTxnLog warned for each entry logged again (the files hold as many repeats in
+    // their names' order as were written in time). It can warn more often than the
     // files show repeats (seen once: 411 warnings for 331 re-logged entries; cause not
-    // established), so the files, checked with TxnLogToolkit above, are the ground truth.
+    // established), so the files, checked with TxnLogToolkit above, are the ground truth. The
+    // warning compares with the last zxid that FileTxnLog instance logged, and a TRUNC sync
+    // replaces the instance (FileTxnSnapLog.truncateLog): only without one is the count a bound.
     const total = m.relogs.reduce((sum, r) => sum + r.count, 0);
-    const warned = readFileSync(inputs[follower - 1]!.serverLog!, 'utf8').match(/Current zxid \d+ is <= \d+/g)?.length ?? 0;
-    assert.ok(warned >= total, `FileTxnLog warned ${warned} time(s) for ${total} re-logged entries`);
+    const serverLog = readFileSync(inputs[follower - 1]!.serverLog!, 'utf8');
+    const warned = serverLog.match(/Current zxid \d+ is <= \d+/g)?.length ?? 0;
+    if (!/Truncating log/.test(serverLog)) assert.ok(warned >= total, `FileTxnLog warned ${warned} time(s) for ${total} re-logged entries`);
   });
 
   it('reports each re-logged run as one line, not one per transaction', () => {
@@ -162,11 +162,15 @@ describe('a follower re-synced after a pause', () => {
     for (const [k, r] of m.relogs.entries()) {
       const span = r.from === r.to ? `zxid 0x${r.from.toString(16)}` : `zxids 0x${r.from.toString(16)}–0x${r.to.toString(16)}`;
       assert.ok(runLines[k]!.includes(`${span} logged again`), runLines[k]);
-      const copies = r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} with no first copy on disk` : 'all identical to the first copy';
-      assert.ok(runLines[k]!.includes(`(${r.count} entr${r.count === 1 ? 'y' : 'ies'}, ${copies})`), runLines[k]);
+      assert.ok(runLines[k]!.includes(`(${r.count} entr${r.count === 1 ? 'y' : 'ies'}, all identical to the first copy)`), runLines[k]);
     }
     assert.ok(!/does not follow/.test(text), text);
-    assert.ok(text.split('\n').length < 80, `the report stays short:\n${text}`);
+    // Short: its length grows with the runs (a line each, again under ZOOKEEPER-4394), the
+    // SyncThread deaths ZOOKEEPER-4409 quotes (three lines each) and the holes (a warning and a
+    // line of evidence each), never with the transactions.
+    const log = readFileSync(inputs[follower - 1]!.serverLog!, 'utf8');
+    const deaths = log.split('Severe unrecoverable error, from thread : SyncThread').length - 1;
+    assert.ok(text.split('\n').length < 50 + 2 * m.relogs.length + 3 * deaths + 2 * m.gaps.length, `the report stays short:\n${text}`);
   });
 
   it('names the 3.8.0 bugs behind it from the server log, and verifies any hole a later snapshot covers', () => {
@@ -182,7 +186,10 @@ describe('a follower re-synced after a pause', () => {
     // Transactions the follower applied but never logged (its SyncThread died): a later
     // snapshot of its own holds them, shown by its tree equalling the others'.
     for (const h of m.holes) assert.notEqual(h.verifiedAt, null, text);
+    // ZooKeeper names that death in its log; the signature then cites the hole (and says
+    // nothing is missing only when nothing is: assertAuditAgrees).
     if (m.holes.length > 0) assert.ok(report.signatures.some((x) => x.id === 'ZOOKEEPER-4409' && x.member === m.name && x.source === 'data+log'), text);
+    assertAuditAgrees(report, m.name, text);
     assert.ok(!report.signatures.some((x) => x.id === 'ZOOKEEPER-3642'), text);
   });
 
@@ -194,7 +201,9 @@ describe('a follower re-synced after a pause', () => {
     const file = run.start.file.replace(join(base, `node${follower}`), alt);
     let changed: { zxid: number; path: string } | null = null;
     await rewriteLog(file, (entries) => entries.map((e) => {
-      if (changed || e.offset < run.start.offset || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
+      // Within the run (which may go on into the next file): an entry after it is a first copy.
+      const inRun = e.offset >= run.start.offset && (run.end.file !== run.start.file || e.offset <= run.end.offset);
+      if (changed || !inRun || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
       changed = { zxid: e.header.zxid, path: e.record.path };
       return withCreateDataByte(e.payload, 'Q'.charCodeAt(0));
     }));
