@@ -41,4 +41,6 @@ if (args.includes('--format-check') || process.env.ZKWARDEN_FORMAT_CHECK === '1'
   step('format check', bin('prettier'), ['--check', '.']);
 }
 const files = findTests(join(root, 'test')).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
-step(`tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-reporter=spec', ...files]);
+// A test that never ends fails after 10 minutes instead of hanging the run, and a file whose
+// tests are done exits even if a leaked handle (a child's pipe, a timer) would keep it alive.
+step(`tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files]);

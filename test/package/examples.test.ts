@@ -28,7 +28,9 @@ class Program {
   /** `node file args`; with `argv` (and no file), that command line as given. */
   constructor(file: string | null, args: string[]) {
     const argv = file === null ? args : [process.execPath, ...nodeArgs, file, ...args];
-    this.child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: `guard run` starts the service as its child, and a grandchild left
+    // alive would hold our pipes open and keep this test file from ever exiting.
+    this.child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const parts = (partial + chunk).split('\n');
@@ -60,6 +62,15 @@ class Program {
     return found!;
   }
 
+  /** Kills it and everything it started. */
+  killAll(): void {
+    try {
+      if (this.child.pid !== undefined) process.kill(-this.child.pid, 'SIGKILL');
+    } catch {
+      // The group is gone already.
+    }
+  }
+
   async stop(): Promise<number | null> {
     if (this.child.exitCode === null) this.child.kill('SIGTERM');
     return this.exited;
@@ -77,12 +88,12 @@ const start = (file: string, args: string[]): Program => {
 
 before(async () => {
   ens = await Ensemble.start({ size: 1 });
-  zk = createClient(ens.connectString, { sessionTimeoutMs: 6000 });
+  zk = createClient(ens.connectString, { sessionTimeoutMs: 30_000 });
   await zk.connect({ timeoutMs: 15_000 });
 });
 
 after(async () => {
-  for (const p of running) if (p.child.exitCode === null) p.child.kill('SIGKILL');
+  for (const p of running) p.killAll();
   await zk?.close().catch(() => undefined);
   await ens?.close();
 });
@@ -175,7 +186,7 @@ describe('examples/read-snapshot.ts', () => {
     await zk.close();
     // A server takes a snapshot of everything it holds when it starts.
     await ens.restart(1);
-    zk = createClient(ens.connectString, { sessionTimeoutMs: 6000 });
+    zk = createClient(ens.connectString, { sessionTimeoutMs: 30_000 });
     await zk.connect({ timeoutMs: 15_000 });
 
     const r = spawnSync(process.execPath, [...nodeArgs, example('read-snapshot.ts'), ens.server(1).dataDir, '/snap-example'], { cwd: root, encoding: 'utf8' });
