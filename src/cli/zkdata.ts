@@ -138,7 +138,7 @@ export function register(program: Command): void {
     .option('--server-logs <list>', 'each member\'s ZooKeeper log, in order (default: zookeeper.log next to its data dir)')
     .option('--at <zxid>', 'compare the trees at this zxid instead of the newest all members reached')
     .option('--limit <n>', 'most conflicts and differing znodes kept in the report', String(DEFAULT_AUDIT_LIMIT))
-    .option('--timeout <ms>', 'online: per request and per connection', '10000')
+    .option('--timeout <ms>', 'online: the whole audit\'s bound; each network wait gets at most a quarter of it, so a server that stops answering costs one quarter, once', '30000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
     .action(cliAction(inputError, async (dirs: string[], o: SecurityCliOptions & { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
