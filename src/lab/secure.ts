@@ -164,6 +164,8 @@ export class SecureLab {
   readonly enforce: SecureScheme[];
   private readonly ownsDir: boolean;
   readonly #saslPasswords = new Map<string, string>();
+  /** Passwords replaced by rotateSaslPassword: still secrets (a leak check looks for them too). */
+  readonly #retiredPasswords: string[] = [];
   readonly #clients = new Map<string, IssuedCertificate>();
   readonly #servers = new Map<number, IssuedCertificate>();
 
@@ -187,14 +189,30 @@ export class SecureLab {
       // base64url has no character that JAAS's quoted values would need escaped.
       this.#saslPasswords.set(u, randomBytes(24).toString('base64url'));
     }
-    if (users.length > 0) {
-      this.jaasFile = join(this.dir, 'jaas.conf');
-      const entries = [...this.#saslPasswords].map(([u, p]) => `  user_${u}="${p}"`).join('\n');
-      writeSecret(this.jaasFile, `Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n${entries};\n};\n`);
-    } else this.jaasFile = null;
+    this.jaasFile = users.length > 0 ? join(this.dir, 'jaas.conf') : null;
+    this.writeJaas();
     const enabled: SecureScheme[] = [...(this.ca ? (['x509'] as const) : []), ...(users.length > 0 ? (['sasl'] as const) : [])];
     this.enforce = options.enforce ?? enabled;
     for (const s of this.enforce) if (!enabled.includes(s)) throw new SecureLabError(`enforce ${s}: that scheme is not enabled (${enabled.join(', ') || 'none'})`);
+  }
+
+  private writeJaas(): void {
+    if (!this.jaasFile) return;
+    const entries = [...this.#saslPasswords].map(([u, p]) => `  user_${u}="${p}"`).join('\n');
+    writeSecret(this.jaasFile, `Server {\n  org.apache.zookeeper.server.auth.DigestLoginModule required\n${entries};\n};\n`);
+  }
+
+  /**
+   * Gives a SASL user a new random password in the JAAS file and returns the new credentials.
+   * Servers read the JAAS file when they start: the running ones keep accepting the old password
+   * until they are restarted, then accept only the new one.
+   */
+  rotateSaslPassword(user: string): { username: string; password: string } {
+    const old = this.saslCredentials(user).password;
+    this.#retiredPasswords.push(old);
+    this.#saslPasswords.set(user, randomBytes(24).toString('base64url'));
+    this.writeJaas();
+    return this.saslCredentials(user);
   }
 
   static create(options: SecureLabOptions = {}): SecureLab {
@@ -318,9 +336,9 @@ export class SecureLab {
     return out;
   }
 
-  /** Every secret this lab made, for leak checks: the SASL passwords and each private key's PEM text. */
+  /** Every secret this lab made, for leak checks: the SASL passwords (retired ones too) and each private key's PEM text. */
   secretValues(): { kind: 'password' | 'privateKey'; value: string }[] {
-    const out: { kind: 'password' | 'privateKey'; value: string }[] = [...this.#saslPasswords.values()].map((value) => ({ kind: 'password', value }));
+    const out: { kind: 'password' | 'privateKey'; value: string }[] = [...this.#saslPasswords.values(), ...this.#retiredPasswords].map((value) => ({ kind: 'password', value }));
     for (const f of this.secretFiles()) {
       if (f === this.jaasFile || f.endsWith('.keystore.pem')) continue;
       out.push({ kind: 'privateKey', value: readFileSync(f, 'utf8') });
