@@ -47,6 +47,14 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     return c;
   }
   const member = (cert: string): Id => ({ scheme: 'x509', id: lab.x509Id(cert) });
+  /**
+   * ZooKeeper's reads are consistent per client, not across clients: another client's server may
+   * not have applied a write the writer saw answered yet. The reader syncs before it looks.
+   */
+  async function caughtUp(reader: ZooKeeperClient, path: string): Promise<ZooKeeperClient> {
+    await reader.sync(path);
+    return reader;
+  }
   async function noAuth(what: string, p: Promise<unknown>): Promise<void> {
     await assert.rejects(p, (e: unknown) => e instanceof NoAuthError, what);
   }
@@ -59,6 +67,7 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const t1 = await e1.awaitLeadership({ timeoutMs: 15_000 });
     const e2 = new Election(c2, { candidate: { endpoint: '10.1.88.102:10100', name: 'meta2' }, acl });
     await e2.join();
+    await caughtUp(outsider, PATH);
     assert.deepEqual((await outsider.getACL(PATH)).acl, acl, 'the recipe made the election path with the cluster ACL');
     assert.deepEqual((await outsider.getACL(t1.znode)).acl, acl, 'and the candidate znodes');
 
@@ -87,11 +96,13 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const acl = clusterAcl([member('meta1'), member('meta2')]);
     const [c1, c2, outsider] = await Promise.all([as('meta1'), as('meta2'), as('outsider')]);
     const m = await registerMember(c1, '10.1.88.101:10100', { role: 'meta' }, { acl });
+    await caughtUp(outsider, MEMBERS);
     assert.deepEqual((await outsider.getACL(m.znode)).acl, acl);
     assert.deepEqual((await listMembers(outsider, { path: MEMBERS })).map((x) => x.endpoint), ['10.1.88.101:10100']);
     await noAuth('remove a member', outsider.delete(m.znode));
     await noAuth('register as a member', outsider.create(`${MEMBERS}/6.6.6.6:1`, '{}', { mode: 'ephemeral' }));
     await c2.delete(m.znode);
+    await caughtUp(outsider, MEMBERS);
     assert.deepEqual(await listMembers(outsider, { path: MEMBERS }), []);
   });
 
@@ -104,6 +115,7 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const e = new Election(c1, { path: '/limit/election', candidate: { endpoint: '10.1.88.101:10100' }, acl });
     await e.join();
     const term = await e.awaitLeadership({ timeoutMs: 15_000 });
+    await caughtUp(outsider, term.znode);
     const stat = await outsider.exists(term.znode);
     assert.ok(stat, 'exists() answers anyone');
     const sessionId = stat.ephemeralOwner;
@@ -111,6 +123,7 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const r = await endSession(lab.connectString(ens), sessionId, zookeeperSessionPassword(sessionId), { tls: lab.clientTls('outsider'), timeoutMs: 20_000 });
     assert.equal(r.outcome, 'closed');
     assert.ok(['expired', 'znodeGone', 'suspended'].includes(await deposed));
+    await caughtUp(outsider, term.znode);
     assert.equal(await outsider.exists(term.znode), null);
   });
 
@@ -141,9 +154,20 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     procs.push(wd);
     wd.send(`${holder.sessionId.toString(16)} ${holder.sessionPassword.toString('hex')}`);
     await wd.line('the watchdog to acknowledge the session', (l) => l.raw === 'ack: OK SESSION', 30_000);
+    // The watchdog runs under tsx here, whose esbuild service (a child of one of its threads)
+    // is there whenever a source file was not in tsx's cache: the service is the child running
+    // the fixture, not the only child.
     const children = readdirSync(`/proc/${wd.pid}/task`).flatMap((t) => readFileSync(`/proc/${wd.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
-    assert.equal(children.length, 1, 'the service');
-    const serviceEnviron = readFileSync(`/proc/${children[0]}/environ`);
+    const commandOf = (pid: string): string => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
+      } catch {
+        return '(exited)';
+      }
+    };
+    const services = children.filter((pid) => commandOf(pid).includes('bash-service.sh'));
+    assert.equal(services.length, 1, `the service among the watchdog's children: ${children.map((pid) => `${pid}: ${commandOf(pid)}`).join('; ')}`);
+    const serviceEnviron = readFileSync(`/proc/${services[0]}/environ`);
     const watchdogCmdline = readFileSync(`/proc/${wd.pid}/cmdline`);
 
     const elected = new Promise<Term>((resolve) => e2.once('elected', ({ term }) => resolve(term)));

@@ -232,6 +232,9 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     await m.create('/x509-only', 'm', { acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: lab.x509Id('member') } }] });
     await m.create('/sasl-only', 's', { acl: [{ perms: Perms.ALL, id: { scheme: 'sasl', id: 'member' } }, { perms: Perms.READ, id: { scheme: 'sasl', id: 'reader' } }] });
     await m.create('/digest-only', 'd', { acl: [...digestAcl('alice', DIGEST_PASSWORD), { perms: Perms.ALL, id: { scheme: 'sasl', id: 'member' } }] });
+    // Reads are consistent per client only: the others' servers catch up with m's writes first,
+    // or a lagging one answers NoNode where the ACL is the point.
+    await Promise.all([outsider, reader, digestUser].map((c) => c.sync('/')));
 
     assert.equal((await m.getData('/x509-only')).data.toString(), 'm');
     for (const op of [() => outsider.getData('/x509-only'), () => outsider.setData('/x509-only', 'x'), () => outsider.create('/x509-only/child')]) {
