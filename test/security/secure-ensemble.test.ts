@@ -170,6 +170,9 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     });
     assert.equal(r.outcome, 'closed');
     assert.equal(r.confirmedBy.length, 3);
+    // A server confirms a session gone when its leader says so; the watcher's may not have
+    // applied the closeSession yet.
+    await watcher.sync('/held');
     assert.equal(await watcher.exists('/held'), null, 'the ephemeral went with the session');
     // The holder learns it at once (an "expired" attach) or at its next write.
     await Promise.race([expired, holder.setData('/held', 'late').catch((e: unknown) => void errors.push(e as Error))]);
