@@ -189,7 +189,8 @@ export interface DeposerView {
 export type DeposerDecision =
   | { kind: 'quorum'; epoch: number; suspects: string[]; needed: number }
   | { kind: 'held'; epoch: number; why: string }
-  | { kind: 'deposed'; epoch: number; znode: string; suspects: string[] }
+  /** termAgeMs: how long this deposer had seen the term lead when it decided (the minTermMs rule's measure). */
+  | { kind: 'deposed'; epoch: number; znode: string; suspects: string[]; termAgeMs: number }
   | { kind: 'lost'; epoch: number; why: string };
 
 /**
@@ -340,6 +341,7 @@ export class Deposer extends EventEmitter<{ decision: [DeposerDecision]; warning
     if (!mine) return;
     this.deposing = true;
     this.lastDepositionAt = performance.now();
+    const termAgeMs = Math.round(this.termAgeMs() ?? 0);
     try {
       const myStat = await this.client.exists(mine);
       if (!myStat) return;
@@ -356,7 +358,7 @@ export class Deposer extends EventEmitter<{ decision: [DeposerDecision]; warning
         },
       ];
       await this.client.multi(ops);
-      this.emit('decision', { kind: 'deposed', epoch: leader.epoch, znode: leader.znode, suspects });
+      this.emit('decision', { kind: 'deposed', epoch: leader.epoch, znode: leader.znode, suspects, termAgeMs });
     } catch (e) {
       // The leader went or changed meanwhile (so it is not that epoch any more), or this
       // candidate's znode did: nothing was applied.

@@ -241,9 +241,11 @@ describe('deposition on clients\u2019 evidence', () => {
     await stale.suspect(t2.epoch, 'now this one');
     const { at: t3At } = await e3;
     const dep3 = decisions(g3.guard, 'deposed')[0]!;
-    const waited = Date.parse(dep3.at) - t2At;
-    t.diagnostic(`second deposition ${waited} ms after the term began (minTermMs ${MIN_TERM})`);
-    assert.ok(waited >= MIN_TERM - 100, `a young term is not deposed: ${waited} ms`);
+    // The rule's measure is the deposer's own: since it first saw the term (this test hears of
+    // the election through the new leader's event, which on a loaded machine can come later).
+    const { termAgeMs } = dep3.detail as { termAgeMs: number };
+    t.diagnostic(`second deposition ${Date.parse(dep3.at) - t2At} ms after the term began by this test's clock, ${termAgeMs} ms by the deposer's (minTermMs ${MIN_TERM})`);
+    assert.ok(termAgeMs >= MIN_TERM, `a young term is not deposed: ${termAgeMs} ms`);
     assert.ok(t3At >= Date.parse(dep3.at));
     await stale.clear();
     await fresh.clear();
