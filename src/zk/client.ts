@@ -150,6 +150,9 @@ class Request<T> implements Packet {
   settled = false;
   resolve!: (v: T) => void;
   reject!: (e: Error) => void;
+  /** Neighbours in the client's list of live requests (LiveRequests). */
+  prevLive: Request<unknown> | null = null;
+  nextLive: Request<unknown> | null = null;
   constructor(
     readonly owner: RequestOwner,
     readonly op: string,
@@ -167,6 +170,45 @@ class Request<T> implements Packet {
   }
   onLoss(err: Error): void {
     this.owner.fail(this as Request<unknown>, err);
+  }
+}
+
+/**
+ * The requests not yet settled (queued or in flight), oldest first, for the deadline sweeper: a
+ * list threaded through the requests, so adding or removing one allocates and hashes nothing.
+ */
+class LiveRequests {
+  private head: Request<unknown> | null = null;
+  private tail: Request<unknown> | null = null;
+  size = 0;
+
+  add(req: Request<unknown>): void {
+    req.prevLive = this.tail;
+    req.nextLive = null;
+    if (this.tail) this.tail.nextLive = req;
+    else this.head = req;
+    this.tail = req;
+    this.size++;
+  }
+
+  delete(req: Request<unknown>): void {
+    if (req.prevLive === null && this.head !== req) return; // not in the list
+    if (req.prevLive) req.prevLive.nextLive = req.nextLive;
+    else this.head = req.nextLive;
+    if (req.nextLive) req.nextLive.prevLive = req.prevLive;
+    else this.tail = req.prevLive;
+    req.prevLive = null;
+    req.nextLive = null;
+    this.size--;
+  }
+
+  /** Oldest first; `visit` may delete the request it is given. */
+  forEach(visit: (req: Request<unknown>) => void): void {
+    for (let req = this.head; req !== null; ) {
+      const next = req.nextLive;
+      visit(req);
+      req = next;
+    }
   }
 }
 
@@ -199,6 +241,7 @@ const decodeNothing = (): void => undefined;
 const decodeExists = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'ExistsResponse.stat');
 const decodeGetData = (_h: ReplyHeader, r: JuteReader): { data: Buffer; stat: Stat } => readGetDataResponse(r);
 const decodeSetData = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'SetDataResponse.stat');
+const NULL_VALUE = { value: null };
 const NO_BODY: OpRequest = { type: 0, path: undefined, sizeHint: 0, write: () => undefined };
 
 const eventTypeNames = new Map<number, WatchEventType>(
@@ -241,7 +284,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private readonly closed: Promise<CloseResult>;
   private resolveClosed!: (r: CloseResult) => void;
   /** Requests not yet settled (queued or in flight), for the deadline sweeper. */
-  private readonly live = new Set<Request<unknown>>();
+  private readonly live = new LiveRequests();
   private sweeper: NodeJS.Timeout | null = null;
   private readonly owner: RequestOwner = {
     replyTo: (req, h, r) => this.onReply(req, h, r),
@@ -249,6 +292,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   };
   /** When the last byte came from any server (for local expiry). */
   private lastContact = Date.now();
+  /** create's reply, the path back in the caller's terms (one function for every create). */
+  private readonly decodeCreate = (_h: ReplyHeader, r: JuteReader): { path: string; stat: Stat } => {
+    const res = readCreate2Response(r);
+    res.path = this.strip(res.path);
+    return res;
+  };
 
   constructor(connectString: string, options: ClientOptions = {}) {
     super();
@@ -620,7 +669,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const queued = this.outbox;
     this.outbox = [];
     for (const req of queued) this.settle(req, err);
-    for (const req of [...this.live]) this.settle(req, err);
+    this.live.forEach((req) => this.settle(req, err));
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     for (const a of this.auths) this.failAuth(a, err);
@@ -664,7 +713,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     op: string,
     build: () => OpRequest,
     decode: (header: ReplyHeader, r: JuteReader) => T,
-    options: TimeoutOption & { recover?: (code: number) => { value: T } | undefined },
+    options: TimeoutOption,
+    /** Turns an error code into a value (exists: NoNode -> null); undefined keeps the error. */
+    recover?: (code: number) => { value: T } | undefined,
   ): Promise<T> {
     let r: OpRequest;
     let timeoutMs: number;
@@ -676,11 +727,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
     const stateError = this.stateError(op, r.path);
     if (stateError) return Promise.reject(stateError);
-    const frame = buildFrame(r.type, r.write, r.sizeHint + 12);
+    const frame = buildFrame(r.type, r, r.sizeHint + 12);
     if (frame.length - 4 > this.opts.maxPacketBytes) {
       return Promise.reject(new PacketTooLargeError(op, frame.length - 4, this.opts.maxPacketBytes, r.path));
     }
-    const req = new Request<T>(this.owner, op, r.type, r.path, frame, decode, Date.now() + timeoutMs, timeoutMs, options.recover);
+    const req = new Request<T>(this.owner, op, r.type, r.path, frame, decode, Date.now() + timeoutMs, timeoutMs, recover);
     const promise = new Promise<T>((resolve, reject) => {
       req.resolve = resolve;
       req.reject = reject;
@@ -697,11 +748,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const every = Math.max(10, Math.min(100, Math.floor(this.opts.requestTimeoutMs / 10)));
     this.sweeper = setInterval(() => {
       const now = Date.now();
-      for (const req of this.live) {
+      this.live.forEach((req) => {
         if (req.deadline <= now) {
           this.settle(req, new OperationTimeoutError(req.path, `${req.op}: no reply within ${req.timeoutMs} ms (state ${this.machine.state})`));
         }
-      }
+      });
       if (this.live.size === 0 && this.sweeper) {
         clearInterval(this.sweeper);
         this.sweeper = null;
@@ -865,15 +916,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * they have had no change and no children for ttlMs (the servers need extended types).
    */
   create(path: string, data?: Data, options: CreateOptions = {}): Promise<{ path: string; stat: Stat }> {
-    return this.call(
-      'create',
-      () => createRequest(this.chroot, path, data, options),
-      (_h, r) => {
-        const res = readCreate2Response(r);
-        return { path: this.strip(res.path), stat: res.stat };
-      },
-      options,
-    );
+    return this.call('create', () => createRequest(this.chroot, path, data, options), this.decodeCreate, options);
   }
 
   /**
@@ -920,15 +963,13 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
             return stat;
           }
         : decodeExists,
-      {
-        ...options,
-        // No node is an answer, not an error; the server then holds an exist watch (the reply
-        // order guarantees no event for it can have arrived before this reply).
-        recover: (code) => {
-          if (code !== ErrorCode.NO_NODE) return undefined;
-          if (watch) this.watches.add('exist', path, watch);
-          return { value: null };
-        },
+      options,
+      // No node is an answer, not an error; the server then holds an exist watch (the reply
+      // order guarantees no event for it can have arrived before this reply).
+      (code) => {
+        if (code !== ErrorCode.NO_NODE) return undefined;
+        if (watch) this.watches.add('exist', path, watch);
+        return NULL_VALUE;
       },
     );
   }

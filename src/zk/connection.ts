@@ -9,7 +9,7 @@
  * processes one connection's requests in order), so pending requests are a FIFO and a reply whose
  * xid is not the head's is a protocol violation that ends the connection.
  */
-import { Socket } from 'node:net';
+import { createConnection, type Socket } from 'node:net';
 import { JuteDecodeError, JuteWriter, type JuteReader } from './jute.ts';
 import { ClientClosedError, ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
 import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
@@ -70,15 +70,24 @@ export type OpenResult =
   | { ok: true; conn: Connection; response: ConnectResponse }
   | { ok: false; failure: OpenFailure; error: Error; server: string };
 
+/** Writes a request's body (an encoded operation, ops.ts). */
+export interface FrameBody {
+  write(w: JuteWriter): void;
+}
+
 /** Builds a request frame with room for the xid; the caller writes the body with `body`. */
-export function buildFrame(type: number, body?: (w: JuteWriter) => void, sizeHint = 128): Buffer {
+export function buildFrame(type: number, body?: FrameBody | ((w: JuteWriter) => void), sizeHint = 128): Buffer {
   const w = new JuteWriter(sizeHint);
   w.writeInt(0);
   writeRequestHeader(w, 0, type);
-  body?.(w);
+  if (typeof body === 'function') body(w);
+  else body?.write(w);
   w.patchInt(0, w.length - 4);
   return w.toBuffer();
 }
+
+/** The socket reads into one buffer of this size, reused for every read (Node's own read size). */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 const PING_FRAME = (() => {
   const f = buildFrame(OpCode.ping);
@@ -126,18 +135,35 @@ export class Connection {
   private timing: LivenessTiming = { readTimeoutMs: 0, pingIntervalMs: 0 };
   private lastRecv = Date.now();
   private lastSend = Date.now();
+  /** A frame went out since the last read or flush: the next one is corked, with the rest of its tick. */
+  private wroteSinceRead = false;
   private corked = false;
   /** The first socket error's code (ECONNREFUSED tells "nothing listens" from other failures). */
   private socketError: string | null = null;
   private readonly onFrame = (frame: Buffer): boolean => this.frame(frame);
   private readonly onTimer = (): void => this.tick();
+  /** Every read lands here; the socket's own buffer is never handed out. */
+  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  private readonly onRead = (nread: number): boolean => {
+    this.read(nread);
+    return true;
+  };
+  private readonly flush = (): void => {
+    this.corked = false;
+    this.wroteSinceRead = false;
+    this.socket.uncork();
+  };
 
-  private constructor(socket: Socket, server: string, maxIncoming: number) {
-    this.socket = socket;
+  /** Starts the TCP connect; `onConnect` runs once TCP is up. */
+  private constructor(host: string, port: number, maxIncoming: number, onConnect: () => void) {
+    const server = `${host}:${port}`;
     this.server = server;
     this.decoder = new FrameDecoder(maxIncoming);
+    // Reads land in one reused buffer and go straight to the decoder: no buffer allocated per
+    // read, no readable-stream queue, no 'data' event. The decoder copies what outlives a read.
+    const socket = createConnection({ host, port, onread: { buffer: this.readBuffer, callback: this.onRead } }, onConnect);
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (e: NodeJS.ErrnoException) => {
       this.socketError ??= e.code ?? e.message;
       this.close(new ConnectionLossError(undefined, `${server}: ${e.message}`));
@@ -154,9 +180,15 @@ export class Connection {
     const server = `${opts.host}:${opts.port}`;
     if (opts.signal?.aborted) return Promise.resolve({ ok: false, failure: 'aborted', error: new ClientClosedError('connect'), server });
     return new Promise((resolve) => {
-      const socket = new Socket();
-      const conn = new Connection(socket, server, opts.maxIncomingBytes);
       let tcpUp = false;
+      const conn = new Connection(opts.host, opts.port, opts.maxIncomingBytes, () => {
+        tcpUp = true;
+        const w = new JuteWriter(64);
+        w.writeInt(0);
+        writeConnectRequest(w, opts.request);
+        w.patchInt(0, w.length - 4);
+        conn.socket.write(w.toBuffer());
+      });
       let done = false;
       const onAbort = (): void => fail('aborted', new ClientClosedError('connect'));
       const finish = (result: OpenResult): void => {
@@ -196,14 +228,6 @@ export class Connection {
           else finish({ ok: true, conn, response: answer.response });
         },
       };
-      socket.connect({ host: opts.host, port: opts.port }, () => {
-        tcpUp = true;
-        const w = new JuteWriter(64);
-        w.writeInt(0);
-        writeConnectRequest(w, opts.request);
-        w.patchInt(0, w.length - 4);
-        socket.write(w.toBuffer());
-      });
     });
   }
 
@@ -259,17 +283,20 @@ export class Connection {
     this.write(frame);
   }
 
+  /**
+   * The first frame after a read goes out at once: with one request outstanding nothing waits
+   * for the end of the tick. A frame after it is corked until the end of the tick, so the
+   * requests that the replies of one read start (all of them at many outstanding) leave in one
+   * writev.
+   */
   private write(frame: Buffer): void {
     this.lastSend = Date.now();
-    // Requests issued in the same tick go out in one writev.
-    if (!this.corked) {
+    if (this.wroteSinceRead && !this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+      process.nextTick(this.flush);
     }
+    this.wroteSinceRead = true;
     this.socket.write(frame);
   }
 
@@ -294,10 +321,11 @@ export class Connection {
     this.schedule();
   }
 
-  private onData(d: Buffer): void {
+  private read(nread: number): void {
     this.lastRecv = Date.now();
+    this.wroteSinceRead = false;
     try {
-      this.decoder.push(d, this.onFrame);
+      this.decoder.push(this.readBuffer, this.onFrame, nread);
     } catch (e) {
       if (!(e instanceof FrameLengthError)) throw e;
       this.close(new ProtocolError(this.server, e.message));

@@ -22,41 +22,90 @@ export class FrameLengthError extends Error {
   }
 }
 
-/** Splits a byte stream into frames. Keeps only the incomplete tail between chunks. */
+/**
+ * Splits a byte stream into frames. A frame cut by the end of a chunk is assembled in a buffer of
+ * its own, allocated once its length is known, so a large frame read in many chunks is copied
+ * once and the input chunk is never kept: the connection reads into one reused buffer.
+ */
 export class FrameDecoder {
-  private tail: Buffer = Buffer.alloc(0);
-  /** Stream offset of the first byte of `tail`, for errors. */
-  private consumed = 0;
+  /** The frame being assembled (length prefix included), or null between frames. */
+  private partial: Buffer | null = null;
+  /** Bytes of `partial` filled so far. */
+  private filled = 0;
+  /** Stream offset of the first byte of the next chunk, for errors. */
+  private received = 0;
+  private readonly prefix = Buffer.alloc(4);
 
   constructor(readonly maxFrameBytes: number) {}
 
   /** Bytes held for a frame that has not fully arrived. */
   get buffered(): number {
-    return this.tail.length;
+    return this.filled;
   }
 
   /**
-   * Feeds one chunk and calls `onFrame` with every frame it completes, in order. `onFrame`
-   * returns false to stop (the connection ended): the rest is dropped. Frames are views into the
-   * input and are valid until the next push. Throws FrameLengthError on an impossible length.
+   * Feeds the first `length` bytes of `chunk` and calls `onFrame` with every frame they
+   * complete, in order. `onFrame` returns false to stop (the connection ended): the rest is
+   * dropped. A frame that lies whole in the chunk is a view into it, valid until push returns.
+   * Throws FrameLengthError on an impossible length.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): void {
-    const buf = this.tail.length === 0 ? chunk : Buffer.concat([this.tail, chunk]);
+  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void, length = chunk.length): void {
+    const base = this.received;
+    const end = length;
+    this.received += end;
     let pos = 0;
-    while (buf.length - pos >= 4) {
-      const len = buf.readInt32BE(pos);
-      if (len < 0 || len > this.maxFrameBytes) throw new FrameLengthError(len, this.consumed + pos, this.maxFrameBytes);
-      if (buf.length - pos - 4 < len) break;
-      const frame = buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
-      if (onFrame(frame) === false) {
-        this.tail = Buffer.alloc(0);
-        return;
-      }
+    if (this.partial !== null) {
+      pos = this.fill(chunk, 0, end, base);
+      if (this.filled < this.partial.length) return;
+      const frame = this.partial.subarray(4);
+      this.partial = null;
+      this.filled = 0;
+      if (onFrame(frame) === false) return;
     }
-    this.consumed += pos;
-    // Copying the tail detaches it from the large chunk it came from.
-    this.tail = pos === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
+    while (end - pos >= 4) {
+      const len = chunk.readInt32BE(pos);
+      if (len < 0 || len > this.maxFrameBytes) throw new FrameLengthError(len, base + pos, this.maxFrameBytes);
+      if (end - pos - 4 < len) break;
+      const frame = chunk.subarray(pos + 4, pos + 4 + len);
+      pos += 4 + len;
+      if (onFrame(frame) === false) return;
+    }
+    if (pos < end) {
+      // The start of a frame: held in its own buffer (the chunk may be reused for the next read).
+      this.partial = this.prefix;
+      this.filled = 0;
+      this.fill(chunk, pos, end, base);
+    }
+  }
+
+  /**
+   * Copies what `partial` still needs from chunk[from, end); once its length prefix is complete,
+   * `partial` becomes a buffer of the whole frame. `base` is the stream offset of chunk[0].
+   * Returns the position after the bytes taken.
+   */
+  private fill(chunk: Buffer, from: number, end: number, base: number): number {
+    let pos = from;
+    if (this.filled < 4) {
+      const take = Math.min(4 - this.filled, end - pos);
+      chunk.copy(this.prefix, this.filled, pos, pos + take);
+      this.filled += take;
+      pos += take;
+      if (this.filled < 4) return pos;
+      const len = this.prefix.readInt32BE(0);
+      if (len < 0 || len > this.maxFrameBytes) {
+        this.partial = null;
+        this.filled = 0;
+        throw new FrameLengthError(len, base + pos - 4, this.maxFrameBytes);
+      }
+      const whole = Buffer.allocUnsafe(4 + len);
+      this.prefix.copy(whole, 0);
+      this.partial = whole;
+    }
+    const partial = this.partial!;
+    const take = Math.min(partial.length - this.filled, end - pos);
+    chunk.copy(partial, this.filled, pos, pos + take);
+    this.filled += take;
+    return pos + take;
   }
 }
 
