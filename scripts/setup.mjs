@@ -25,11 +25,12 @@ function onPath(cmd) {
 // Why each package: zookeeper = the real servers every test runs; fuse3 = the lab's hung disk;
 // iptables = the lab's partitions; iproute2 = the lab's namespaces, veths and bridge (ip, ss);
 // chromium = the HTML report test; libfuse3-dev, pkg-config and gcc build the faultfs helper
-// (native/faultfs). The bench group: lnav (the logs bench's peer), hyperfine (bench/cli-start's
+// (native/faultfs); openssl = the secured lab's CA and certificates, made at start
+// (src/lab/secure.ts). The bench group: lnav (the logs bench's peer), hyperfine (bench/cli-start's
 // repeated runs) and a JDK for javac, which compiles the client bench's Java driver
 // (bench/client/java; zookeeper brings only a JRE); any JDK already on PATH will do.
 const groups = {
-  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'iproute2', 'chromium'],
+  base: ['zookeeper', 'fuse3', 'libfuse3-dev', 'pkg-config', 'gcc', 'iptables', 'iproute2', 'chromium', 'openssl'],
   bench: ['lnav', 'hyperfine', ...(onPath('javac') ? [] : ['default-jdk-headless'])],
 };
 

@@ -28,8 +28,9 @@ import {
   type WatchdogStatus,
 } from '../guard/index.ts';
 import { CliError, ExitCode, intOption, printJson } from './output.ts';
+import { SASL_PASSWORD_ENV, addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
-interface RunOptions {
+interface RunOptions extends SecurityCliOptions {
   servers: string;
   path: string;
   name?: string;
@@ -83,6 +84,7 @@ async function run(command: string[], o: RunOptions): Promise<void> {
   if (!/^[\w.-]{1,64}$/.test(name)) throw new CliError(`--name expects 1 to 64 letters, digits, '.', '_' or '-', got '${name}'`);
 
   // Everything the watchdog will ever need is opened and loaded now, before the first beat.
+  const security = securityFromOptions(o);
   let fd = 2;
   if (o.log) {
     try {
@@ -100,6 +102,7 @@ async function run(command: string[], o: RunOptions): Promise<void> {
     name,
     kill: o.kill,
     endSessionTimeoutMs: o.endSessionTimeout,
+    security,
   });
   const servers: Server[] = [];
   servers.push(await listenOn(o.control ?? controlAddress(name), '--control', (s) => wd.attach(s)));
@@ -108,7 +111,8 @@ async function run(command: string[], o: RunOptions): Promise<void> {
 
   const child = spawn(cmd, args, {
     stdio: ['inherit', 'inherit', 'inherit', 'pipe'],
-    env: { ...process.env, [ENV_FD]: '3', [ENV_DEADLINE]: String(o.deadline), [ENV_HEARTBEAT]: String(o.heartbeatInterval) },
+    // The watchdog's SASL password is its own: the service does not inherit it.
+    env: { ...process.env, [SASL_PASSWORD_ENV]: undefined, [ENV_FD]: '3', [ENV_DEADLINE]: String(o.deadline), [ENV_HEARTBEAT]: String(o.heartbeatInterval) },
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null } | Error>((resolve) => {
     child.once('error', (e) => resolve(e));
@@ -211,7 +215,7 @@ export function formatStatus(s: WatchdogStatus): string {
 export function register(program: Command): void {
   const guard = program.command('guard').description('the guard: a watchdog beside any service (run) and its status');
 
-  guard
+  const runCommand = guard
     .command('run')
     .description('run the watchdog, then CMD with the guard channel on fd 3; end its ZooKeeper session from outside if it wedges')
     .argument('<command...>', 'the service to run, after --')
@@ -236,6 +240,7 @@ export function register(program: Command): void {
         'ended the session or killed the service; 2 bad usage or CMD not found; 3 environment (a socket cannot be bound).',
     )
     .action(async (command: string[], o: RunOptions) => run(command, o));
+  addSecurityOptions(runCommand);
 
   guard
     .command('status')

@@ -12,7 +12,7 @@ import { investigate } from '../forensics/logs/investigate.ts';
 import { TimeZone, TimeZoneError } from '../forensics/logs/time.ts';
 import type { Entry } from '../forensics/logs/types.ts';
 import { render, REPORT_FORMATS, type ReportFormat } from '../forensics/report/index.ts';
-import { CliError, ExitCode, forensicsAction, jsonUsageErrors } from './output.ts';
+import { CliError, ExitCode, cliAction, jsonUsageErrors } from './output.ts';
 
 function toCliError(e: unknown): CliError | null {
   if (e instanceof BundleError || e instanceof TimeZoneError) return new CliError(e.message);
@@ -69,7 +69,7 @@ export function register(program: Command): void {
     .option('--min-silence <SECONDS>', 'shortest gap that can count as a silence', '30')
     .allowExcessArguments(false)
     .addHelpText('after', '\nExit codes: 0 report written, 1 a gray failure of a leader was found or the ZooKeeper data diverged,\n2 bad usage or input, or nothing to judge (no log line read).\nExample: zkwarden investigate ./bundle --tz +08:00 --format html --out report.html')
-    .action(forensicsAction(toCliError, async (bundle: string | undefined, o: Opts, cmd: Command) => {
+    .action(cliAction(toCliError, async (bundle: string | undefined, o: Opts, cmd: Command) => {
       if (o.json && cmd.getOptionValueSource('format') === 'cli' && o.format !== 'json') {
         throw new CliError(`--json and --format ${o.format} conflict: give one`);
       }

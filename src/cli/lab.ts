@@ -15,9 +15,9 @@ import { DISK_USAGE, diskExitCode, runDiskCommand } from '../lab/faultfs-cli.ts'
 import { LabEnvironmentError, LabError, LabUsageError } from '../lab/host.ts';
 import { Lab, type LabStatus } from '../lab/lab.ts';
 import { describeFault, type NetFault } from '../lab/netfaults.ts';
-import { commandLines } from '../lab/proc.ts';
+import { commandLines, processState } from '../lab/proc.ts';
 import { listLabIds, readRecord } from '../lab/registry.ts';
-import { CliError, ExitCode, forensicsAction, intOption, note, printJson } from './output.ts';
+import { CliError, ExitCode, cliAction, intOption, note, printJson } from './output.ts';
 
 const DEFAULT_DIR = '.zkwarden/ensemble';
 /** The CLI's and the demo's lab network: nodes at 198.18.88.101, .102, .103. */
@@ -66,12 +66,18 @@ export interface ServerStatus {
 export async function ensembleStatus(ens: Ensemble): Promise<ServerStatus[]> {
   return Promise.all(
     ens.servers.map(async (s) => {
-      const info = await ens.srvr(s.id);
+      const pid = ens.pid(s.id);
+      // Whoever stopped it (kill -STOP, a scenario in another process), /proc says so; the
+      // attached Ensemble only knows the pauses it made itself. A paused server is not asked
+      // for srvr: it would only time out.
+      const procState = pid === null ? null : processState(pid);
+      const state = procState === 'T' || procState === 't' ? 'paused' : ens.state(s.id);
+      const info = state === 'running' ? await ens.srvr(s.id) : null;
       return {
         id: s.id,
         address: ens.address(s.id),
-        state: ens.state(s.id),
-        pid: ens.pid(s.id),
+        state,
+        pid,
         mode: info?.mode ?? null,
         zxid: info ? `0x${info.zxid.toString(16)}` : null,
         nodeCount: info?.nodeCount ?? null,
@@ -101,7 +107,7 @@ function labCliError(e: unknown): CliError | null {
 
 /** A lab command: its errors as one line and the exit code above, or a JSON error under --json (the CLI's shared handling). */
 function labAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
-  return forensicsAction(labCliError, fn);
+  return cliAction(labCliError, fn);
 }
 
 /** The lab a command acts on: --lab, else the only one on this machine. */
@@ -133,14 +139,30 @@ function formatClean(reports: CleanupReport[], skipped: { lab: string; ownerPid:
   return lines.length ? lines.join('\n') : 'no lab to clean';
 }
 
+/** The sizes Ensemble.start runs (src/lab/ensemble.ts): standalone, or a quorum of 3 or 5. */
+const ENSEMBLE_SIZES: readonly number[] = [1, 3, 5];
+
+function ensembleSize(v: string): number {
+  const n = intOption('size')(v);
+  if (!ENSEMBLE_SIZES.includes(n)) throw new CliError(`--size expects ${ENSEMBLE_SIZES.join(', ')} servers, got ${n}`);
+  return n;
+}
+
+/** The ensemble listens on loopback only (server N on <subnet>.10N): three octets inside 127.0.0.0/8. */
+function loopbackSubnet(v: string): string {
+  const m = /^127\.(\d{1,3})\.(\d{1,3})$/.exec(v);
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) throw new CliError(`--subnet expects the first three octets of a loopback address, like 127.0.88, got '${v}'`);
+  return v;
+}
+
 function registerEnsemble(lab: Command): void {
   const ens = lab.command('ensemble').description('start, inspect and stop a real ZooKeeper ensemble on loopback');
 
   ens
     .command('up')
     .description('start an ensemble that keeps running after this command exits')
-    .option('--size <n>', 'number of servers (1, 3 or 5)', intOption('size'), 3)
-    .option('--subnet <a.b.c>', 'loopback subnet; server N listens on <subnet>.10N:2181', '127.0.88')
+    .option('--size <n>', 'number of servers (1, 3 or 5)', ensembleSize, 3)
+    .option('--subnet <a.b.c>', 'loopback subnet (127.x.y); server N listens on <subnet>.10N:2181', loopbackSubnet, '127.0.88')
     .option('--dir <path>', 'where servers keep their config, data and logs', DEFAULT_DIR)
     .option('--tick-time <ms>', 'ZooKeeper tickTime', intOption('tick-time'), 2000)
     .option('--snap-count <n>', 'ZooKeeper snapCount', intOption('snap-count'), 100000)
@@ -168,7 +190,7 @@ function registerEnsemble(lab: Command): void {
 
   ens
     .command('status')
-    .description('show each server: process, mode, last zxid, znode count')
+    .description('show each server: process (running, paused: stopped by a signal, or stopped), mode, last zxid, znode count')
     .option('--dir <path>', 'the directory given to up', DEFAULT_DIR)
     .option('--json', 'machine-readable output')
     .action(async (o: { dir: string; json?: boolean }) => {

@@ -63,9 +63,11 @@ export async function main(argv: string[]): Promise<number> {
       // --help and --version end here with code 0; usage errors were already printed.
       return err.exitCode === 0 ? ExitCode.ok : ExitCode.usage;
     }
-    if (err instanceof CliError) {
-      process.stderr.write(`zkwarden: ${err.message}\n`);
-      return err.exitCode;
+    // Loaded only here: it brings the client's modules, which a start that fails nothing needs not load.
+    const cliErr = err instanceof CliError ? err : (await import('./security.ts')).credentialRefusal(err);
+    if (cliErr) {
+      process.stderr.write(`zkwarden: ${cliErr.message}\n`);
+      return cliErr.exitCode;
     }
     return internalError(err, argv.includes('--debug'));
   }

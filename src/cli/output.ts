@@ -1,5 +1,6 @@
 /** Shared CLI plumbing: exit codes and the human/JSON split every command follows. */
 import type { Command } from 'commander';
+import { bigintReplacer } from '../zk/index.ts';
 
 export const ExitCode = {
   ok: 0,
@@ -23,9 +24,7 @@ export class CliError extends Error {
 }
 
 export function printJson(value: unknown): void {
-  process.stdout.write(
-    JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v), 2) + '\n',
-  );
+  process.stdout.write(JSON.stringify(value, bigintReplacer, 2) + '\n');
 }
 
 /** Progress and notes go to stderr so stdout stays parseable. */
@@ -45,11 +44,11 @@ export function fsInputError(e: unknown): CliError | null {
 }
 
 /**
- * The forensics commands' shared error handling (one place, so every command behaves alike):
+ * A command's shared error handling (one place, so every command behaves alike):
  * errors become one line and the documented exit code; under --json they are a JSON object
  * on stdout ({"error": {...}}); output piped into `head` ends quietly when the pipe closes.
  */
-export function forensicsAction<A extends unknown[]>(
+export function cliAction<A extends unknown[]>(
   toCliError: (e: unknown) => CliError | null,
   fn: (...args: A) => Promise<void>,
 ): (...args: A) => Promise<void> {
@@ -75,13 +74,29 @@ export function forensicsAction<A extends unknown[]>(
   };
 }
 
-/** A commander parser for options that take a positive integer: a bad value is a usage error naming the option. */
+/** A positive integer option's value (`name` without the dashes); a bad value is a usage error naming the option. */
+export function positiveInt(name: string, v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
+  return n;
+}
+
+/**
+ * The same as a commander parser, checked while the command line is read. (Inside an action,
+ * positiveInt's error is under cliAction, so a JSON error under --json wherever --json stands.)
+ */
 export function intOption(name: string): (v: string) => number {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n <= 0) throw new CliError(`--${name} expects a positive integer, got '${v}'`);
-    return n;
-  };
+  return (v: string): number => positiveInt(name, v);
+}
+
+/** A zxid (an epoch is one too) as ZooKeeper prints them (0x hex) or decimal. */
+export function zxidOption(name: string, v: string): number {
+  const s = v.trim().toLowerCase();
+  const n = s.startsWith('0x') ? parseInt(s.slice(2), 16) : /^\d+$/.test(s) ? Number(s) : NaN;
+  if (!Number.isSafeInteger(n) || n < 0 || (s.startsWith('0x') && !/^0x[0-9a-f]+$/.test(s))) {
+    throw new CliError(`--${name} expects a zxid such as 0x100000025 or a decimal number, got '${v}'`);
+  }
+  return n;
 }
 
 /** The error object a command prints on stdout under --json: {"error": {"message", "exitCode"}}. */

@@ -5,7 +5,7 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { createClient, OperationTimeoutError, sessionHex, type ZooKeeperClient } from '../zk/index.ts';
+import { bigintReplacer, createClient, hex, OperationTimeoutError, parseConnectString, probeAll, sessionHex, type ConnectString, type ZooKeeperClient } from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -20,9 +20,10 @@ import {
   type LeaderInfo,
   type Member,
 } from '../recipes/index.ts';
-import { CliError, ExitCode, intOption, note } from './output.ts';
+import { CliError, cliAction, ExitCode, intOption, note, printJson, zxidOption } from './output.ts';
+import { addSecurityOptions, credentialRefusal, securityFromOptions, type SecurityCliOptions } from './security.ts';
 
-interface CommonOptions {
+interface CommonOptions extends SecurityCliOptions {
   servers: string;
   path: string;
   watch?: boolean;
@@ -31,25 +32,41 @@ interface CommonOptions {
 }
 
 function jsonLine(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v));
+  return JSON.stringify(value, bigintReplacer);
 }
 
-function hex(n: number | bigint): string {
-  return sessionHex(BigInt(n));
-}
+/** Below this a connect attempt to a healthy server on another host could fail for nothing. */
+const MIN_SHARE_MS = 250;
 
+/**
+ * A session that fails fast. Every server is probed first, all at once: an unresolvable name or
+ * a refused port is named on stderr and left out of the connect string (none left: exit 3,
+ * naming each). The client tries the others in the order given, each for its share of
+ * --timeout: a paused server (its kernel still accepts TCP, so the probe passes; the handshake
+ * goes unanswered) costs that one share, then the next server is tried.
+ */
 async function connect(o: CommonOptions): Promise<ZooKeeperClient> {
-  let client: ZooKeeperClient;
+  const security = securityFromOptions(o);
+  let cs: ConnectString;
   try {
-    client = createClient(o.servers, { sessionTimeoutMs: 10_000 });
+    cs = parseConnectString(o.servers);
   } catch (e) {
     throw new CliError(`--servers: ${(e as Error).message}`, ExitCode.usage);
   }
+  const addresses = cs.servers.map(({ host, port }) => `${host.includes(':') ? `[${host}]` : host}:${port}`);
+  const shareMs = Math.max(MIN_SHARE_MS, Math.floor(o.timeout / addresses.length));
+  const reach = await probeAll(addresses, shareMs);
+  const reachable = reach.filter((r) => r.ok).map((r) => r.address);
+  if (reachable.length === 0) {
+    throw new CliError(`ZooKeeper unreachable: ${reach.map((r) => (r.ok ? r.address : r.message)).join('; ')}`, ExitCode.environment);
+  }
+  for (const r of reach) if (!r.ok) note(`left out of --servers: ${r.message}`);
+  const client = createClient(reachable.join(',') + cs.chroot, { sessionTimeoutMs: 10_000, connectTimeoutMs: shareMs, shuffleServers: false, ...security });
   try {
     await client.connect({ timeoutMs: o.timeout });
   } catch (e) {
     if (e instanceof OperationTimeoutError) throw new CliError(`ZooKeeper unreachable: ${e.message}`, ExitCode.environment);
-    throw new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
+    throw credentialRefusal(e) ?? new CliError(`cannot open a ZooKeeper session: ${(e as Error).message}`, ExitCode.environment);
   }
   return client;
 }
@@ -93,7 +110,7 @@ export function formatLeader(l: LeaderInfo | null, path: string): string {
   return (
     `leader ${l.endpoint}${l.name !== l.endpoint ? ` (${l.name})` : ''}  epoch ${hex(l.epoch)}  ` +
     `since ${new Date(l.since).toISOString()}${l.claimed ? '' : ' (elected, term not yet claimed)'}  ` +
-    `session ${hex(l.sessionId)}  znode ${l.znode}`
+    `session ${sessionHex(l.sessionId)}  znode ${l.znode}`
   );
 }
 
@@ -104,17 +121,17 @@ function memberJson(m: Member): Record<string, unknown> {
 function formatMembers(ms: Member[], path: string): string {
   if (ms.length === 0) return `no members under ${path}`;
   return ms
-    .map((m) => `${m.endpoint.padEnd(24)} session ${hex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`)
+    .map((m) => `${m.endpoint.padEnd(24)} session ${sessionHex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`)
     .join('\n');
 }
 
-function usage(e: unknown): never {
-  if (e instanceof RecipeUsageError) throw new CliError(e.message, ExitCode.usage);
-  throw e;
+/** A recipe's usage error or refused credentials are the command's (exit 2); under --json every error is a JSON object (cliAction). */
+function recipesAction<A extends unknown[]>(fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return cliAction((e) => (e instanceof RecipeUsageError ? new CliError(e.message, ExitCode.usage) : credentialRefusal(e)), fn);
 }
 
 export function register(program: Command): void {
-  program
+  const leader = program
     .command('leader')
     .description('who leads (endpoint, epoch, since) under an election path; --watch follows changes')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string, e.g. 10.1.88.101:2181,10.1.88.102:2181')
@@ -123,21 +140,13 @@ export function register(program: Command): void {
     .option('--min-epoch <n>', 'ignore leaders with a lower epoch (e.g. the highest one seen before)')
     .option('--watch', 'keep running and print every change (never a lower epoch than seen)')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
-    .option('--timeout <ms>', 'connect timeout', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage, 3 ZooKeeper unreachable.')
-    .action(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
-      let minEpoch: number | undefined;
-      if (o.minEpoch !== undefined) {
-        minEpoch = Number(o.minEpoch);
-        if (!Number.isSafeInteger(minEpoch) || minEpoch < 0) throw new CliError(`--min-epoch expects a zxid (decimal or 0x hex), got '${o.minEpoch}'`);
-      }
+    .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
+    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
+    .action(recipesAction(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
+      const minEpoch = o.minEpoch === undefined ? undefined : zxidOption('min-epoch', o.minEpoch);
       const opts = { path: o.path, prefix: o.prefix, minEpoch };
-      try {
-        checkRecipePath(o.path, '--path');
-        checkPrefix(o.prefix);
-      } catch (e) {
-        usage(e);
-      }
+      checkRecipePath(o.path, '--path');
+      checkPrefix(o.prefix);
       const client = await connect(o);
       const print = (l: LeaderInfo | null): void => {
         process.stdout.write((o.json ? jsonLine({ at: new Date().toISOString(), path: o.path, ...leaderJson(l) }) : `${formatLeader(l, o.path)}`) + '\n');
@@ -166,28 +175,25 @@ export function register(program: Command): void {
       const first = await discovery.start();
       if (!printed) print(first); // no leader: start() reported no change
       await runUntilStopped(client, () => discovery.stop());
-    });
+    }));
+  addSecurityOptions(leader);
 
-  program
+  const members = program
     .command('members')
     .description('the registered members (endpoint, session, metadata); --watch follows joins and leaves')
     .requiredOption('--servers <connect>', 'ZooKeeper connect string')
     .option('--path <path>', 'members path', DEFAULT_MEMBERS_PATH)
     .option('--watch', 'keep running and print every join and leave')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
-    .option('--timeout <ms>', 'connect timeout', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage, 3 ZooKeeper unreachable.')
-    .action(async (o: CommonOptions) => {
-      try {
-        checkRecipePath(o.path, '--path');
-      } catch (e) {
-        usage(e);
-      }
+    .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
+    .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
+    .action(recipesAction(async (o: CommonOptions) => {
+      checkRecipePath(o.path, '--path');
       const client = await connect(o);
       if (!o.watch) {
         try {
           const ms = await listMembers(client, { path: o.path });
-          if (o.json) process.stdout.write(JSON.stringify(JSON.parse(jsonLine({ path: o.path, members: ms.map(memberJson) })), null, 2) + '\n');
+          if (o.json) printJson({ path: o.path, members: ms.map(memberJson) });
           else process.stdout.write(formatMembers(ms, o.path) + '\n');
         } finally {
           await client.close({ timeoutMs: 1000 });
@@ -210,5 +216,6 @@ export function register(program: Command): void {
       // Subscribed after the first list: the start's own change would repeat it.
       watcher.on('change', show);
       await runUntilStopped(client, () => watcher.stop());
-    });
+    }));
+  addSecurityOptions(members);
 }

@@ -18,18 +18,9 @@ import { auditOnline, onlineJson, renderOnline } from '../forensics/zkdata/onlin
 import { treeAt } from '../forensics/zkdata/replay.ts';
 import { TextSink } from '../forensics/zkdata/sink.ts';
 import { clientStat } from '../forensics/zkdata/tree.ts';
+import { addSecurityOptions, securityFromOptions, type SecurityCliOptions } from './security.ts';
 import { sessionHex } from '../zk/records.ts';
-import { CliError, ExitCode, forensicsAction, fsInputError, jsonUsageErrors, note, printJson } from './output.ts';
-
-/** A zxid as ZooKeeper prints them (0x hex) or decimal. */
-export function parseZxid(v: string): number {
-  const s = v.trim().toLowerCase();
-  const n = s.startsWith('0x') ? parseInt(s.slice(2), 16) : /^\d+$/.test(s) ? Number(s) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0 || (s.startsWith('0x') && !/^0x[0-9a-f]+$/.test(s))) {
-    throw new CliError(`--at expects a zxid such as 0x100000025 or a decimal number, got '${v}'`);
-  }
-  return n;
-}
+import { CliError, ExitCode, cliAction, fsInputError, jsonUsageErrors, note, positiveInt, printJson, zxidOption } from './output.ts';
 
 /** Reader errors are bad input (exit 2): one line naming the file; a checksum mismatch says how to go on. */
 function inputError(e: unknown): CliError | null {
@@ -79,7 +70,7 @@ export function register(program: Command): void {
     .option('-d, --data', 'print node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the result as suspect')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (file: string, o: { json?: boolean; data?: boolean; force?: boolean }) => {
       const summary = await dumpSnapshot(file, new TextSink(process.stdout), { json: o.json, data: o.data, force: o.force });
       if (summary.suspect) {
         note(`zkwarden: ${file}: checksum mismatch (read on with --force); the dump is suspect`);
@@ -95,7 +86,7 @@ export function register(program: Command): void {
     .option('--json', 'JSON Lines: one object per transaction and a summary')
     .option('--force', 'read on past checksum mismatches, marking those entries')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (file: string, o: { json?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (file: string, o: { json?: boolean; force?: boolean }) => {
       const s = await dumpTxnLog(file, new TextSink(process.stdout), { json: o.json, force: o.force });
       if (s.checksumErrors > 0) process.exitCode = ExitCode.finding;
     }));
@@ -109,8 +100,8 @@ export function register(program: Command): void {
     .option('-d, --data', 'include node data (base64)')
     .option('--force', 'read on past checksum mismatches, marking the tree as suspect')
     .allowExcessArguments(false)
-    .action(forensicsAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
-      const at = o.at === undefined ? undefined : parseZxid(o.at);
+    .action(cliAction(inputError, async (dir: string, o: { at?: string; json?: boolean; data?: boolean; force?: boolean }) => {
+      const at = o.at === undefined ? undefined : zxidOption('at', o.at);
       const dd = openDataDir(dir);
       refuseBeyond(at, await newestZxid(dd), dir);
       const res = await treeAt(dd, at, { force: o.force, keepData: o.data });
@@ -150,15 +141,14 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'online: per request and per connection', '10000')
     .option('--json', 'the whole report as JSON')
     .option('--force', 'read on past checksum mismatches, marking members as suspect')
-    .action(forensicsAction(inputError, async (dirs: string[], o: { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
+    .action(cliAction(inputError, async (dirs: string[], o: SecurityCliOptions & { servers?: string; names?: string; serverLogs?: string; at?: string; limit: string; timeout: string; json?: boolean; force?: boolean }) => {
       const names = o.names ? list(o.names) : undefined;
       if (o.servers) {
         if (dirs.length > 0) throw new CliError('give either data directories or --servers, not both');
         const servers = list(o.servers);
         if (servers.length < 2) throw new CliError('--servers needs at least two addresses (host:port)');
-        const timeoutMs = Number(o.timeout);
-        if (!Number.isInteger(timeoutMs) || timeoutMs <= 0) throw new CliError(`--timeout expects milliseconds, got '${o.timeout}'`);
-        const r = await auditOnline(servers, { names, timeoutMs });
+        const timeoutMs = positiveInt('timeout', o.timeout);
+        const r = await auditOnline(servers, { names, timeoutMs, security: securityFromOptions(o) });
         if (o.json) printJson(onlineJson(r));
         else process.stdout.write(renderOnline(r));
         // Divergence is the finding; otherwise a server that could not be read is the environment's.
@@ -168,9 +158,8 @@ export function register(program: Command): void {
       }
       if (dirs.length < 2) throw new CliError('give the data directories of at least two members, or --servers A,B,C');
       const logs = o.serverLogs ? list(o.serverLogs) : [];
-      const limit = Number(o.limit);
-      if (!Number.isInteger(limit) || limit <= 0) throw new CliError(`--limit expects a positive integer, got '${o.limit}'`);
-      const at = o.at === undefined ? undefined : parseZxid(o.at);
+      const limit = positiveInt('limit', o.limit);
+      const at = o.at === undefined ? undefined : zxidOption('at', o.at);
       for (const d of dirs) {
         for (const part of d.includes(':') ? d.split(':') : [d]) {
           try {
@@ -194,5 +183,6 @@ export function register(program: Command): void {
       else process.stdout.write(renderAudit(r));
       if (r.class === 'diverged') process.exitCode = ExitCode.finding;
     }));
+  addSecurityOptions(audit);
   for (const c of [snapshot, txnlog, tree, audit]) jsonUsageErrors(c);
 }

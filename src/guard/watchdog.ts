@@ -22,7 +22,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
-import { createClient, endSession, parseConnectString, validatePath, NoNodeError, type ZooKeeperClient } from '../zk/index.ts';
+import { createClient, endSession, parseConnectString, validatePath, NoNodeError, type ClientOptions, type ZooKeeperClient } from '../zk/index.ts';
 import { GuardConfigError, ProtocolError } from './errors.ts';
 import { LineSplitter, parseLine, type Message, type ServiceState } from './protocol.ts';
 import { ProcWatch, type ProcState } from './proc.ts';
@@ -43,6 +43,12 @@ export interface WatchdogOptions {
   killConfirmMs?: number;
   /** SIGKILL the service after ending its session; default true. */
   kill?: boolean;
+  /**
+   * TLS and SASL for its own connections (ending the session, confirming): given at start, as
+   * PEM text and a password held in memory, so nothing is read from disk when it acts. On an
+   * ensemble that enforces authentication, endSession needs them (docs/security.md).
+   */
+  security?: Pick<ClientOptions, 'tls' | 'sasl'>;
 }
 
 export type DecisionKind =
@@ -113,7 +119,7 @@ export function checkIpConnectString(connectString: string, option: string): voi
 }
 
 export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
-  private readonly o: Required<Omit<WatchdogOptions, 'log'>> & { log: RingLog };
+  private readonly o: Required<Omit<WatchdogOptions, 'log' | 'security'>> & { log: RingLog; security: Pick<ClientOptions, 'tls' | 'sasl'> };
   private readonly startedAt = performance.now();
   private readonly procs = new Map<number, ProcWatch>();
   private readonly exitedPids = new Set<number>();
@@ -147,7 +153,7 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
       throw new GuardConfigError('electionPath', (e as Error).message);
     }
     if (!Number.isInteger(o.deadlineMs) || o.deadlineMs <= 0) throw new GuardConfigError('deadlineMs', `expected a positive integer, got ${o.deadlineMs}`);
-    this.o = { endSessionTimeoutMs: 10_000, killConfirmMs: 1000, kill: true, ...o };
+    this.o = { endSessionTimeoutMs: 10_000, killConfirmMs: 1000, kill: true, security: {}, ...o };
     this.tickMs = Math.max(10, Math.min(50, Math.floor(o.deadlineMs / 20)));
   }
 
@@ -380,6 +386,7 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
       const r = await endSession(this.o.connectString, s.id, s.password, {
         timeoutMs: this.o.endSessionTimeoutMs,
         connectTimeoutMs: Math.min(2000, this.o.endSessionTimeoutMs),
+        ...this.o.security,
       });
       this.decide('sessionEnded', { session: s.label, outcome: r.outcome, confirmedBy: r.confirmedBy.length, unreachable: r.unreachable.length, attaches: r.attaches });
     } catch (e) {
@@ -388,7 +395,7 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
     }
     let client: ZooKeeperClient | null = null;
     try {
-      client = createClient(this.o.connectString, { sessionTimeoutMs: 4000 });
+      client = createClient(this.o.connectString, { sessionTimeoutMs: 4000, ...this.o.security });
       await client.connect({ timeoutMs: 5000 });
       const left = await ownedZnodes(client, this.o.electionPath, s.id, this.znode);
       if (left.length === 0) {

@@ -61,6 +61,11 @@ export interface EnsembleOptions {
   detached?: boolean;
   /** Extra zoo.cfg lines. */
   extraConfig?: Record<string, string | number | boolean>;
+  /**
+   * zoo.cfg lines that differ per server, given its address (src/lab/secure.ts: each server's
+   * secureClientPortAddress and key store). Not kept in a detached ensemble's state file.
+   */
+  serverConfig?: (server: ServerInfo) => Record<string, string | number | boolean>;
   /** Extra JVM system properties. */
   systemProperties?: Record<string, string | number | boolean>;
   /** Where each server runs; default: this machine's loopback, `subnet`.10N. */
@@ -127,7 +132,11 @@ export interface EnsembleState {
 }
 
 export function javaClasspath(): string {
-  return ['zookeeper.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar'].map((j) => join(ZOOKEEPER_JARS, j)).join(':');
+  // zookeeper.jar's manifest (Debian 3.8.0) names netty-handler but not the netty jars it needs
+  // in turn (codec, resolver, unix-common, all from libnetty-java, a dependency of the package):
+  // without them the Netty connection factory, which TLS needs, fails on its first connection.
+  const netty = ['netty-codec.jar', 'netty-resolver.jar', 'netty-transport-native-unix-common.jar'];
+  return ['zookeeper.jar', 'slf4j-log4j12.jar', 'log4j-1.2.jar', ...netty].map((j) => join(ZOOKEEPER_JARS, j)).join(':');
 }
 
 export async function portFree(host: string, port: number): Promise<boolean> {
@@ -288,7 +297,7 @@ export class Ensemble {
     if (this.servers.length > 1) {
       for (const p of this.servers) cfg[`server.${p.id}`] = `${p.host}:${p.quorumPort}:${p.electionPort}`;
     }
-    Object.assign(cfg, o.extraConfig ?? {});
+    Object.assign(cfg, o.extraConfig ?? {}, o.serverConfig?.(s) ?? {});
     writeFileSync(s.configFile, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
     writeFileSync(
       join(s.dir, 'log4j.properties'),

@@ -31,7 +31,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { randomUUID } from 'node:crypto';
-import { NoNodeError, type Stat, type WatchEvent, type ZooKeeperClient } from '../zk/index.ts';
+import { NoNodeError, type ACL, type Stat, type WatchEvent, type ZooKeeperClient } from '../zk/index.ts';
 import { CandidacyEndedError, FencedError, RecipeTimeoutError, RecipeUsageError } from './errors.ts';
 import { fencedMulti, FencedWriter, type FenceSource, type FenceToken } from './fenced.ts';
 import {
@@ -68,6 +68,13 @@ export interface ElectionOptions {
   requestTimeoutMs?: number;
   /** After an unexpected error the recipe looks again after this long; default 1000 ms. */
   retryDelayMs?: number;
+  /**
+   * ACL of the candidate znodes and of the election path if the recipe creates it (default
+   * open); `clusterAcl` in acl.ts is the policy docs/security.md explains. A parent that exists
+   * already keeps its own ACL, and it is the parent's that decides who may delete a candidate
+   * or write a claim.
+   */
+  acl?: readonly ACL[];
 }
 
 /** A term of leadership as its leader holds it. */
@@ -138,6 +145,7 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
   /** Ties a znode to this instance (recovers the znode of a create whose reply was lost). */
   readonly token = randomUUID();
   private readonly requestTimeoutMs: number | undefined;
+  private readonly acl: readonly ACL[] | undefined;
 
   private _state: ElectionState = 'idle';
   private _term: Term | null = null;
@@ -169,6 +177,7 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
       metadata: options.candidate.metadata ?? {},
     };
     this.requestTimeoutMs = options.requestTimeoutMs;
+    this.acl = options.acl;
     this.looker = new WatchedRead(
       client,
       () => this.step(),
@@ -521,13 +530,14 @@ export class Election extends EventEmitter<ElectionEvents> implements FenceSourc
         created = await this.client.create(`${this.path}/${this.prefix}`, payload, {
           mode: 'ephemeral_sequential',
           timeoutMs: this.requestTimeoutMs,
+          acl: this.acl,
         });
         break;
       } catch (e) {
         if (isSessionTrouble(e)) this.createInDoubt = true;
         // No election parent yet (first candidate, or an operator cleaned up): make it, once.
         if (e instanceof NoNodeError && attempt === 0) {
-          await ensurePath(this.client, this.path, this.requestTimeoutMs);
+          await ensurePath(this.client, this.path, this.requestTimeoutMs, this.acl);
           continue;
         }
         throw e;

@@ -3,7 +3,7 @@
  * for fencing, on `reason`, which says whether ZooKeeper itself refused the write or the
  * recipe refused to send it.
  */
-import { sessionHex } from '../zk/index.ts';
+import { hex, sessionHex } from '../zk/index.ts';
 
 /** Why a leader's write was refused. */
 export type FenceReason =
@@ -22,7 +22,7 @@ export class FencedError extends Error {
   /** The epoch of the term the write claimed, when there was one. */
   readonly epoch: number | null;
   constructor(reason: FenceReason, epoch: number | null, detail: string) {
-    super(`fenced (${reason}${epoch === null ? '' : `, epoch 0x${epoch.toString(16)}`}): ${detail}`);
+    super(`fenced (${reason}${epoch === null ? '' : `, epoch ${hex(epoch)}`}): ${detail}`);
     this.name = 'FencedError';
     this.reason = reason;
     this.epoch = epoch;

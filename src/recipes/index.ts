@@ -2,6 +2,7 @@
 export { Election } from './election.ts';
 export type { CandidateInfo, DeposeReason, ElectionEvents, ElectionOptions, ElectionState, Term, TermClaim } from './election.ts';
 export { FencedWriter, fencedMulti } from './fenced.ts';
+export { clusterAcl } from './acl.ts';
 export type { FenceSource, FenceToken } from './fenced.ts';
 export { LeaderDiscovery, readLeader } from './discovery.ts';
 export type { DiscoveryEvents, DiscoveryOptions, LeaderInfo } from './discovery.ts';

@@ -15,6 +15,7 @@ import {
   OperationTimeoutError,
   SessionExpiredError,
   validatePath,
+  type ACL,
   type ZooKeeperClient,
 } from '../zk/index.ts';
 import { FencedError, RecipeUsageError } from './errors.ts';
@@ -60,8 +61,11 @@ export function checkPrefix(prefix: string): void {
   if (/\d$/.test(prefix)) throw new RecipeUsageError('prefix', `"${prefix}" must not end in a digit (the sequence would be ambiguous)`);
 }
 
-/** Creates path and its missing ancestors as persistent nodes (concurrent creators are fine). */
-export async function ensurePath(client: ZooKeeperClient, path: string, timeoutMs?: number): Promise<void> {
+/**
+ * Creates path and its missing ancestors as persistent nodes (concurrent creators are fine),
+ * with `acl` (default: open). Nodes already there keep theirs.
+ */
+export async function ensurePath(client: ZooKeeperClient, path: string, timeoutMs?: number, acl?: readonly ACL[]): Promise<void> {
   const parts = path.split('/').filter(Boolean);
   let p = '';
   for (const part of parts) {
@@ -69,7 +73,7 @@ export async function ensurePath(client: ZooKeeperClient, path: string, timeoutM
     // exists first: most calls find the path there, and a read is cheaper than a failing write.
     if ((await client.exists(p, { timeoutMs })) !== null) continue;
     try {
-      await client.create(p, null, { timeoutMs });
+      await client.create(p, null, { timeoutMs, acl });
     } catch (e) {
       if (!(e instanceof NodeExistsError)) throw e;
     }

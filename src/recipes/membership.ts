@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { WatchedRead } from './watched-read.ts';
-import { NoNodeError, NodeExistsError, type WatchEvent, type ZooKeeperClient } from '../zk/index.ts';
+import { NoNodeError, NodeExistsError, type ACL, type WatchEvent, type ZooKeeperClient } from '../zk/index.ts';
 import { MemberExistsError, RecipeUsageError } from './errors.ts';
 import { DEFAULT_MEMBERS_PATH, checkRecipePath, decodePayload, encodePayload, ensurePath } from './layout.ts';
 
@@ -24,6 +24,8 @@ export interface MembershipOptions {
   /** Default `/zbs/meta/__mj_cluster`. */
   path?: string;
   requestTimeoutMs?: number;
+  /** ACL of the member znode and of the members path if created here (default open); see acl.ts. */
+  acl?: readonly ACL[];
 }
 
 function membersPath(o: MembershipOptions): string {
@@ -53,10 +55,10 @@ export async function registerMember(
   const path = membersPath(opts);
   checkEndpoint(endpoint);
   const timeoutMs = opts.requestTimeoutMs;
-  await ensurePath(client, path, timeoutMs);
+  await ensurePath(client, path, timeoutMs, opts.acl);
   const znode = `${path}/${endpoint}`;
   try {
-    const { stat } = await client.create(znode, encodePayload(metadata), { mode: 'ephemeral', timeoutMs });
+    const { stat } = await client.create(znode, encodePayload(metadata), { mode: 'ephemeral', timeoutMs, acl: opts.acl });
     return { endpoint, metadata, sessionId: stat.ephemeralOwner, since: stat.ctime, znode };
   } catch (e) {
     if (!(e instanceof NodeExistsError)) throw e;

@@ -1,5 +1,6 @@
 /**
- * ZooKeeper's four-letter words: the exchange (one TCP connection per word; the server answers
+ * The admin interface to servers, spoken before or beside a session: reachability (`probe`,
+ * `probeAll`), ZooKeeper's four-letter words (one TCP connection per word; the server answers
  * and closes) and the one parser of the answers zkwarden reads: `srvr`, `mntr`, `dump`, `cons`.
  * The lab's harness, the online audit and the forensics' saved captures all read these texts, so
  * they are read by one set of rules here:
@@ -16,7 +17,59 @@
  *
  * Texts checked against Debian's ZooKeeper 3.8.0 (test/zk/fixtures/four-letter).
  */
+import { lookup } from 'node:dns/promises';
 import { connect } from 'node:net';
+import { splitHostPort } from './paths.ts';
+import { PreparedTls, openTransport, type TlsOptions } from './transport.ts';
+
+// ---------------------------------------------------------------------------------------------
+// reachability
+
+/**
+ * How one TCP connect to a server ended. Commands that talk to live servers (`audit --servers`,
+ * `leader`, `members`) probe first, to fail fast before a session: an unresolvable name or a
+ * refused port is known at once and needs no session timeout; a host that does not answer (a
+ * paused server, a dropped route) costs one connect timeout, and the caller then leaves it out
+ * instead of paying a second, longer timeout inside the client.
+ */
+export type Reach =
+  | { ok: true; address: string; ms: number }
+  | { ok: false; address: string; reason: 'unresolvable' | 'refused' | 'timeout' | 'bad-address' | 'error'; message: string };
+
+/** One TCP connect to `address` (host:port by the connect string's rules), the name resolved first, bounded by `timeoutMs`. */
+export async function probe(address: string, timeoutMs: number): Promise<Reach> {
+  const hp = splitHostPort(address);
+  if (!hp) return { ok: false, address, reason: 'bad-address', message: `${address}: expected host:port` };
+  const t0 = performance.now();
+  let ip: string;
+  try {
+    ip = (await lookup(hp.host)).address;
+  } catch (e) {
+    return { ok: false, address, reason: 'unresolvable', message: `${address}: cannot resolve ${hp.host} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+  }
+  return await new Promise<Reach>((resolve) => {
+    const sock = connect({ host: ip, port: hp.port });
+    const done = (r: Reach): void => {
+      clearTimeout(timer);
+      sock.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ ok: false, address, reason: 'timeout', message: `${address}: no answer within ${timeoutMs} ms` }), timeoutMs);
+    sock.once('connect', () => done({ ok: true, address, ms: performance.now() - t0 }));
+    sock.once('error', (e: NodeJS.ErrnoException) => done({
+      ok: false, address, reason: e.code === 'ECONNREFUSED' ? 'refused' : 'error',
+      message: `${address}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? e.message}`,
+    }));
+  });
+}
+
+/** Probes every address at once; each result in the order given, the unreachable ones with their one-line reason. */
+export async function probeAll(addresses: string[], timeoutMs: number): Promise<Reach[]> {
+  return await Promise.all(addresses.map((a) => probe(a, timeoutMs)));
+}
+
+// ---------------------------------------------------------------------------------------------
+// four-letter words
 
 export class FourLetterError extends Error {
   readonly address: string;
@@ -30,15 +83,23 @@ export class FourLetterError extends Error {
 }
 
 /** Sends one four-letter word and resolves with everything the server wrote before closing. */
-export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000): Promise<string> {
+/** `tls`: over a secureClientPort (the Netty factory answers four-letter words there too). */
+export function fourLetterWord(host: string, port: number, command: string, timeoutMs = 3000, tlsOptions?: TlsOptions | PreparedTls): Promise<string> {
   const address = `${host}:${port}`;
   if (!/^[a-z]{4}$/.test(command)) {
     return Promise.reject(new FourLetterError(address, command, 'a four-letter word is four lowercase letters'));
   }
+  let tls: PreparedTls | undefined;
+  try {
+    tls = tlsOptions === undefined || tlsOptions instanceof PreparedTls ? tlsOptions : new PreparedTls(tlsOptions);
+  } catch (e) {
+    return Promise.reject(e as Error);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let settled = false;
-    const socket = connect({ host, port });
+    // end(), not write(): over TLS the server answers once the client's side is closed.
+    const socket = openTransport({ host, port, tls }, () => socket.end(command));
     const finish = (err: Error | null): void => {
       if (settled) return;
       settled = true;
@@ -48,7 +109,6 @@ export function fourLetterWord(host: string, port: number, command: string, time
       else resolve(Buffer.concat(chunks).toString('utf8'));
     };
     const timer = setTimeout(() => finish(new FourLetterError(address, command, `no answer within ${timeoutMs} ms`)), timeoutMs);
-    socket.on('connect', () => socket.end(command));
     socket.on('data', (d: Buffer) => chunks.push(d));
     socket.on('end', () => finish(null));
     socket.on('error', (e: NodeJS.ErrnoException) => finish(new FourLetterError(address, command, e.code ?? e.message)));

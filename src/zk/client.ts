@@ -55,11 +55,14 @@ import {
   NoWatcherError,
   OperationTimeoutError,
   PacketTooLargeError,
+  ProtocolError,
   SessionExpiredError,
   ZooKeeperError,
   errorFromCode,
 } from './errors.ts';
 import { WatchManager, type WatchListener, type WatchTable } from './watches.ts';
+import { PreparedTls, type TlsOptions } from './transport.ts';
+import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
 import { chrootPath, parseConnectString, stripChroot, validatePath, type ServerAddress } from './paths.ts';
 import { checkAddWatchMode, checkInteger, checkMillis, checkWatcherKind } from './args.ts';
 import {
@@ -117,6 +120,10 @@ export interface ClientOptions {
   localExpiry?: boolean;
   /** Credentials added before the first connect (and re-sent on every reconnect). */
   auth?: { scheme: string; auth: string | Buffer }[];
+  /** TLS to the servers' secureClientPort, on every connection (reconnects keep it). See transport.ts and docs/security.md. */
+  tls?: TlsOptions;
+  /** SASL DIGEST-MD5, done on every connection before any request; a refused credential moves the client to authFailed. */
+  sasl?: DigestMd5Credentials;
 }
 
 export interface TimeoutOption {
@@ -253,14 +260,15 @@ const eventTypeNames = new Map<number, WatchEventType>(
 export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   readonly servers: readonly ServerAddress[];
   readonly chroot: string;
-  private readonly opts: Required<Omit<ClientOptions, 'sessionId' | 'sessionPassword' | 'connectTimeoutMs' | 'auth'>> & {
+  private readonly opts: Required<Omit<ClientOptions, 'sessionId' | 'sessionPassword' | 'connectTimeoutMs' | 'auth' | 'tls' | 'sasl'>> & {
     connectTimeoutMs: number | undefined;
   };
   private readonly machine: SessionStateMachine<Granted>;
   private timings: SessionTiming;
   private conn: Connection | null = null;
   private _sessionId = 0n;
-  private passwd: Buffer = Buffer.alloc(16);
+  /** #private: util.inspect of a client (a log line dumping it) must not show what ends the session. */
+  #passwd: Buffer = Buffer.alloc(16);
   private negotiatedTimeout = 0;
   private _readOnly = false;
   private _lastZxid = 0n;
@@ -298,6 +306,13 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     res.path = this.strip(res.path);
     return res;
   };
+  private readonly tls: PreparedTls | undefined;
+  /** A new mechanism per connection; the credential lives only in this closure. */
+  private readonly sasl: (() => SaslMechanism) | undefined;
+  /** Why the last connection attempt failed, for the connect timeout's message. */
+  private lastAttemptError: Error | null = null;
+  /** A connection the server answered SESSIONCLOSEDREQUIRESASLAUTH on, and that answer. */
+  private authRequired: { conn: Connection; error: Error } | null = null;
 
   constructor(connectString: string, options: ClientOptions = {}) {
     super();
@@ -327,9 +342,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
     if (options.sessionId !== undefined && options.sessionPassword !== undefined) {
       this._sessionId = options.sessionId;
-      this.passwd = Buffer.from(options.sessionPassword);
+      this.#passwd = Buffer.from(options.sessionPassword);
     }
     for (const a of options.auth ?? []) this.auths.push({ scheme: a.scheme, auth: toBuffer(a.auth, 'auth') ?? Buffer.alloc(0), waiters: [] });
+    this.tls = options.tls === undefined ? undefined : new PreparedTls(options.tls);
+    this.sasl = options.sasl === undefined ? undefined : digestMd5Factory(options.sasl);
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     this.machine = new SessionStateMachine<Granted>({
       effects: (from, t) => this.effects(from, t),
@@ -351,7 +368,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** A copy: whoever holds id and password can resume or close the session. */
   get sessionPassword(): Buffer {
-    return Buffer.from(this.passwd);
+    return Buffer.from(this.#passwd);
   }
 
   /** The timeout the server granted (0 before the first handshake). */
@@ -484,10 +501,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         this.settleConnectWaiters((w) => w.reject(new SessionExpiredError(undefined, msg)));
         return;
       }
-      case 'authFailed':
-        this.finish(new AuthFailedError(undefined, `scheme ${t.scheme}`));
-        this.settleConnectWaiters((w) => w.reject(new AuthFailedError(undefined, `scheme ${t.scheme}`)));
+      case 'authFailed': {
+        const err = t.error ?? new AuthFailedError(undefined, `scheme ${t.scheme}`);
+        this.finish(err);
+        this.settleConnectWaiters((w) => w.reject(err));
         return;
+      }
     }
   }
 
@@ -498,7 +517,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     if (this.connectTimer) clearTimeout(this.connectTimer);
     this.connectTimer = setTimeout(() => {
       const tried = this.servers.map((s) => `${s.host}:${s.port}`).join(', ');
-      const err = new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms`);
+      const last = this.lastAttemptError ? `; last error: ${this.lastAttemptError.message}` : '';
+      const err = new OperationTimeoutError(undefined, `no session with any of ${tried} within ${timeoutMs} ms${last}`);
       this.settleConnectWaiters((w) => w.reject(err));
       void this.close();
     }, timeoutMs);
@@ -546,13 +566,23 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
           lastZxidSeen: this._lastZxid,
           timeOut: this.opts.sessionTimeoutMs,
           sessionId: this._sessionId,
-          passwd: this.passwd,
+          passwd: this.#passwd,
           readOnly: this.opts.readOnly,
         },
+        tls: this.tls,
+        sasl: this.sasl,
       });
       if (signal.aborted) {
         if (opened.ok) opened.conn.close(new ClientClosedError('connect'));
         return;
+      }
+      if (!opened.ok) {
+        this.lastAttemptError = opened.error;
+        // The servers share the JAAS set-up: a refused credential is refused everywhere.
+        if (opened.failure === 'unauthenticated') {
+          this.machine.to({ to: 'authFailed', scheme: 'sasl', error: opened.error });
+          return;
+        }
       }
       if (opened.ok && opened.conn.isOpen) {
         const { conn, response } = opened;
@@ -588,7 +618,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private attach({ conn, response }: Granted): void {
     this.conn = conn;
     this._sessionId = response.sessionId;
-    this.passwd = Buffer.from(response.passwd);
+    this.#passwd = Buffer.from(response.passwd);
     this.negotiatedTimeout = response.timeOut;
     this._readOnly = response.readOnly;
     this.lastContact = Date.now();
@@ -624,7 +654,20 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   private onConnectionClosed(conn: Connection, reason: Error): void {
     if (conn !== this.conn) return;
+    const required = this.authRequired;
+    this.authRequired = null;
+    // The server said it requires authentication and closed the connection, as
+    // AuthenticationHelper does: every reconnect would end the same way.
+    if (required?.conn === conn && !(reason instanceof ProtocolError)) {
+      this.machine.to({ to: 'authFailed', scheme: this.sasl ? 'sasl' : 'none', error: required.error });
+      return;
+    }
     this.machine.to({ to: 'suspended', server: conn.server, reason });
+  }
+
+  /** A SESSIONCLOSEDREQUIRESASLAUTH answer: the server is about to close this connection for want of authentication. */
+  private noteAuthRequired(err: Error): void {
+    if (this.conn) this.authRequired = { conn: this.conn, error: err };
   }
 
   private armLocalExpiry(): void {
@@ -789,6 +832,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   private onReply(req: Request<unknown>, h: ReplyHeader, r: JuteReader): void {
     if (req.settled) return;
+    if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
+      const err = errorFromCode(h.err, req.path, `${req.op}: the server enforces authentication and this connection has none it accepts`);
+      this.settle(req, err);
+      this.noteAuthRequired(err);
+      return;
+    }
     if (h.err !== 0) {
       const recovered = req.recover?.(h.err);
       if (recovered) this.succeed(req, recovered.value);
@@ -841,6 +890,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   private onSpecialReply(h: ReplyHeader, _r: JuteReader): void {
+    if (h.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH) {
+      this.noteAuthRequired(errorFromCode(h.err, undefined, 'the server enforces authentication and this connection has none it accepts'));
+      return;
+    }
     if (h.xid === Xid.auth) {
       const entry = this.authInflight.shift();
       if (h.err === 0) {

@@ -9,9 +9,20 @@
  * processes one connection's requests in order), so pending requests are a FIFO and a reply whose
  * xid is not the head's is a protocol violation that ends the connection.
  */
-import { createConnection, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { JuteDecodeError, JuteWriter, type JuteReader } from './jute.ts';
-import { ClientClosedError, ConnectionLossError, OperationTimeoutError, ProtocolError, errorFromCode } from './errors.ts';
+import {
+  AuthFailedError,
+  ClientClosedError,
+  ConnectionLossError,
+  OperationTimeoutError,
+  ProtocolError,
+  SessionClosedRequireSaslAuthError,
+  errorFromCode,
+} from './errors.ts';
+import { describeTransportError, openTransport, type PreparedTls, type TransportTarget } from './transport.ts';
+import { SaslExchange } from './sasl-wire.ts';
+import type { SaslMechanism } from './sasl.ts';
 import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
 import { OpCode, Xid, writeConnectRequest, writeRequestHeader, type ConnectRequest, type ConnectResponse, type ReplyHeader, type WatcherEvent } from './protocol.ts';
 
@@ -51,6 +62,14 @@ export interface OpenOptions {
   maxIncomingBytes: number;
   /** Aborting ends the attempt at once: its socket and its timer go, and open() resolves 'aborted'. */
   signal?: AbortSignal;
+  /** TLS to the server's secureClientPort (transport.ts); absent: plain TCP. */
+  tls?: PreparedTls;
+  /**
+   * A fresh SASL mechanism per connection: authentication runs right after the session
+   * handshake and before anything else is sent (a server that enforces SASL refuses any other
+   * request until then, pings included), within the same connect timeout.
+   */
+  sasl?: () => SaslMechanism;
 }
 
 /**
@@ -62,9 +81,12 @@ export interface OpenOptions {
  *   waiting on a leader that is gone);
  * - rejected: the server answered with an error instead of a session (`error` is typed by its code);
  * - protocol: the answer was not a ConnectResponse;
+ * - unauthenticated: the server refused the SASL credential (`error`: AuthFailedError, or
+ *   SessionClosedRequireSaslAuthError where SASL is enforced); every server would;
  * - aborted: the owner gave up (close()).
+ * With TLS, "TCP came up" means the TLS handshake completed (the server's certificate verified).
  */
-export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'aborted';
+export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'unauthenticated' | 'aborted';
 
 export type OpenResult =
   | { ok: true; conn: Connection; response: ConnectResponse }
@@ -142,10 +164,10 @@ export class Connection {
   private socketError: string | null = null;
   private readonly onFrame = (frame: Buffer): boolean => this.frame(frame);
   private readonly onTimer = (): void => this.tick();
-  /** Every read lands here; the socket's own buffer is never handed out. */
-  private readonly readBuffer = Buffer.allocUnsafe(READ_BUFFER_BYTES);
+  /** Every plain TCP read lands here; the socket's own buffer is never handed out. */
+  private readonly readBuffer: Buffer | null;
   private readonly onRead = (nread: number): boolean => {
-    this.read(nread);
+    this.read(this.readBuffer!, nread);
     return true;
   };
   private readonly flush = (): void => {
@@ -154,19 +176,22 @@ export class Connection {
     this.socket.uncork();
   };
 
-  /** Starts the TCP connect; `onConnect` runs once TCP is up. */
-  private constructor(host: string, port: number, maxIncoming: number, onConnect: () => void) {
-    const server = `${host}:${port}`;
+  /** Starts the connect; `onReady` runs once bytes can flow (after TCP, or after the TLS handshake). */
+  private constructor(target: TransportTarget, maxIncoming: number, onReady: () => void) {
+    const server = `${target.host}:${target.port}`;
     this.server = server;
     this.decoder = new FrameDecoder(maxIncoming);
-    // Reads land in one reused buffer and go straight to the decoder: no buffer allocated per
-    // read, no readable-stream queue, no 'data' event. The decoder copies what outlives a read.
-    const socket = createConnection({ host, port, onread: { buffer: this.readBuffer, callback: this.onRead } }, onConnect);
+    // Plain TCP reads land in one reused buffer and go straight to the decoder: no buffer
+    // allocated per read, no readable-stream queue, no 'data' event. The decoder copies what
+    // outlives a read. TLS decrypts into buffers of its own, which come as 'data'.
+    this.readBuffer = target.tls ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = openTransport(target, onReady, this.readBuffer ? { buffer: this.readBuffer, callback: this.onRead } : undefined);
+    if (!this.readBuffer) socket.on('data', (d: Buffer) => this.read(d, d.length));
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('error', (e: NodeJS.ErrnoException) => {
       this.socketError ??= e.code ?? e.message;
-      this.close(new ConnectionLossError(undefined, `${server}: ${e.message}`));
+      this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`));
     });
     socket.on('close', () => this.close(new ConnectionLossError(undefined, `${server} closed the connection`)));
   }
@@ -181,7 +206,7 @@ export class Connection {
     if (opts.signal?.aborted) return Promise.resolve({ ok: false, failure: 'aborted', error: new ClientClosedError('connect'), server });
     return new Promise((resolve) => {
       let tcpUp = false;
-      const conn = new Connection(opts.host, opts.port, opts.maxIncomingBytes, () => {
+      const conn = new Connection({ host: opts.host, port: opts.port, tls: opts.tls }, opts.maxIncomingBytes, () => {
         tcpUp = true;
         const w = new JuteWriter(64);
         w.writeInt(0);
@@ -225,8 +250,29 @@ export class Connection {
             return;
           }
           if (answer.kind === 'refused') fail('rejected', errorFromCode(answer.code, undefined, `${server} refused the session`));
-          else finish({ ok: true, conn, response: answer.response });
+          // A session the server does not know (timeOut 0) is reported as it is: nothing to authenticate.
+          else if (!opts.sasl || answer.response.timeOut <= 0) finish({ ok: true, conn, response: answer.response });
+          else authenticate(answer.response, opts.sasl());
         },
+      };
+      const authenticate = (response: ConnectResponse, mechanism: SaslMechanism): void => {
+        const sasl = new SaslExchange(mechanism, server);
+        conn.handshake = {
+          onEnd: (err) => fail('dropped', err),
+          onFrame: (frame) => {
+            let step;
+            try {
+              step = sasl.onReply(frame);
+            } catch (e) {
+              const refused = e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError;
+              fail(refused ? 'unauthenticated' : 'protocol', e as Error);
+              return;
+            }
+            if (step.done) finish({ ok: true, conn, response });
+            else conn.socket.write(step.send);
+          },
+        };
+        conn.socket.write(sasl.start());
       };
     });
   }
@@ -321,11 +367,11 @@ export class Connection {
     this.schedule();
   }
 
-  private read(nread: number): void {
+  private read(chunk: Buffer, nread: number): void {
     this.lastRecv = Date.now();
     this.wroteSinceRead = false;
     try {
-      this.decoder.push(this.readBuffer, this.onFrame, nread);
+      this.decoder.push(chunk, this.onFrame, nread);
     } catch (e) {
       if (!(e instanceof FrameLengthError)) throw e;
       this.close(new ProtocolError(this.server, e.message));
@@ -356,6 +402,8 @@ export class Connection {
         h.onNotification(m.event!, m.zxid);
         break;
       case 'ping':
+        // A server that enforces authentication answers an unauthenticated ping with an error, then closes.
+        if (m.err !== 0) h.onSpecialReply(m, m.body);
         break;
       case 'auth':
       case 'setWatches':

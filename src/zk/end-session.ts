@@ -36,7 +36,9 @@
  * reported unreachable.
  */
 import { Connection, buildFrame, type OpenFailure } from './connection.ts';
-import { ConnectionLossError, InvalidArgumentError, OperationTimeoutError } from './errors.ts';
+import { ConnectionLossError, ErrorCode, InvalidArgumentError, OperationTimeoutError, SessionClosedRequireSaslAuthError } from './errors.ts';
+import { PreparedTls, type TlsOptions } from './transport.ts';
+import { digestMd5Factory, type DigestMd5Credentials, type SaslMechanism } from './sasl.ts';
 import { OpCode } from './protocol.ts';
 import { parseConnectString } from './paths.ts';
 import { sessionHex } from './records.ts';
@@ -48,6 +50,19 @@ export interface EndSessionOptions {
   timeoutMs?: number;
   /** One server's TCP connect and session handshake. Default 3 000 ms. */
   connectTimeoutMs?: number;
+  /** TLS to the servers' secureClientPort, as for the client. */
+  tls?: TlsOptions;
+  /**
+   * SASL credential. An ensemble that enforces authentication refuses the closeSession of an
+   * unauthenticated connection (endSession then rejects with SessionClosedRequireSaslAuthError).
+   */
+  sasl?: DigestMd5Credentials;
+}
+
+/** How every attach of one call connects. */
+interface Security {
+  tls?: PreparedTls;
+  sasl?: () => SaslMechanism;
 }
 
 export interface EndSessionResult {
@@ -109,14 +124,18 @@ function attachKind(failure: OpenFailure): 'notServing' | 'down' | 'unanswered' 
   return 'notServing';
 }
 
-async function attach(host: string, port: number, sessionId: bigint, password: Buffer, connectTimeoutMs: number): Promise<Attach> {
+async function attach(host: string, port: number, sessionId: bigint, password: Buffer, connectTimeoutMs: number, security: Security): Promise<Attach> {
   const opened = await Connection.open({
     host,
     port,
     connectTimeoutMs,
     maxIncomingBytes: MAX_FRAME,
     request: { protocolVersion: 0, lastZxidSeen: 0n, timeOut: ATTACH_SESSION_TIMEOUT_MS, sessionId, passwd: password, readOnly: false },
+    tls: security.tls,
+    sasl: security.sasl,
   });
+  // A refused credential is refused by every server: nothing here can end the session.
+  if (!opened.ok && opened.failure === 'unauthenticated') throw opened.error;
   if (!opened.ok) return { kind: attachKind(opened.failure), error: opened.error };
   const { conn, response } = opened;
   // The server answers a gone session (or a wrong password) with timeOut 0 and then closes.
@@ -138,9 +157,10 @@ async function attach(host: string, port: number, sessionId: bigint, password: B
 const SETTLE_MS = 150;
 
 /** Sends closeSession after the settle and waits for its reply or the connection's end; the next attach decides. */
-function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' | 'dropped'> {
+function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' | 'dropped' | 'refused'> {
   return new Promise((resolve) => {
     let sent = false;
+    let refused = false;
     let replyTimer: NodeJS.Timeout | undefined;
     const settleTimer = setTimeout(() => {
       sent = true;
@@ -151,7 +171,11 @@ function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' |
         xid: 1,
         type: OpCode.closeSession,
         frame: buildFrame(OpCode.closeSession, undefined, 16),
-        onReply: () => conn.close(new ConnectionLossError(undefined, 'closed after closeSession')),
+        onReply: (header) => {
+          // An ensemble that enforces authentication refuses the close of an unauthenticated connection.
+          refused = header.err === ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH;
+          conn.close(new ConnectionLossError(undefined, 'closed after closeSession'));
+        },
         onLoss: () => undefined,
       });
     }, SETTLE_MS);
@@ -164,7 +188,7 @@ function closeAfterSettle(conn: Connection, timeoutMs: number): Promise<'sent' |
         onClose: () => {
           clearTimeout(settleTimer);
           clearTimeout(replyTimer);
-          resolve(sent ? 'sent' : 'dropped');
+          resolve(refused ? 'refused' : sent ? 'sent' : 'dropped');
         },
       },
       { readTimeoutMs, pingIntervalMs: Math.floor(readTimeoutMs / 2) },
@@ -186,6 +210,9 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   if (!Buffer.isBuffer(password) || password.length === 0) throw new InvalidArgumentError('password', 'the session password (a non-empty Buffer) is needed');
   const timeoutMs = checkMillis(options.timeoutMs ?? 15_000, 'timeoutMs');
   const connectTimeoutMs = checkMillis(options.connectTimeoutMs ?? 3_000, 'connectTimeoutMs');
+  const security: Security = {};
+  if (options.tls !== undefined) security.tls = new PreparedTls(options.tls, 'options.tls');
+  if (options.sasl !== undefined) security.sasl = digestMd5Factory(options.sasl);
   const deadline = Date.now() + timeoutMs;
   const hex = sessionHex(sessionId);
   const result: EndSessionResult = { outcome: 'alreadyEnded', confirmedBy: [], unreachable: [], attaches: 0 };
@@ -203,13 +230,16 @@ export async function endSession(connectString: string, sessionId: bigint, passw
     );
   const attachTo = async (i: number): Promise<Attach> => {
     result.attaches++;
-    const a = await attach(servers[i]!.host, servers[i]!.port, sessionId, password, Math.max(1, Math.min(connectTimeoutMs, left())));
+    const a = await attach(servers[i]!.host, servers[i]!.port, sessionId, password, Math.max(1, Math.min(connectTimeoutMs, left())), security);
     if (a.kind !== 'down' && a.kind !== 'unanswered') answeredTcp.add(i);
     if (a.kind === 'notServing' || a.kind === 'down' || a.kind === 'unanswered') errors.push(`${names[i]}: ${a.error.message}`);
     return a;
   };
   const closeThrough = async (conn: Connection, i: number): Promise<'sent' | 'dropped'> => {
     const r = await closeAfterSettle(conn, Math.max(1, Math.min(connectTimeoutMs, left())));
+    if (r === 'refused') {
+      throw new SessionClosedRequireSaslAuthError(undefined, `${names[i]} enforces authentication and refused the close of session ${hex}: give endSession the ensemble's TLS or SASL credential`);
+    }
     if (r === 'sent') result.outcome = 'closed';
     else errors.push(`${names[i]}: replaced by another connection on the session before the close`);
     return r;

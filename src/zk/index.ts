@@ -31,9 +31,12 @@ export {
 export type { ACL, Id, Stat, StatPersisted } from './records.ts';
 export { digestId, digestAcl } from './acl.ts';
 export { JuteDecodeError, JuteUnderflowError } from './jute.ts';
-export { parseConnectString, validatePath } from './paths.ts';
+export { parseConnectString, splitHostPort, validatePath } from './paths.ts';
+export type { ConnectString, ServerAddress } from './paths.ts';
 export { MAX_TTL_MS } from './args.ts';
 export { endSession, EndSessionTimeoutError } from './end-session.ts';
+export type { TlsOptions } from './transport.ts';
+export type { DigestMd5Credentials } from './sasl.ts';
 export type { EndSessionOptions, EndSessionResult } from './end-session.ts';
-export { FourLetterError, fourLetterWord, isNotServing, parseCons, parseDump, parseMntr, parseSrvr, srvrFields } from './admin.ts';
-export type { ConsEntry, DumpInfo, SrvrFields, SrvrInfo } from './admin.ts';
+export { FourLetterError, fourLetterWord, isNotServing, parseCons, parseDump, parseMntr, parseSrvr, probe, probeAll, srvrFields } from './admin.ts';
+export type { ConsEntry, DumpInfo, Reach, SrvrFields, SrvrInfo } from './admin.ts';

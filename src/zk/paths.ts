@@ -28,27 +28,36 @@ export function parseConnectString(s: string): ConnectString {
   if (chroot !== '') validatePath(chroot, 'connectString chroot');
   const servers: ServerAddress[] = [];
   for (const raw of hostPart.split(',')) {
-    const item = raw.trim();
-    if (item === '') continue;
-    let host: string;
-    let portText: string | undefined;
-    const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(item);
-    if (v6) {
-      host = v6[1];
-      portText = v6[2];
-    } else {
-      const colon = item.lastIndexOf(':');
-      host = colon >= 0 ? item.slice(0, colon) : item;
-      portText = colon >= 0 ? item.slice(colon + 1) : undefined;
-    }
-    const port = portText === undefined ? 2181 : Number(portText);
-    if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new InvalidArgumentError('connectString', `bad server "${item}" in "${s}" (expected host:port)`);
-    }
-    servers.push({ host, port });
+    if (raw.trim() === '') continue;
+    const server = splitHostPort(raw);
+    if (!server) throw new InvalidArgumentError('connectString', `bad server "${raw.trim()}" in "${s}" (expected host:port)`);
+    servers.push(server);
   }
   if (servers.length === 0) throw new InvalidArgumentError('connectString', `no servers in "${s}"`);
   return { servers, chroot };
+}
+
+/**
+ * One server's "host:port" by the connect string's rules (the one parser of host:port): the port
+ * defaults to 2181, an IPv6 host is written in brackets ("[::1]:2182"), and otherwise the last
+ * colon separates the port. Null when the host is empty or the port is not 1-65535.
+ */
+export function splitHostPort(address: string): ServerAddress | null {
+  const item = address.trim();
+  let host: string;
+  let portText: string | undefined;
+  const v6 = /^\[([^\]]+)\](?::(.*))?$/.exec(item);
+  if (v6) {
+    host = v6[1];
+    portText = v6[2];
+  } else {
+    const colon = item.lastIndexOf(':');
+    host = colon >= 0 ? item.slice(0, colon) : item;
+    portText = colon >= 0 ? item.slice(colon + 1) : undefined;
+  }
+  const port = portText === undefined ? 2181 : Number(portText);
+  if (host === '' || !Number.isInteger(port) || port < 1 || port > 65535) return null;
+  return { host, port };
 }
 
 /**

@@ -49,7 +49,8 @@ export interface ClientEvents {
   reconnected: [info: ConnectedInfo];
   expired: [info: { reason: ExpiryReason; sessionId: bigint }];
   closed: [result: CloseResult];
-  authFailed: [info: { scheme: string }];
+  /** `error`, when the server said why: what it answered (AuthFailedError, SessionClosedRequireSaslAuthError). */
+  authFailed: [info: { scheme: string; error?: Error }];
   /** A watch listener or event handler threw; the client carries on. */
   listenerError: [err: unknown];
 }
@@ -62,21 +63,23 @@ export type Transition<C> =
   | { to: 'closing' }
   | { to: 'closed'; result: CloseResult }
   | { to: 'expired'; reason: ExpiryReason; sessionId: bigint }
-  | { to: 'authFailed'; scheme: string };
+  | { to: 'authFailed'; scheme: string; error?: Error };
 
 export type StateEvent = Exclude<keyof ClientEvents, 'listenerError'>;
 
 /**
  * Every legal move, with the event it emits (null: none). `connected` is reached from
  * `connecting` (the first session: 'connected') or from `suspended` (the same session on some
- * server: 'reconnected'). `expired`, `authFailed` and `closed` are final but for close(), which
- * turns the first two into `closed`.
+ * server: 'reconnected'). `authFailed` is reached from `connected` (a refused addAuth, or a
+ * server that enforces authentication this connection lacks) and from `connecting`/`suspended`
+ * (a refused SASL credential: SASL is part of establishing each connection). `expired`,
+ * `authFailed` and `closed` are final but for close(), which turns the first two into `closed`.
  */
 export const TRANSITIONS: { readonly [F in ClientState]: { readonly [T in ClientState]?: StateEvent | null } } = {
   idle: { connecting: null, closed: 'closed' },
-  connecting: { connected: 'connected', expired: 'expired', closed: 'closed' },
+  connecting: { connected: 'connected', expired: 'expired', authFailed: 'authFailed', closed: 'closed' },
   connected: { suspended: 'suspended', expired: 'expired', authFailed: 'authFailed', closing: null },
-  suspended: { connected: 'reconnected', expired: 'expired', closed: 'closed' },
+  suspended: { connected: 'reconnected', expired: 'expired', authFailed: 'authFailed', closed: 'closed' },
   closing: { closed: 'closed' },
   expired: { closed: 'closed' },
   authFailed: { closed: 'closed' },
@@ -99,7 +102,7 @@ function eventArgs<C>(event: StateEvent, t: Transition<C>): unknown[] {
     case 'expired':
       return [{ reason: t.reason, sessionId: t.sessionId }];
     case 'authFailed':
-      return [{ scheme: t.scheme }];
+      return [t.error ? { scheme: t.scheme, error: t.error } : { scheme: t.scheme }];
     case 'closed':
       return [t.result];
     default:

@@ -5,9 +5,16 @@ import { fileURLToPath } from 'node:url';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-export function runBench(script: string, args: string[], timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+/** `env`: the child's whole environment (default this process's); `onSpawn`: told the child's pid at once. */
+export function runBench(
+  script: string,
+  args: string[],
+  timeoutMs: number,
+  opts: { env?: NodeJS.ProcessEnv; onSpawn?: (pid: number | undefined) => void } = {},
+): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: root, ...(opts.env ? { env: opts.env } : {}) });
+    opts.onSpawn?.(child.pid);
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { portFree } from '../../src/lab/ensemble.ts';
+import { processState } from '../../src/lab/proc.ts';
+import { until } from '../until.ts';
 import { runCli } from './run-cli.ts';
 
 describe('zkwarden lab ensemble up|status|down', () => {
@@ -14,7 +16,7 @@ describe('zkwarden lab ensemble up|status|down', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  it('starts an ensemble that outlives the command, reports it, and stops it', () => {
+  it('starts an ensemble that outlives the command, reports it (a SIGSTOPped server as paused), and stops it', async () => {
     const up = runCli(['lab', 'ensemble', 'up', '--subnet', subnet, '--dir', dir, '--tick-time', '200', '--json']);
     assert.equal(up.status, 0, up.stderr);
     const started = JSON.parse(up.stdout) as { connectString: string; servers: { pid: number; mode: string }[] };
@@ -31,6 +33,22 @@ describe('zkwarden lab ensemble up|status|down', () => {
 
     const human = runCli(['lab', 'ensemble', 'status', '--dir', dir]);
     assert.match(human.stdout, /quorum: yes, leader is server \d/);
+
+    // Stopped by a signal from anyone (not through the Ensemble): /proc says paused.
+    const follower = s.servers.find((x) => x.mode === 'follower')!;
+    process.kill(follower.pid, 'SIGSTOP');
+    try {
+      await until('the follower stopped', () => processState(follower.pid) === 'T', 10_000);
+      const frozen = runCli(['lab', 'ensemble', 'status', '--dir', dir, '--json']);
+      assert.equal(frozen.status, 0, frozen.stderr);
+      const f = JSON.parse(frozen.stdout) as { quorum: boolean; servers: { pid: number; state: string; mode: string | null }[] };
+      assert.deepEqual(f.servers.map((x) => [x.pid, x.state]), pids.map((pid) => [pid, pid === follower.pid ? 'paused' : 'running']));
+      assert.equal(f.servers.find((x) => x.pid === follower.pid)!.mode, null);
+      assert.equal(f.quorum, true, 'two of three still serve');
+      assert.match(runCli(['lab', 'ensemble', 'status', '--dir', dir]).stdout, new RegExp(`paused +pid ${follower.pid} `));
+    } finally {
+      process.kill(follower.pid, 'SIGCONT');
+    }
 
     const again = runCli(['lab', 'ensemble', 'up', '--subnet', subnet, '--dir', dir]);
     assert.equal(again.status, 2, 'a second up on the same directory is refused');
@@ -56,5 +74,20 @@ describe('zkwarden lab ensemble up|status|down', () => {
     const bad = runCli(['lab', 'ensemble', 'up', '--size', 'three', '--dir', dir]);
     assert.equal(bad.status, 2);
     assert.match(bad.stderr, /--size expects a positive integer, got 'three'/);
+    // Refused before anything starts: not even the directory is made.
+    const fresh = join(dir, 'never-made');
+    const refusals: [string[], RegExp][] = [
+      [['--size', '4'], /--size expects 1, 3, 5 servers, got 4/],
+      [['--size', '7'], /--size expects 1, 3, 5 servers, got 7/],
+      [['--subnet', '10.1.88'], /--subnet expects the first three octets of a loopback address, like 127\.0\.88, got '10\.1\.88'/],
+      [['--subnet', '127.300.1'], /--subnet expects .* got '127\.300\.1'/],
+      [['--subnet', '127.0'], /--subnet expects .* got '127\.0'/],
+    ];
+    for (const [args, message] of refusals) {
+      const r = runCli(['lab', 'ensemble', 'up', ...args, '--dir', fresh]);
+      assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(existsSync(fresh), false, `${args.join(' ')} made ${fresh}`);
+    }
   });
 });

@@ -5,7 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ensemble } from '../../src/lab/ensemble.ts';
@@ -15,6 +16,7 @@ import { until } from '../until.ts';
 const root = join(import.meta.dirname, '..', '..');
 const nodeArgs = ['--conditions=zkwarden-source', '--import', 'tsx'];
 const example = (name: string): string => join(root, 'examples', name);
+const cliMain = join(root, 'src', 'cli', 'main.ts');
 
 /** A running example: its stdout lines as they come, and a way to wait for one. */
 class Program {
@@ -23,8 +25,10 @@ class Program {
   stderr = '';
   readonly exited: Promise<number | null>;
 
-  constructor(file: string, args: string[]) {
-    this.child = spawn(process.execPath, [...nodeArgs, file, ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  /** `node file args`; with `argv` (and no file), that command line as given. */
+  constructor(file: string | null, args: string[]) {
+    const argv = file === null ? args : [process.execPath, ...nodeArgs, file, ...args];
+    this.child = spawn(argv[0]!, argv.slice(1), { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
     let partial = '';
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       const parts = (partial + chunk).split('\n');
@@ -191,5 +195,70 @@ describe('examples/read-snapshot.ts', () => {
     assert.equal(bad.status, 2, bad.stderr);
     assert.equal(bad.stdout, '');
     assert.match(bad.stderr, new RegExp(`^${bogus.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: at offset \\d+: expected .+\n$`));
+  });
+});
+
+describe('examples/guarded-leader-service.ts', () => {
+  it('leads only while its data disk answers (the gate resigns) and while it runs (its watchdog ends a frozen leader\'s session)', async () => {
+    const tag = `${process.pid}-${Date.now().toString(36)}`;
+    const dirs = { nodeA: mkdtempSync(join(tmpdir(), 'zkwarden-example-a-')), nodeB: mkdtempSync(join(tmpdir(), 'zkwarden-example-b-')) };
+    // As the example's header says: each instance started by its watchdog, `zkwarden guard run`.
+    const guarded = (node: 'nodeA' | 'nodeB'): Program => {
+      const p = new Program(null, [
+        process.execPath, '--import', 'tsx', cliMain, 'guard', 'run', '--servers', ens.connectString, '--name', `example-${node}-${tag}`, '--',
+        process.execPath, ...nodeArgs, example('guarded-leader-service.ts'), ens.connectString, node, dirs[node],
+      ]);
+      running.push(p);
+      return p;
+    };
+    const epochOf = (m: RegExpMatchArray): number => parseInt(m[1]!, 16);
+    try {
+      const a = guarded('nodeA');
+      const first = epochOf(await a.line(/^elected: epoch (0x[0-9a-f]+)$/));
+      await a.line(/^watchdog: watching$/);
+      const aEndpoint = (await a.line(/^nodeA serving on http:\/\/(\S+) /))[1]!;
+      const b = guarded('nodeB');
+      await b.line(/^watchdog: watching$/);
+      const [, bEndpoint, bPid] = await b.line(/^nodeB serving on http:\/\/(\S+) \(pid (\d+)\)$/);
+      await b.line(/^leader: nodeA at /);
+      assert.ok(!b.lines.some((l) => l.startsWith('elected')), 'nodeB must not lead while nodeA does');
+
+      // The gate: nodeA's data disk fails (its directory is gone), its probe fails, it resigns
+      // and closes its session, and nodeB leads in a higher epoch.
+      let mark = a.lines.length;
+      rmSync(dirs.nodeA, { recursive: true, force: true });
+      await a.line(new RegExp(`^resigning: disk ${dirs.nodeA.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*ENOENT`), mark);
+      await a.line(/^deposed: epoch 0x[0-9a-f]+, unhealthy$/, mark);
+      const second = epochOf(await b.line(/^elected: epoch (0x[0-9a-f]+)$/));
+      assert.ok(second > first, `epoch ${second} after ${first}`);
+      const written = await fetch(`http://${bEndpoint}/state`, { method: 'PUT', body: 'from nodeB' });
+      assert.equal(written.status, 200, await written.text());
+      const refused = await fetch(`http://${aEndpoint}/state`, { method: 'PUT', body: 'from nodeA', redirect: 'manual' });
+      assert.ok([307, 503].includes(refused.status), `the resigned leader answered ${refused.status}`);
+      assert.equal((await zk.getData('/example/guarded-state')).data.toString(), 'from nodeB');
+
+      // Its disk back, nodeA stands again, behind nodeB.
+      mkdirSync(dirs.nodeA);
+      await a.line(/^standing: a candidate again$/, mark);
+      assert.equal(a.lines.slice(mark).filter((l) => l.startsWith('elected')).length, 0);
+
+      // The watchdog: nodeB freezes (SIGSTOP: none of its code runs, so it cannot resign, but its
+      // session would outlive it). Its watchdog hears no beat, ends the session from outside and
+      // kills it; nodeA leads.
+      mark = a.lines.length;
+      process.kill(Number(bPid), 'SIGSTOP');
+      const third = epochOf(await a.line(/^elected: epoch (0x[0-9a-f]+)$/, mark));
+      assert.ok(third > second, `epoch ${third} after ${second}`);
+      assert.equal(await b.exited, 1, 'guard run reports that it intervened');
+      assert.match(b.stderr, /watchdog\.intervene reason=silent/);
+      assert.match(b.stderr, /watchdog\.sessionEnded session=#\d+ outcome=/);
+
+      // A clean stop through the watchdog: the service leaves the election, guard run exits 0.
+      assert.equal(await a.stop(), 0, a.stderr);
+      assert.ok(a.lines.includes('nodeA left'));
+      assert.deepEqual((await zk.getChildren('/example/guarded-leader')).children, []);
+    } finally {
+      for (const dir of Object.values(dirs)) rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

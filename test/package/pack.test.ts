@@ -45,6 +45,7 @@ describe('the packed package', () => {
     for (const f of [
       'package.json',
       'README.md',
+      'LICENSE',
       'bin/zkwarden.js',
       'dist/cli/main.js',
       'dist/cli/commands.json',
@@ -56,7 +57,7 @@ describe('the packed package', () => {
     }
     const stray = tarballFiles.filter(
       (f) =>
-        !/^(package\.json|README\.md|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|dist\/cli\/commands\.json|native\/faultfs\/(faultfs\.c|build\.mjs)|test\/fixtures\/seed-bundle\/.+)$/.test(
+        !/^(package\.json|README\.md|LICENSE|bin\/zkwarden\.js|dist\/.+\.(js|d\.ts)|dist\/cli\/commands\.json|native\/faultfs\/(faultfs\.c|build\.mjs)|test\/fixtures\/seed-bundle\/.+)$/.test(
           f,
         ),
     );

@@ -5,7 +5,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { isNotServing, parseCons, parseDump, parseMntr, parseSrvr, srvrFields } from '../../src/zk/admin.ts';
+import { createServer, type AddressInfo } from 'node:net';
+import { isNotServing, parseCons, parseDump, parseMntr, parseSrvr, probe, probeAll, srvrFields } from '../../src/zk/admin.ts';
+import { parseConnectString, splitHostPort } from '../../src/zk/paths.ts';
 
 const fixture = (name: string): string => readFileSync(new URL(`./fixtures/four-letter/${name}.txt`, import.meta.url), 'utf8');
 const SESSION = 0x200000d6ada0000n;
@@ -56,5 +58,51 @@ describe('four-letter words', () => {
     assert.deepEqual([cons[0]!.address, cons[0]!.interestOps, cons[0]!.sessionId], ['127.0.0.1:51584', 0, undefined]);
     assert.deepEqual([cons[1]!.address, cons[1]!.sessionId, cons[1]!.fields.to, cons[1]!.fields.lop], ['127.0.0.1:51562', SESSION, '6000', 'CREA']);
     assert.equal(cons[1]!.fields.queued, '0');
+  });
+});
+
+describe('reachability before a session', () => {
+  it('reads host:port by the connect string\'s rules', () => {
+    const cases: [string, { host: string; port: number } | null][] = [
+      ['h', { host: 'h', port: 2181 }],
+      [' h:2182 ', { host: 'h', port: 2182 }],
+      ['127.0.0.1:1', { host: '127.0.0.1', port: 1 }],
+      ['[::1]:2183', { host: '::1', port: 2183 }],
+      ['[::1]', { host: '::1', port: 2181 }],
+      ['h:0', null],
+      ['h:65536', null],
+      ['h:', null],
+      ['h:x', null],
+      [':2181', null],
+      ['', null],
+    ];
+    for (const [text, expected] of cases) {
+      assert.deepEqual(splitHostPort(text), expected, text);
+      // One parser: a connect string of that one server reads it alike, or refuses it.
+      if (expected) assert.deepEqual(parseConnectString(text).servers, [expected], text);
+      else if (text.trim() !== '') assert.throws(() => parseConnectString(text), /bad server|no servers/, text);
+    }
+  });
+
+  it('tells a listening port from a refused one and a bad address, in the order given', async () => {
+    const listening = createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    try {
+      const up = `127.0.0.1:${(listening.address() as AddressInfo).port}`;
+      const refused = `127.0.0.1:${closedPort}`;
+      const r = await probeAll([up, refused, 'h:99999'], 5000);
+      assert.deepEqual(r.map((x) => [x.address, x.ok]), [[up, true], [refused, false], ['h:99999', false]]);
+      assert.deepEqual(r.slice(1).map((x) => (x.ok ? null : x.reason)), ['refused', 'bad-address']);
+      assert.equal(r[1]!.ok ? '' : r[1]!.message, `${refused}: connection refused`);
+      // A bracketed IPv6 address is read, not refused as a bad one (refused, or no IPv6 here).
+      const v6 = await probe(`[::1]:${closedPort}`, 5000);
+      assert.equal(v6.ok ? 'ok' : v6.reason === 'bad-address' ? 'bad-address' : 'not reached', 'not reached');
+    } finally {
+      listening.close();
+    }
   });
 });

@@ -10,6 +10,7 @@
  *
  * The vocabulary of service lines is documented in docs/bundle.md ("Service log lines").
  */
+import { sessionHex } from '../../zk/records.ts';
 import { isLive, type Detector, type DetectorContext } from './detector.ts';
 import { evidence, type Entry, type EvidenceLine, type Finding } from './types.ts';
 
@@ -38,7 +39,7 @@ export interface LeaderLine { node: string; service: string; ts: number; epoch: 
 
 /** Normalises 0x0200… and 0x200… to one spelling. */
 export function normSession(s: string): string {
-  return `0x${BigInt(s).toString(16)}`;
+  return sessionHex(BigInt(s));
 }
 
 export class StoryDetector implements Detector {

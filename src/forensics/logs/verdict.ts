@@ -15,6 +15,7 @@
  *
  * ZooKeeper leader change: an election whose previous leader went silent or was killed.
  */
+import { hexZxid } from '../zkdata/format.ts';
 import type { DataTerm, DataTrail } from './datatrail.ts';
 import type { DetectorContext } from './detector.ts';
 import type { Lane } from './lanes.ts';
@@ -41,8 +42,6 @@ function laneActivity(lanes: Lane[], node: string, from: number, to: number): { 
   }
   return { kept, stopped };
 }
-
-const hex = (z: number): string => `0x${z.toString(16)}`;
 
 /** ZooKeeper among the surviving nodes while an endpoint failed. */
 type ZkDuring =
@@ -147,8 +146,8 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     const activity = laneActivity(lanes, target, from, back);
     const nodeState = activity.kept.length === 0 ? 'silent' : 'hung-service';
     const T = (t: number): string => ctx.tz.format(t, 3);
-    const oldEpoch = held ? hex(held.epoch) : null;
-    const newEpoch = nextTerm ? hex(nextTerm.epoch) : leaderLine?.epoch ?? null;
+    const oldEpoch = held ? hexZxid(held.epoch) : null;
+    const newEpoch = nextTerm ? hexZxid(nextTerm.epoch) : leaderLine?.epoch ?? null;
     const reasons = [
       nodeState === 'silent'
         ? `${target} went silent: ${life ? life.detail ?? life.title : `every log of ${target} stops after ${T(from)}`}; ${silence?.facts?.resumed ? `its logs resume ${T(silence.to)}` : restarts.length ? `it logs again from ${T(back)}` : 'no line after it in the bundle'}.`

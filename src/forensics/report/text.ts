@@ -1,4 +1,5 @@
 /** Terminal and Markdown summaries: the verdict first, then the findings in time order. */
+import { bigintReplacer } from '../../zk/records.ts';
 import type { Investigation } from '../logs/investigate.ts';
 import { formatDuration, TimeZone } from '../logs/time.ts';
 import type { EvidenceLine, Finding } from '../logs/types.ts';
@@ -118,7 +119,7 @@ export function renderMarkdown(inv: Investigation): string {
   return out.join('\n') + '\n';
 }
 
-/** JSON with NaN as null (JSON has no NaN). */
+/** JSON with the bigints (session ids of the captures) as zk writes them; NaN (a time not read) is null, as JSON.stringify writes every non-finite number. */
 export function renderJson(inv: Investigation): string {
-  return JSON.stringify(inv, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 2) + '\n';
+  return JSON.stringify(inv, bigintReplacer, 2) + '\n';
 }

@@ -3,7 +3,7 @@
  * node (every Stat field, data by CRC-32, ACL), one tree beside the reference at a time, in
  * bounded memory: no object per node unless it differs.
  */
-import { sessionHex } from '../../zk/records.ts';
+import { CONTAINER_EPHEMERAL_OWNER, isTtlOwner, sessionHex } from '../../zk/records.ts';
 import { OpCode } from '../../zk/txn.ts';
 import type { Finding, MemberFacts, NodeDiff, NodeVariant } from './audit.ts';
 import { oddMembers } from './audit-txns.ts';
@@ -33,13 +33,6 @@ export interface TreeComparison {
   /** Per selected member, the snapshot its tree was rebuilt from. */
   snaps: (DataFile | null)[];
 }
-
-/**
- * ephemeralOwner values that are not sessions (ZooKeeper's EphemeralType): a container node's
- * owner is Long.MIN_VALUE, a TTL node's has 0xFF in its top byte.
- */
-const CONTAINER_OWNER = -(1n << 63n);
-const TTL_OWNER_TAG = 0xffn;
 
 /**
  * /zookeeper/config is written by each server from its own configuration file (its data, its
@@ -167,8 +160,9 @@ function statKey(n: ZNode, path: string): string {
   return COMPARED_FIELDS.map((f) => (local?.has(f) ? '' : String(n[f]))).join('|');
 }
 
+/** An ephemeralOwner that is a session: not 0, and not the marks of a container or a TTL node (ZooKeeper's EphemeralType). */
 function isEphemeralOwner(owner: bigint): boolean {
-  return owner !== 0n && owner !== CONTAINER_OWNER && BigInt.asUintN(64, owner) >> 56n !== TTL_OWNER_TAG;
+  return owner !== 0n && owner !== CONTAINER_EPHEMERAL_OWNER && !isTtlOwner(owner);
 }
 
 /**

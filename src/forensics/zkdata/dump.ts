@@ -3,6 +3,7 @@
  * TxnLogToolkit, or JSON Lines (one object per record) for machines. Nothing is accumulated
  * beyond the per-session ephemeral counts, so a dump of any size runs in bounded memory.
  */
+import { bigintReplacer, sessionHex } from '../../zk/records.ts';
 import { opName } from '../../zk/txn.ts';
 import { hexZxid, javaDate, javaHex16, txnLine } from './format.ts';
 import { readSnapshot, type ReadOptions, type SnapshotSummary } from './snapshot.ts';
@@ -10,8 +11,7 @@ import { type TextSink } from './sink.ts';
 import { type LogEnd, TxnLogReader, type TxnLogOptions } from './txnlog.ts';
 import { zxidFromName } from './datadir.ts';
 
-const jsonReplacer = (_k: string, v: unknown): unknown => (typeof v === 'bigint' ? `0x${BigInt.asUintN(64, v).toString(16)}` : v);
-const json = (v: unknown): string => JSON.stringify(v, jsonReplacer);
+const json = (v: unknown): string => JSON.stringify(v, bigintReplacer);
 
 /**
  * Runs a read; when it fails, everything printed before the bad record is written out first,
@@ -48,9 +48,8 @@ export async function dumpSnapshot(file: string, sink: TextSink, opts: DumpOptio
       if (owner !== 0n) ephemeralCount.set(owner, (ephemeralCount.get(owner) ?? 0) + 1);
       if (asJson) {
         // Written by hand: JSON.stringify with a replacer per node is the slow part of a dump.
-        const ownerText = owner === 0n ? '0x0' : `0x${BigInt.asUintN(64, owner).toString(16)}`;
         const data = withData ? `,"data":${n.data ? `"${n.data.toString('base64')}"` : 'null'}` : '';
-        sink.write(`{"type":"node","path":${JSON.stringify(n.path === '' ? '/' : n.path)},"czxid":${s.czxid},"mzxid":${s.mzxid},"ctime":${s.ctime},"mtime":${s.mtime},"version":${s.version},"cversion":${s.cversion},"aversion":${s.aversion},"ephemeralOwner":"${ownerText}","pzxid":${s.pzxid},"dataLength":${n.data ? n.data.length : 0},"aclKey":${n.aclKey}${data}}\n`);
+        sink.write(`{"type":"node","path":${JSON.stringify(n.path === '' ? '/' : n.path)},"czxid":${s.czxid},"mzxid":${s.mzxid},"ctime":${s.ctime},"mtime":${s.mtime},"version":${s.version},"cversion":${s.cversion},"aversion":${s.aversion},"ephemeralOwner":"${owner === 0n ? '0x0' : sessionHex(owner)}","pzxid":${s.pzxid},"dataLength":${n.data ? n.data.length : 0},"aclKey":${n.aclKey}${data}}\n`);
       } else {
         sink.write(`----\n${n.path === '' ? '/' : n.path}\n  cZxid = ${javaHex16(s.czxid)}\n  ctime = ${javaDate(s.ctime)}\n  mZxid = ${javaHex16(s.mzxid)}\n  mtime = ${javaDate(s.mtime)}\n  pZxid = ${javaHex16(s.pzxid)}\n  cversion = ${s.cversion}\n  dataVersion = ${s.version}\n  aclVersion = ${s.aversion}\n  ephemeralOwner = ${javaHex16(owner)}\n${withData ? `  data = ${n.data ? n.data.toString('base64') : ''}` : `  dataLength = ${n.data ? n.data.length : 0}`}\n`);
       }

@@ -44,8 +44,8 @@ export function javaHex16(v: number | bigint): string {
     return h.length >= 14 ? `0x${h}` : `0x${'00000000000000'.slice(h.length)}${h}`;
   }
   if (v === 0n) return '0x00000000000000';
-  const u = BigInt.asUintN(64, typeof v === 'bigint' ? v : BigInt(v)).toString(16);
-  return `0x${u.padStart(14, '0')}`;
+  // The digits of sessionHex (Long.toHexString), padded.
+  return `0x${sessionHex(typeof v === 'bigint' ? v : BigInt(v)).slice(2).padStart(14, '0')}`;
 }
 
 /** ISO time in UTC with milliseconds, for zkwarden's own lines. */

@@ -8,11 +8,23 @@
  * seed incident's question). Then the audit says so, and falls back on what is comparable
  * anyway: the servers' own tree digests at zxids they have in common.
  */
-import { fourLetterWord, parseDump, parseMntr, parseSrvr, type SrvrInfo } from '../../zk/admin.ts';
-import { createClient, type ZooKeeperClient } from '../../zk/client.ts';
-import { NoNodeError } from '../../zk/errors.ts';
-import { probe } from '../../zk/reach.ts';
-import { sessionHex, type Stat } from '../../zk/records.ts';
+// The one module of forensics that opens sessions: it reads live servers through zk's public
+// API, as a service would (docs/architecture.md, "Layers and boundaries").
+import {
+  createClient,
+  fourLetterWord,
+  NoNodeError,
+  parseDump,
+  parseMntr,
+  parseSrvr,
+  probe,
+  sessionHex,
+  splitHostPort,
+  type ClientOptions,
+  type SrvrInfo,
+  type Stat,
+  type ZooKeeperClient,
+} from '../../zk/index.ts';
 import { type AuditClass, DEFAULT_AUDIT_LIMIT, type Finding, type NodeDiff, type NodeVariant } from './audit.ts';
 import { findingsOf } from './audit-trees.ts';
 import { hexZxid } from './format.ts';
@@ -62,12 +74,8 @@ export interface OnlineOptions {
   names?: string[];
   /** Concurrent reads per server while walking the tree. */
   concurrency?: number;
-}
-
-function splitAddress(a: string): { host: string; port: number } {
-  const i = a.lastIndexOf(':');
-  if (i < 0) return { host: a, port: 2181 };
-  return { host: a.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(a.slice(i + 1)) };
+  /** TLS and SASL for the sessions, and TLS for the four-letter words (a secureClientPort answers them too). */
+  security?: Pick<ClientOptions, 'tls' | 'sasl'>;
 }
 
 /** Runs one network wait for `m` and records it; a failure that took the whole timeout is a timeout. */
@@ -84,10 +92,12 @@ async function attempt<T>(m: OnlineMember, step: string, timeoutMs: number, run:
   }
 }
 
-async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number): Promise<string | null> {
-  const { host, port } = splitAddress(m.address);
+async function fourLetter(m: OnlineMember, cmd: string, timeoutMs: number, tls: ClientOptions['tls']): Promise<string | null> {
+  // Only asked of an address the probe reached, so it parses.
+  const server = splitHostPort(m.address);
+  if (!server) return null;
   try {
-    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(host, port, cmd, timeoutMs));
+    return await attempt(m, cmd, timeoutMs, () => fourLetterWord(server.host, server.port, cmd, timeoutMs, tls));
   } catch {
     return null;
   }
@@ -120,14 +130,8 @@ async function readTree(client: ZooKeeperClient, timeoutMs: number, concurrency:
   return out;
 }
 
-async function srvrZxid(m: OnlineMember, timeoutMs: number): Promise<SrvrInfo | null> {
-  return parseSrvr((await fourLetter(m, 'srvr', timeoutMs)) ?? '');
-}
-
-function sessionsOfDump(text: string): Set<bigint> {
-  const end = text.indexOf('ephemeral nodes dump:');
-  const tracker = end >= 0 ? text.slice(0, end) : '';
-  return new Set([...tracker.matchAll(/0x[0-9a-fA-F]+/g)].map((m) => BigInt(m[0])));
+async function srvrZxid(m: OnlineMember, timeoutMs: number, tls: ClientOptions['tls']): Promise<SrvrInfo | null> {
+  return parseSrvr((await fourLetter(m, 'srvr', timeoutMs, tls)) ?? '');
 }
 
 function parseHash(text: string): Map<number, string> {
@@ -153,6 +157,7 @@ function variant(member: string, s: Stat | undefined, sessions: Set<bigint>): No
 export async function auditOnline(addresses: string[], opts: OnlineOptions = {}): Promise<OnlineReport> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const concurrency = opts.concurrency ?? 64;
+  const tls = opts.security?.tls;
   const trees: (Map<string, Stat> | null)[] = addresses.map(() => null);
   const members: OnlineMember[] = addresses.map((address, i) => ({
     name: opts.names?.[i] ?? address, address, mode: null, zxidBefore: null, zxidAfter: null, stable: false, nodeCount: null,
@@ -170,7 +175,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       m.error = reach.message;
       return null;
     }
-    const info = await srvrZxid(m, timeoutMs);
+    const info = await srvrZxid(m, timeoutMs, tls);
     if (!info) {
       m.status = 'unreachable';
       // A port that accepts but never answers: a paused or hung server (the kernel still completes the handshake).
@@ -180,7 +185,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       return null;
     }
     m.mode = info.mode;
-    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false });
+    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, timeoutMs), readOnly: true, shuffleServers: false, ...opts.security });
     try {
       await attempt(m, 'session', timeoutMs, () => client.connect({ timeoutMs }));
       return client;
@@ -195,7 +200,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     // Phase 2: wait (briefly) for the servers to agree on a zxid, then read every tree.
     const live = members.map((m, i) => ({ m, i })).filter(({ i }) => clients[i] !== null);
     for (let attempt = 0; attempt < 20; attempt++) {
-      const z = await Promise.all(live.map(({ m }) => srvrZxid(m, timeoutMs)));
+      const z = await Promise.all(live.map(({ m }) => srvrZxid(m, timeoutMs, tls)));
       live.forEach(({ m }, k) => { m.zxidBefore = z[k]?.zxid ?? null; });
       if (new Set(z.map((x) => x?.zxid)).size <= 1) break;
       await new Promise((r) => setTimeout(r, 100));
@@ -208,7 +213,7 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
         m.status = 'unreachable';
         m.error = `tree read failed: ${(e as Error).message}`;
       }
-      m.zxidAfter = (await srvrZxid(m, timeoutMs))?.zxid ?? null;
+      m.zxidAfter = (await srvrZxid(m, timeoutMs, tls))?.zxid ?? null;
       m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore && trees[i] !== null;
     }));
   } finally {
@@ -217,13 +222,13 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   // Phase 3: the server's own figures.
   await Promise.all(members.map(async (m) => {
     if (m.status === 'unreachable') return;
-    const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs)) ?? '');
+    const mntr = parseMntr((await fourLetter(m, 'mntr', timeoutMs, tls)) ?? '');
     const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
     m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = (await fourLetter(m, 'dump', timeoutMs)) ?? '';
-    m.ephemeralsBySession = parseDump(dump).ephemerals;
-    m.sessions = sessionsOfDump(dump);
-    m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs)) ?? '');
+    const dump = parseDump((await fourLetter(m, 'dump', timeoutMs, tls)) ?? '');
+    m.ephemeralsBySession = dump.ephemerals;
+    m.sessions = dump.sessions;
+    m.digests = parseHash((await fourLetter(m, 'hash', timeoutMs, tls)) ?? '');
   }));
 
   const notes: string[] = [];

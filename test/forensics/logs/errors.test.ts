@@ -80,6 +80,17 @@ test('--json errors are one JSON object on stdout', () => {
   const t = cli(['tree', join(dir, 'nope'), '--json']);
   assert.equal(t.status, 2);
   assert.ok((JSON.parse(t.stdout) as { error: { message: string } }).error.message.includes(join(dir, 'nope')));
+  // Numbers are checked inside the action, so the error is JSON wherever --json stands.
+  const values: [string[], string][] = [
+    [['audit', 'a', 'b', '--json', '--limit', 'x'], "--limit expects a positive integer, got 'x'"],
+    [['audit', '--servers', '127.0.0.1:1,127.0.0.1:2', '--timeout', '0', '--json'], "--timeout expects a positive integer, got '0'"],
+    [['tree', join(dir, 'nope'), '--at', '0xzz', '--json'], "--at expects a zxid such as 0x100000025 or a decimal number, got '0xzz'"],
+  ];
+  for (const [args, message] of values) {
+    const r = cli(args);
+    assert.equal(r.status, 2, args.join(' '));
+    assert.deepEqual(JSON.parse(r.stdout), { error: { message, exitCode: 2 } }, args.join(' '));
+  }
 });
 
 test("Commander's own usage errors under --json are a JSON error on stdout, exit 2, nothing on stderr", () => {

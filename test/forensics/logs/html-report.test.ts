@@ -1,8 +1,10 @@
 // The HTML report in a real browser (Debian's headless chromium via playwright-core): lanes,
 // silence shading and marks are drawn, a click on a mark shows its log lines, zoom works, and
-// the page asks for nothing over the network. The screenshot goes to docs/.
+// the page asks for nothing over the network. The screenshot is taken into the test's temporary
+// directory; ZKWARDEN_UPDATE_DOCS=1 also copies it to docs/investigate-report.png (DEVELOPERS.md),
+// so a test run never changes a tracked file.
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -82,7 +84,10 @@ test('seed report: lanes, silence, marks; clicking a mark shows its lines; no ne
   assert.match(await page.textContent('#range') ?? '', /^2022-06-25 05:43:00 – 2022-06-25 05:44:00$/);
   assert.equal(await page.$$eval('.mark[data-kind="silence"]', (ms) => ms.length), 0);
   await page.click('#fclear');
-  await page.screenshot({ path: join(repo, 'docs', 'investigate-report.png'), fullPage: false });
+  const shot = join(dir, 'investigate-report.png');
+  await page.screenshot({ path: shot, fullPage: false });
+  assert.ok(readFileSync(shot).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'the screenshot is a PNG');
+  if (process.env.ZKWARDEN_UPDATE_DOCS === '1') copyFileSync(shot, join(repo, 'docs', 'investigate-report.png'));
   assert.deepEqual(requests, [], 'the report is self-contained');
   await page.close();
 });
