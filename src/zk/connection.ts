@@ -162,7 +162,7 @@ export class Connection {
   private corked = false;
   /** The first socket error's code (ECONNREFUSED tells "nothing listens" from other failures). */
   private socketError: string | null = null;
-  private readonly onFrame = (frame: Buffer): boolean => this.frame(frame);
+  private readonly onFrame = (buf: Buffer, start: number, end: number): boolean => this.frame(buf, start, end);
   private readonly onTimer = (): void => this.tick();
   /** Every plain TCP read lands here; the socket's own buffer is never handed out. */
   private readonly readBuffer: Buffer | null;
@@ -297,7 +297,7 @@ export class Connection {
       const early = this.early;
       this.early = [];
       queueMicrotask(() => {
-        for (const f of early) if (!this.frame(f)) return;
+        for (const f of early) if (!this.frame(f, 0, f.length)) return;
       });
     }
   }
@@ -378,21 +378,21 @@ export class Connection {
     }
   }
 
-  /** One frame; false once the connection has ended (the decoder then stops). */
-  private frame(frame: Buffer): boolean {
+  /** One frame, buf[start, end); false once the connection has ended (the decoder then stops). */
+  private frame(buf: Buffer, start: number, end: number): boolean {
     if (this.closedWith) return false;
     if (this.handshake) {
-      this.handshake.onFrame(frame);
+      this.handshake.onFrame(buf.subarray(start, end));
       return !this.closedWith;
     }
     const h = this.handlers;
     if (!h) {
-      this.early.push(Buffer.from(frame));
+      this.early.push(Buffer.from(buf.subarray(start, end)));
       return true;
     }
     let m: ServerMessage;
     try {
-      m = decodeServerMessage(frame);
+      m = decodeServerMessage(buf, start, end);
     } catch (e) {
       this.close(new ProtocolError(this.server, `bad reply: ${(e as Error).message}`));
       return false;

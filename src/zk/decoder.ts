@@ -45,11 +45,12 @@ export class FrameDecoder {
 
   /**
    * Feeds the first `length` bytes of `chunk` and calls `onFrame` with every frame they
-   * complete, in order. `onFrame` returns false to stop (the connection ended): the rest is
-   * dropped. A frame that lies whole in the chunk is a view into it, valid until push returns.
-   * Throws FrameLengthError on an impossible length.
+   * complete, in order, as `buf[start, end)` (no view is made per frame): a frame that lies
+   * whole in the chunk is in the chunk itself, valid until push returns. `onFrame` returns false
+   * to stop (the connection ended): the rest is dropped. Throws FrameLengthError on an
+   * impossible length.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void, length = chunk.length): void {
+  push(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => boolean | void, length = chunk.length): void {
     const base = this.received;
     const end = length;
     this.received += end;
@@ -57,18 +58,18 @@ export class FrameDecoder {
     if (this.partial !== null) {
       pos = this.fill(chunk, 0, end, base);
       if (this.filled < this.partial.length) return;
-      const frame = this.partial.subarray(4);
+      const whole = this.partial;
       this.partial = null;
       this.filled = 0;
-      if (onFrame(frame) === false) return;
+      if (onFrame(whole, 4, whole.length) === false) return;
     }
     while (end - pos >= 4) {
       const len = chunk.readInt32BE(pos);
       if (len < 0 || len > this.maxFrameBytes) throw new FrameLengthError(len, base + pos, this.maxFrameBytes);
       if (end - pos - 4 < len) break;
-      const frame = chunk.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
-      if (onFrame(frame) === false) return;
+      const start = pos + 4;
+      pos = start + len;
+      if (onFrame(chunk, start, pos) === false) return;
     }
     if (pos < end) {
       // The start of a frame: held in its own buffer (the chunk may be reused for the next read).
@@ -109,6 +110,28 @@ export class FrameDecoder {
   }
 }
 
+/**
+ * Consecutive replies mostly carry the same zxid (the server's last, unchanged by reads), so the
+ * last one decoded is kept and reused instead of making a new bigint for each.
+ */
+let lastHi = 0;
+let lastLo = 0;
+let lastZxid = 0n;
+
+function readZxid(r: JuteReader): bigint {
+  if (r.remaining < 8) return r.readLong('ReplyHeader.zxid');
+  const hi = r.buf.readInt32BE(r.pos);
+  const lo = r.buf.readUInt32BE(r.pos + 4);
+  if (hi !== lastHi || lo !== lastLo) {
+    lastZxid = r.readLong('ReplyHeader.zxid');
+    lastHi = hi;
+    lastLo = lo;
+  } else {
+    r.pos += 8;
+  }
+  return lastZxid;
+}
+
 /** The first frame: a session (possibly timeOut 0: the session is gone), or a refusal. */
 export type HandshakeAnswer = { kind: 'session'; response: ConnectResponse } | { kind: 'refused'; code: number };
 
@@ -138,11 +161,14 @@ export interface ServerMessage {
   event?: WatcherEvent;
 }
 
-/** Throws JuteDecodeError (naming the field) for a header or notification that does not decode. */
-export function decodeServerMessage(frame: Buffer): ServerMessage {
-  const body = new JuteReader(frame);
+/**
+ * The frame in frame[start, end) (offsets in errors count from `start`). Throws JuteDecodeError
+ * (naming the field) for a header or notification that does not decode.
+ */
+export function decodeServerMessage(frame: Buffer, start = 0, end = frame.length): ServerMessage {
+  const body = new JuteReader(frame, start, end, -start);
   const xid = body.readInt('ReplyHeader.xid');
-  const zxid = body.readLong('ReplyHeader.zxid');
+  const zxid = readZxid(body);
   const err = body.readInt('ReplyHeader.err');
   switch (xid) {
     case Xid.notification:

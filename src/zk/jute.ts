@@ -82,8 +82,9 @@ export class JuteReader {
     const hi = this.buf.readInt32BE(this.pos);
     const lo = this.buf.readUInt32BE(this.pos + 4);
     this.pos += 8;
-    // Within 53 bits (zxids, zero owners) one bigint from an exact number; readBigInt64BE
-    // builds several.
+    // Zero (the owner of every node that is not ephemeral) needs no new bigint; within 53 bits
+    // (zxids) one from an exact number; readBigInt64BE builds several.
+    if (hi === 0 && lo === 0) return 0n;
     if (hi >= -0x200000 && hi <= 0x1fffff) return BigInt(hi * 0x100000000 + lo);
     return this.buf.readBigInt64BE(this.pos - 8);
   }
