@@ -124,6 +124,14 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** SASL DIGEST-MD5, done on every connection before any request; a refused credential moves the client to authFailed. */
   sasl?: DigestMd5Credentials;
+  /**
+   * With requests outstanding and the connection silent both ways for this long, send a ping
+   * (again after each such stretch). ZooKeeper from 3.6.0 until the ZOOKEEPER-4537 fix (Debian
+   * 12's 3.8.0 has the bug) can hold a committed reply until the next request reaches that
+   * server, which without this is the next ping, up to 10 s later (docs/client.md). Default 250;
+   * 0 turns it off.
+   */
+  overduePingMs?: number;
 }
 
 export interface TimeoutOption {
@@ -237,6 +245,11 @@ interface ConnectWaiter {
 }
 
 const DEFAULT_MAX_PACKET = 0xfffff;
+/**
+ * Far beyond a healthy reply (a write is a quorum round trip and an fsync: milliseconds), far
+ * below the ping interval a held reply would otherwise cost.
+ */
+const DEFAULT_OVERDUE_PING_MS = 250;
 /** setWatches batches stay well under any packet limit (ClientCnxn uses 128 KiB too). */
 const SET_WATCHES_BATCH = 128 * 1024;
 /** Sleep after a whole round of servers failed, so a down ensemble is not hammered. */
@@ -300,6 +313,8 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   };
   /** When the last byte came from any server (for local expiry). */
   private lastContact = Date.now();
+  /** overduePings of the connections already gone. */
+  private overduePingsDone = 0;
   /** create's reply, the path back in the caller's terms (one function for every create). */
   private readonly decodeCreate = (_h: ReplyHeader, r: JuteReader): { path: string; stat: Stat } => {
     const res = readCreate2Response(r);
@@ -335,6 +350,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       maxPacketBytes: checkInteger(options.maxPacketBytes ?? DEFAULT_MAX_PACKET, 'maxPacketBytes', 1, 0x7fffffff, 'a size in bytes'),
       shuffleServers: options.shuffleServers ?? true,
       localExpiry: options.localExpiry ?? true,
+      overduePingMs: checkInteger(options.overduePingMs ?? DEFAULT_OVERDUE_PING_MS, 'overduePingMs', 0, 0x7fffffff, 'a duration in milliseconds, 0 for never'),
     };
     this.timings = sessionTiming(sessionTimeoutMs, servers.length, this.opts.connectTimeoutMs);
     if ((options.sessionId === undefined) !== (options.sessionPassword === undefined)) {
@@ -399,6 +415,14 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    */
   get lastContactAt(): number {
     return this.machine.state === 'connected' && this.conn ? Math.max(this.lastContact, this.conn.lastReceiveTime) : this.lastContact;
+  }
+
+  /**
+   * Pings sent because a reply was overdue on a silent connection (options.overduePingMs), over
+   * the client's life. Steadily rising: the server holds replies, or is slow to answer them.
+   */
+  get overduePings(): number {
+    return this.overduePingsDone + (this.conn?.overduePings ?? 0);
   }
 
   /** The newest zxid seen in any reply. */
@@ -633,7 +657,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         },
         onClose: (reason) => this.onConnectionClosed(conn, reason),
       },
-      this.timings,
+      { ...this.timings, overduePingMs: this.opts.overduePingMs },
     );
     // Credentials first: the server applies auth packets as they arrive, ahead of queued requests.
     for (const a of this.auths) this.sendAuth(conn, a);
@@ -647,7 +671,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private detach(reason: Error): void {
     const conn = this.conn;
     this.conn = null;
-    if (conn) this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
+    if (conn) {
+      this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
+      this.overduePingsDone += conn.overduePings;
+    }
     for (const a of this.authInflight) this.failAuth(a, new ConnectionLossError(undefined, reason.message));
     this.authInflight = [];
   }
@@ -709,6 +736,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const conn = this.conn;
     this.conn = null;
     conn?.close(err);
+    this.overduePingsDone += conn?.overduePings ?? 0;
     const queued = this.outbox;
     this.outbox = [];
     for (const req of queued) this.settle(req, err);

@@ -50,6 +50,12 @@ export interface ConnectionHandlers {
 export interface LivenessTiming {
   readTimeoutMs: number;
   pingIntervalMs: number;
+  /**
+   * With requests outstanding and nothing sent or received for this long, a ping goes out (again
+   * after each such stretch): ZooKeeper before the ZOOKEEPER-4537 fix (Debian 12's 3.8.0) can hold
+   * a committed reply until its next request arrives (docs/client.md). 0 or absent: never.
+   */
+  overduePingMs?: number;
 }
 
 export interface OpenOptions {
@@ -134,6 +140,9 @@ class Fifo<T> {
     }
     return v;
   }
+  get isEmpty(): boolean {
+    return this.head >= this.items.length;
+  }
   drain(): T[] {
     const out = this.items.slice(this.head) as T[];
     this.items = [];
@@ -154,6 +163,9 @@ export class Connection {
   private handshake: { onFrame(frame: Buffer): void; onEnd(err: Error): void } | null = null;
   private closedWith: Error | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Armed while requests may be outstanding (see LivenessTiming.overduePingMs); re-armed at most once per period. */
+  private overdueTimer: NodeJS.Timeout | null = null;
+  private overduePingsSent = 0;
   private timing: LivenessTiming = { readTimeoutMs: 0, pingIntervalMs: 0 };
   private lastRecv = Date.now();
   private lastSend = Date.now();
@@ -164,6 +176,7 @@ export class Connection {
   private socketError: string | null = null;
   private readonly onFrame = (buf: Buffer, start: number, end: number): boolean => this.frame(buf, start, end);
   private readonly onTimer = (): void => this.tick();
+  private readonly onOverdue = (): void => this.checkOverdue();
   /** Every plain TCP read lands here; the socket's own buffer is never handed out. */
   private readonly readBuffer: Buffer | null;
   private readonly onRead = (nread: number): boolean => {
@@ -306,6 +319,11 @@ export class Connection {
     return this.closedWith === null;
   }
 
+  /** Pings sent because a reply was overdue on a silent connection. */
+  get overduePings(): number {
+    return this.overduePingsSent;
+  }
+
   /** When the last byte arrived (session liveness is measured from here). */
   get lastReceiveTime(): number {
     return this.lastRecv;
@@ -320,6 +338,8 @@ export class Connection {
     p.frame.writeInt32BE(p.xid, 4);
     this.pending.push(p);
     this.write(p.frame);
+    // One timer for every request (not one each): while it is armed, a send costs nothing more.
+    if (this.overdueTimer === null && (this.timing.overduePingMs ?? 0) > 0) this.overdueTimer = setTimeout(this.onOverdue, this.timing.overduePingMs);
   }
 
   /** Sends a frame with a special xid (auth, setWatches); its reply goes to onSpecialReply. */
@@ -365,6 +385,27 @@ export class Connection {
     }
     if (now - this.lastSend >= this.timing.pingIntervalMs) this.write(PING_FRAME);
     this.schedule();
+  }
+
+  /**
+   * A ping wakes a server that holds a reply it has already committed (any request it receives
+   * does; see docs/client.md). It is sent only when requests are outstanding and the connection
+   * has been silent both ways for the whole period, so a busy or merely slow connection sends
+   * none, and a server that is really slow gets one ping per period.
+   */
+  private checkOverdue(): void {
+    this.overdueTimer = null;
+    const period = this.timing.overduePingMs ?? 0;
+    if (this.closedWith || this.pending.isEmpty || period <= 0) return;
+    const now = Date.now();
+    const due = Math.max(this.lastRecv, this.lastSend) + period;
+    if (now >= due) {
+      this.overduePingsSent++;
+      this.write(PING_FRAME);
+      this.overdueTimer = setTimeout(this.onOverdue, period);
+    } else {
+      this.overdueTimer = setTimeout(this.onOverdue, due - now);
+    }
   }
 
   private read(chunk: Buffer, nread: number): void {
@@ -429,6 +470,8 @@ export class Connection {
     this.closedWith = reason;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.overdueTimer) clearTimeout(this.overdueTimer);
+    this.overdueTimer = null;
     this.socket.destroy();
     const loss = reason instanceof ConnectionLossError ? reason : new ConnectionLossError(undefined, reason.message);
     for (const p of this.pending.drain()) p.onLoss(loss);
