@@ -338,7 +338,7 @@ export class Connection {
     p.frame.writeInt32BE(p.xid, 4);
     this.pending.push(p);
     this.write(p.frame);
-    // One timer for every request (not one each): while it is armed, a send costs nothing more.
+    // One timer for all requests, not one each: while it is armed, a send costs one comparison.
     if (this.overdueTimer === null && (this.timing.overduePingMs ?? 0) > 0) this.overdueTimer = setTimeout(this.onOverdue, this.timing.overduePingMs);
   }
 
@@ -390,8 +390,8 @@ export class Connection {
   /**
    * A ping wakes a server that holds a reply it has already committed (any request it receives
    * does; see docs/client.md). It is sent only when requests are outstanding and the connection
-   * has been silent both ways for the whole period, so a busy or merely slow connection sends
-   * none, and a server that is really slow gets one ping per period.
+   * has been silent both ways for the whole period: a connection with traffic either way sends
+   * none, and a server that is just slow gets one ping per silent period.
    */
   private checkOverdue(): void {
     this.overdueTimer = null;
