@@ -57,6 +57,7 @@ import {
 import type { SliceRequest } from './slice-driver.ts';
 import { CLOCK_TICK_US, procCpuTicks } from './proc.ts';
 import { writeBenchSection } from '../docs-section.ts';
+import { BENCH_ENSEMBLE } from './ensemble.ts';
 
 /** A bad argument: reported in one line with exit code 2, not as a stack trace. */
 class UsageError extends Error {}
@@ -310,18 +311,7 @@ async function main(): Promise<void> {
     process.stderr.write(`note: with ${adapters.length} clients a cycle of orders is ${orderCount} rounds; --slices ${slicesPer.join(',')} leaves a cycle incomplete\n`);
   }
   process.stderr.write(`starting a 3-server ensemble (full JIT); load average ${loadBefore.toFixed(1)}...\n`);
-  // forceSync=no: the servers do not fsync each write, so write figures show the clients and
-  // the servers' CPU rather than this machine's disk (every client gets the same setting).
-  const ens = await Ensemble.start({
-    size: 3,
-    tickTime: 2000,
-    fastStartup: false,
-    heapMb: 512,
-    // No snapshot during the run: a snapshot is a burst of server CPU that lands in whichever
-    // client's slice is running, noise for a comparison (the transaction log just grows).
-    snapCount: 10_000_000,
-    extraConfig: { forceSync: 'no' },
-  });
+  const ens = await Ensemble.start(BENCH_ENSEMBLE);
   const runs: Sample[] = [];
   try {
     // Everyone talks to the same follower: the same server-side path for every client.

@@ -64,6 +64,11 @@ export class SliceDriver {
     });
   }
 
+  /** The driver's process id (its threads are in /proc/PID/task). */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
   /** Starts the driver and waits for its "ready" line. */
   static async start(name: string, [command, args]: [string, string[]], timeoutMs = 60_000): Promise<SliceDriver> {
     const d = new SliceDriver(name, spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] }));

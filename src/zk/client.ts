@@ -124,6 +124,14 @@ export interface ClientOptions {
   tls?: TlsOptions;
   /** SASL DIGEST-MD5, done on every connection before any request; a refused credential moves the client to authFailed. */
   sasl?: DigestMd5Credentials;
+  /**
+   * With requests outstanding and the connection silent both ways for this long, send a ping
+   * (again after each such stretch). ZooKeeper from 3.6.0 until the ZOOKEEPER-4537 fix (Debian
+   * 12's 3.8.0 has the bug) can hold a committed reply until the next request reaches that
+   * server, which without this is the next ping, up to 10 s later (docs/client.md). Default 250;
+   * 0 turns it off.
+   */
+  overduePingMs?: number;
 }
 
 export interface TimeoutOption {
@@ -157,6 +165,9 @@ class Request<T> implements Packet {
   settled = false;
   resolve!: (v: T) => void;
   reject!: (e: Error) => void;
+  /** Neighbours in the client's list of live requests (LiveRequests). */
+  prevLive: Request<unknown> | null = null;
+  nextLive: Request<unknown> | null = null;
   constructor(
     readonly owner: RequestOwner,
     readonly op: string,
@@ -174,6 +185,45 @@ class Request<T> implements Packet {
   }
   onLoss(err: Error): void {
     this.owner.fail(this as Request<unknown>, err);
+  }
+}
+
+/**
+ * The requests not yet settled (queued or in flight), oldest first, for the deadline sweeper: a
+ * list threaded through the requests, so adding or removing one allocates and hashes nothing.
+ */
+class LiveRequests {
+  private head: Request<unknown> | null = null;
+  private tail: Request<unknown> | null = null;
+  size = 0;
+
+  add(req: Request<unknown>): void {
+    req.prevLive = this.tail;
+    req.nextLive = null;
+    if (this.tail) this.tail.nextLive = req;
+    else this.head = req;
+    this.tail = req;
+    this.size++;
+  }
+
+  delete(req: Request<unknown>): void {
+    if (req.prevLive === null && this.head !== req) return; // not in the list
+    if (req.prevLive) req.prevLive.nextLive = req.nextLive;
+    else this.head = req.nextLive;
+    if (req.nextLive) req.nextLive.prevLive = req.prevLive;
+    else this.tail = req.prevLive;
+    req.prevLive = null;
+    req.nextLive = null;
+    this.size--;
+  }
+
+  /** Oldest first; `visit` may delete the request it is given. */
+  forEach(visit: (req: Request<unknown>) => void): void {
+    for (let req = this.head; req !== null; ) {
+      const next = req.nextLive;
+      visit(req);
+      req = next;
+    }
   }
 }
 
@@ -195,6 +245,11 @@ interface ConnectWaiter {
 }
 
 const DEFAULT_MAX_PACKET = 0xfffff;
+/**
+ * Far beyond a healthy reply (a write is a quorum round trip and an fsync: milliseconds), far
+ * below the ping interval a held reply would otherwise cost.
+ */
+const DEFAULT_OVERDUE_PING_MS = 250;
 /** setWatches batches stay well under any packet limit (ClientCnxn uses 128 KiB too). */
 const SET_WATCHES_BATCH = 128 * 1024;
 /** Sleep after a whole round of servers failed, so a down ensemble is not hammered. */
@@ -206,6 +261,7 @@ const decodeNothing = (): void => undefined;
 const decodeExists = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'ExistsResponse.stat');
 const decodeGetData = (_h: ReplyHeader, r: JuteReader): { data: Buffer; stat: Stat } => readGetDataResponse(r);
 const decodeSetData = (_h: ReplyHeader, r: JuteReader): Stat => readStat(r, 'SetDataResponse.stat');
+const NULL_VALUE = { value: null };
 const NO_BODY: OpRequest = { type: 0, path: undefined, sizeHint: 0, write: () => undefined };
 
 const eventTypeNames = new Map<number, WatchEventType>(
@@ -249,7 +305,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private readonly closed: Promise<CloseResult>;
   private resolveClosed!: (r: CloseResult) => void;
   /** Requests not yet settled (queued or in flight), for the deadline sweeper. */
-  private readonly live = new Set<Request<unknown>>();
+  private readonly live = new LiveRequests();
   private sweeper: NodeJS.Timeout | null = null;
   private readonly owner: RequestOwner = {
     replyTo: (req, h, r) => this.onReply(req, h, r),
@@ -257,6 +313,14 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   };
   /** When the last byte came from any server (for local expiry). */
   private lastContact = Date.now();
+  /** overduePings of the connections already gone. */
+  private overduePingsDone = 0;
+  /** create's reply, the path back in the caller's terms (one function for every create). */
+  private readonly decodeCreate = (_h: ReplyHeader, r: JuteReader): { path: string; stat: Stat } => {
+    const res = readCreate2Response(r);
+    res.path = this.strip(res.path);
+    return res;
+  };
   private readonly tls: PreparedTls | undefined;
   /** A new mechanism per connection; the credential lives only in this closure. */
   private readonly sasl: (() => SaslMechanism) | undefined;
@@ -286,6 +350,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
       maxPacketBytes: checkInteger(options.maxPacketBytes ?? DEFAULT_MAX_PACKET, 'maxPacketBytes', 1, 0x7fffffff, 'a size in bytes'),
       shuffleServers: options.shuffleServers ?? true,
       localExpiry: options.localExpiry ?? true,
+      overduePingMs: checkInteger(options.overduePingMs ?? DEFAULT_OVERDUE_PING_MS, 'overduePingMs', 0, 0x7fffffff, 'a duration in milliseconds, 0 for never'),
     };
     this.timings = sessionTiming(sessionTimeoutMs, servers.length, this.opts.connectTimeoutMs);
     if ((options.sessionId === undefined) !== (options.sessionPassword === undefined)) {
@@ -350,6 +415,14 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    */
   get lastContactAt(): number {
     return this.machine.state === 'connected' && this.conn ? Math.max(this.lastContact, this.conn.lastReceiveTime) : this.lastContact;
+  }
+
+  /**
+   * Pings sent because a reply was overdue on a silent connection (options.overduePingMs), over
+   * the client's life. Steadily rising: the server holds replies, or is slow to answer them.
+   */
+  get overduePings(): number {
+    return this.overduePingsDone + (this.conn?.overduePings ?? 0);
   }
 
   /** The newest zxid seen in any reply. */
@@ -584,7 +657,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
         },
         onClose: (reason) => this.onConnectionClosed(conn, reason),
       },
-      this.timings,
+      { ...this.timings, overduePingMs: this.opts.overduePingMs },
     );
     // Credentials first: the server applies auth packets as they arrive, ahead of queued requests.
     for (const a of this.auths) this.sendAuth(conn, a);
@@ -598,7 +671,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   private detach(reason: Error): void {
     const conn = this.conn;
     this.conn = null;
-    if (conn) this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
+    if (conn) {
+      this.lastContact = Math.max(this.lastContact, conn.lastReceiveTime);
+      this.overduePingsDone += conn.overduePings;
+    }
     for (const a of this.authInflight) this.failAuth(a, new ConnectionLossError(undefined, reason.message));
     this.authInflight = [];
   }
@@ -660,10 +736,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const conn = this.conn;
     this.conn = null;
     conn?.close(err);
+    this.overduePingsDone += conn?.overduePings ?? 0;
     const queued = this.outbox;
     this.outbox = [];
     for (const req of queued) this.settle(req, err);
-    for (const req of [...this.live]) this.settle(req, err);
+    this.live.forEach((req) => this.settle(req, err));
     if (this.sweeper) clearInterval(this.sweeper);
     this.sweeper = null;
     for (const a of this.auths) this.failAuth(a, err);
@@ -707,7 +784,9 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     op: string,
     build: () => OpRequest,
     decode: (header: ReplyHeader, r: JuteReader) => T,
-    options: TimeoutOption & { recover?: (code: number) => { value: T } | undefined },
+    options: TimeoutOption,
+    /** Turns an error code into a value (exists: NoNode -> null); undefined keeps the error. */
+    recover?: (code: number) => { value: T } | undefined,
   ): Promise<T> {
     let r: OpRequest;
     let timeoutMs: number;
@@ -719,11 +798,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
     const stateError = this.stateError(op, r.path);
     if (stateError) return Promise.reject(stateError);
-    const frame = buildFrame(r.type, r.write, r.sizeHint + 12);
+    const frame = buildFrame(r.type, r, r.sizeHint + 12);
     if (frame.length - 4 > this.opts.maxPacketBytes) {
       return Promise.reject(new PacketTooLargeError(op, frame.length - 4, this.opts.maxPacketBytes, r.path));
     }
-    const req = new Request<T>(this.owner, op, r.type, r.path, frame, decode, Date.now() + timeoutMs, timeoutMs, options.recover);
+    const req = new Request<T>(this.owner, op, r.type, r.path, frame, decode, Date.now() + timeoutMs, timeoutMs, recover);
     const promise = new Promise<T>((resolve, reject) => {
       req.resolve = resolve;
       req.reject = reject;
@@ -740,11 +819,11 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     const every = Math.max(10, Math.min(100, Math.floor(this.opts.requestTimeoutMs / 10)));
     this.sweeper = setInterval(() => {
       const now = Date.now();
-      for (const req of this.live) {
+      this.live.forEach((req) => {
         if (req.deadline <= now) {
           this.settle(req, new OperationTimeoutError(req.path, `${req.op}: no reply within ${req.timeoutMs} ms (state ${this.machine.state})`));
         }
-      }
+      });
       if (this.live.size === 0 && this.sweeper) {
         clearInterval(this.sweeper);
         this.sweeper = null;
@@ -918,15 +997,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * they have had no change and no children for ttlMs (the servers need extended types).
    */
   create(path: string, data?: Data, options: CreateOptions = {}): Promise<{ path: string; stat: Stat }> {
-    return this.call(
-      'create',
-      () => createRequest(this.chroot, path, data, options),
-      (_h, r) => {
-        const res = readCreate2Response(r);
-        return { path: this.strip(res.path), stat: res.stat };
-      },
-      options,
-    );
+    return this.call('create', () => createRequest(this.chroot, path, data, options), this.decodeCreate, options);
   }
 
   /**
@@ -973,15 +1044,13 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
             return stat;
           }
         : decodeExists,
-      {
-        ...options,
-        // No node is an answer, not an error; the server then holds an exist watch (the reply
-        // order guarantees no event for it can have arrived before this reply).
-        recover: (code) => {
-          if (code !== ErrorCode.NO_NODE) return undefined;
-          if (watch) this.watches.add('exist', path, watch);
-          return { value: null };
-        },
+      options,
+      // No node is an answer, not an error; the server then holds an exist watch (the reply
+      // order guarantees no event for it can have arrived before this reply).
+      (code) => {
+        if (code !== ErrorCode.NO_NODE) return undefined;
+        if (watch) this.watches.add('exist', path, watch);
+        return NULL_VALUE;
       },
     );
   }

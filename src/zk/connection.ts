@@ -20,7 +20,7 @@ import {
   SessionClosedRequireSaslAuthError,
   errorFromCode,
 } from './errors.ts';
-import { describeTransportError, openTransport, type PreparedTls } from './transport.ts';
+import { describeTransportError, openTransport, type PreparedTls, type TransportTarget } from './transport.ts';
 import { SaslExchange } from './sasl-wire.ts';
 import type { SaslMechanism } from './sasl.ts';
 import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
@@ -50,6 +50,12 @@ export interface ConnectionHandlers {
 export interface LivenessTiming {
   readTimeoutMs: number;
   pingIntervalMs: number;
+  /**
+   * With requests outstanding and nothing sent or received for this long, a ping goes out (again
+   * after each such stretch): ZooKeeper before the ZOOKEEPER-4537 fix (Debian 12's 3.8.0) can hold
+   * a committed reply until its next request arrives (docs/client.md). 0 or absent: never.
+   */
+  overduePingMs?: number;
 }
 
 export interface OpenOptions {
@@ -92,15 +98,24 @@ export type OpenResult =
   | { ok: true; conn: Connection; response: ConnectResponse }
   | { ok: false; failure: OpenFailure; error: Error; server: string };
 
+/** Writes a request's body (an encoded operation, ops.ts). */
+export interface FrameBody {
+  write(w: JuteWriter): void;
+}
+
 /** Builds a request frame with room for the xid; the caller writes the body with `body`. */
-export function buildFrame(type: number, body?: (w: JuteWriter) => void, sizeHint = 128): Buffer {
+export function buildFrame(type: number, body?: FrameBody | ((w: JuteWriter) => void), sizeHint = 128): Buffer {
   const w = new JuteWriter(sizeHint);
   w.writeInt(0);
   writeRequestHeader(w, 0, type);
-  body?.(w);
+  if (typeof body === 'function') body(w);
+  else body?.write(w);
   w.patchInt(0, w.length - 4);
   return w.toBuffer();
 }
+
+/** The socket reads into one buffer of this size, reused for every read (Node's own read size). */
+const READ_BUFFER_BYTES = 64 * 1024;
 
 const PING_FRAME = (() => {
   const f = buildFrame(OpCode.ping);
@@ -125,6 +140,9 @@ class Fifo<T> {
     }
     return v;
   }
+  get isEmpty(): boolean {
+    return this.head >= this.items.length;
+  }
   drain(): T[] {
     const out = this.items.slice(this.head) as T[];
     this.items = [];
@@ -145,21 +163,45 @@ export class Connection {
   private handshake: { onFrame(frame: Buffer): void; onEnd(err: Error): void } | null = null;
   private closedWith: Error | null = null;
   private timer: NodeJS.Timeout | null = null;
+  /** Armed while requests may be outstanding (see LivenessTiming.overduePingMs); re-armed at most once per period. */
+  private overdueTimer: NodeJS.Timeout | null = null;
+  private overduePingsSent = 0;
   private timing: LivenessTiming = { readTimeoutMs: 0, pingIntervalMs: 0 };
   private lastRecv = Date.now();
   private lastSend = Date.now();
+  /** A frame went out since the last read or flush: the next one is corked, with the rest of its tick. */
+  private wroteSinceRead = false;
   private corked = false;
   /** The first socket error's code (ECONNREFUSED tells "nothing listens" from other failures). */
   private socketError: string | null = null;
-  private readonly onFrame = (frame: Buffer): boolean => this.frame(frame);
+  private readonly onFrame = (buf: Buffer, start: number, end: number): boolean => this.frame(buf, start, end);
   private readonly onTimer = (): void => this.tick();
+  private readonly onOverdue = (): void => this.checkOverdue();
+  /** Every plain TCP read lands here; the socket's own buffer is never handed out. */
+  private readonly readBuffer: Buffer | null;
+  private readonly onRead = (nread: number): boolean => {
+    this.read(this.readBuffer!, nread);
+    return true;
+  };
+  private readonly flush = (): void => {
+    this.corked = false;
+    this.wroteSinceRead = false;
+    this.socket.uncork();
+  };
 
-  private constructor(socket: Socket, server: string, maxIncoming: number) {
-    this.socket = socket;
+  /** Starts the connect; `onReady` runs once bytes can flow (after TCP, or after the TLS handshake). */
+  private constructor(target: TransportTarget, maxIncoming: number, onReady: () => void) {
+    const server = `${target.host}:${target.port}`;
     this.server = server;
     this.decoder = new FrameDecoder(maxIncoming);
+    // Plain TCP reads land in one reused buffer and go straight to the decoder: no buffer
+    // allocated per read, no readable-stream queue, no 'data' event. The decoder copies what
+    // outlives a read. TLS decrypts into buffers of its own, which come as 'data'.
+    this.readBuffer = target.tls ? null : Buffer.allocUnsafe(READ_BUFFER_BYTES);
+    const socket = openTransport(target, onReady, this.readBuffer ? { buffer: this.readBuffer, callback: this.onRead } : undefined);
+    if (!this.readBuffer) socket.on('data', (d: Buffer) => this.read(d, d.length));
+    this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (e: NodeJS.ErrnoException) => {
       this.socketError ??= e.code ?? e.message;
       this.close(new ConnectionLossError(undefined, `${server}: ${describeTransportError(e)}`));
@@ -176,16 +218,15 @@ export class Connection {
     const server = `${opts.host}:${opts.port}`;
     if (opts.signal?.aborted) return Promise.resolve({ ok: false, failure: 'aborted', error: new ClientClosedError('connect'), server });
     return new Promise((resolve) => {
-      const socket = openTransport({ host: opts.host, port: opts.port, tls: opts.tls }, () => {
+      let tcpUp = false;
+      const conn = new Connection({ host: opts.host, port: opts.port, tls: opts.tls }, opts.maxIncomingBytes, () => {
         tcpUp = true;
         const w = new JuteWriter(64);
         w.writeInt(0);
         writeConnectRequest(w, opts.request);
         w.patchInt(0, w.length - 4);
-        socket.write(w.toBuffer());
+        conn.socket.write(w.toBuffer());
       });
-      const conn = new Connection(socket, server, opts.maxIncomingBytes);
-      let tcpUp = false;
       let done = false;
       const onAbort = (): void => fail('aborted', new ClientClosedError('connect'));
       const finish = (result: OpenResult): void => {
@@ -241,10 +282,10 @@ export class Connection {
               return;
             }
             if (step.done) finish({ ok: true, conn, response });
-            else socket.write(step.send);
+            else conn.socket.write(step.send);
           },
         };
-        socket.write(sasl.start());
+        conn.socket.write(sasl.start());
       };
     });
   }
@@ -269,13 +310,18 @@ export class Connection {
       const early = this.early;
       this.early = [];
       queueMicrotask(() => {
-        for (const f of early) if (!this.frame(f)) return;
+        for (const f of early) if (!this.frame(f, 0, f.length)) return;
       });
     }
   }
 
   get isOpen(): boolean {
     return this.closedWith === null;
+  }
+
+  /** Pings sent because a reply was overdue on a silent connection. */
+  get overduePings(): number {
+    return this.overduePingsSent;
   }
 
   /** When the last byte arrived (session liveness is measured from here). */
@@ -292,6 +338,8 @@ export class Connection {
     p.frame.writeInt32BE(p.xid, 4);
     this.pending.push(p);
     this.write(p.frame);
+    // One timer for all requests, not one each: while it is armed, a send costs one comparison.
+    if (this.overdueTimer === null && (this.timing.overduePingMs ?? 0) > 0) this.overdueTimer = setTimeout(this.onOverdue, this.timing.overduePingMs);
   }
 
   /** Sends a frame with a special xid (auth, setWatches); its reply goes to onSpecialReply. */
@@ -301,17 +349,20 @@ export class Connection {
     this.write(frame);
   }
 
+  /**
+   * The first frame after a read goes out at once: with one request outstanding nothing waits
+   * for the end of the tick. A frame after it is corked until the end of the tick, so the
+   * requests that the replies of one read start (all of them at many outstanding) leave in one
+   * writev.
+   */
   private write(frame: Buffer): void {
     this.lastSend = Date.now();
-    // Requests issued in the same tick go out in one writev.
-    if (!this.corked) {
+    if (this.wroteSinceRead && !this.corked) {
       this.corked = true;
       this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
+      process.nextTick(this.flush);
     }
+    this.wroteSinceRead = true;
     this.socket.write(frame);
   }
 
@@ -336,31 +387,53 @@ export class Connection {
     this.schedule();
   }
 
-  private onData(d: Buffer): void {
+  /**
+   * A ping wakes a server that holds a reply it has already committed (any request it receives
+   * does; see docs/client.md). It is sent only when requests are outstanding and the connection
+   * has been silent both ways for the whole period: a connection with traffic either way sends
+   * none, and a server that is just slow gets one ping per silent period.
+   */
+  private checkOverdue(): void {
+    this.overdueTimer = null;
+    const period = this.timing.overduePingMs ?? 0;
+    if (this.closedWith || this.pending.isEmpty || period <= 0) return;
+    const now = Date.now();
+    const due = Math.max(this.lastRecv, this.lastSend) + period;
+    if (now >= due) {
+      this.overduePingsSent++;
+      this.write(PING_FRAME);
+      this.overdueTimer = setTimeout(this.onOverdue, period);
+    } else {
+      this.overdueTimer = setTimeout(this.onOverdue, due - now);
+    }
+  }
+
+  private read(chunk: Buffer, nread: number): void {
     this.lastRecv = Date.now();
+    this.wroteSinceRead = false;
     try {
-      this.decoder.push(d, this.onFrame);
+      this.decoder.push(chunk, this.onFrame, nread);
     } catch (e) {
       if (!(e instanceof FrameLengthError)) throw e;
       this.close(new ProtocolError(this.server, e.message));
     }
   }
 
-  /** One frame; false once the connection has ended (the decoder then stops). */
-  private frame(frame: Buffer): boolean {
+  /** One frame, buf[start, end); false once the connection has ended (the decoder then stops). */
+  private frame(buf: Buffer, start: number, end: number): boolean {
     if (this.closedWith) return false;
     if (this.handshake) {
-      this.handshake.onFrame(frame);
+      this.handshake.onFrame(buf.subarray(start, end));
       return !this.closedWith;
     }
     const h = this.handlers;
     if (!h) {
-      this.early.push(Buffer.from(frame));
+      this.early.push(Buffer.from(buf.subarray(start, end)));
       return true;
     }
     let m: ServerMessage;
     try {
-      m = decodeServerMessage(frame);
+      m = decodeServerMessage(buf, start, end);
     } catch (e) {
       this.close(new ProtocolError(this.server, `bad reply: ${(e as Error).message}`));
       return false;
@@ -397,6 +470,8 @@ export class Connection {
     this.closedWith = reason;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
+    if (this.overdueTimer) clearTimeout(this.overdueTimer);
+    this.overdueTimer = null;
     this.socket.destroy();
     const loss = reason instanceof ConnectionLossError ? reason : new ConnectionLossError(undefined, reason.message);
     for (const p of this.pending.drain()) p.onLoss(loss);

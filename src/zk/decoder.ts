@@ -22,42 +22,114 @@ export class FrameLengthError extends Error {
   }
 }
 
-/** Splits a byte stream into frames. Keeps only the incomplete tail between chunks. */
+/**
+ * Splits a byte stream into frames. A frame cut by the end of a chunk is assembled in a buffer of
+ * its own, allocated once its length is known, so a large frame read in many chunks is copied
+ * once and the input chunk is never kept: the connection reads into one reused buffer.
+ */
 export class FrameDecoder {
-  private tail: Buffer = Buffer.alloc(0);
-  /** Stream offset of the first byte of `tail`, for errors. */
-  private consumed = 0;
+  /** The frame being assembled (length prefix included), or null between frames. */
+  private partial: Buffer | null = null;
+  /** Bytes of `partial` filled so far. */
+  private filled = 0;
+  /** Stream offset of the first byte of the next chunk, for errors. */
+  private received = 0;
+  private readonly prefix = Buffer.alloc(4);
 
   constructor(readonly maxFrameBytes: number) {}
 
   /** Bytes held for a frame that has not fully arrived. */
   get buffered(): number {
-    return this.tail.length;
+    return this.filled;
   }
 
   /**
-   * Feeds one chunk and calls `onFrame` with every frame it completes, in order. `onFrame`
-   * returns false to stop (the connection ended): the rest is dropped. Frames are views into the
-   * input and are valid until the next push. Throws FrameLengthError on an impossible length.
+   * Feeds the first `length` bytes of `chunk` and calls `onFrame` with every frame they
+   * complete, in order, as `buf[start, end)` (no view is made per frame): a frame that lies
+   * whole in the chunk is in the chunk itself, valid until push returns. `onFrame` returns false
+   * to stop (the connection ended): the rest is dropped. Throws FrameLengthError on an
+   * impossible length.
    */
-  push(chunk: Buffer, onFrame: (frame: Buffer) => boolean | void): void {
-    const buf = this.tail.length === 0 ? chunk : Buffer.concat([this.tail, chunk]);
+  push(chunk: Buffer, onFrame: (buf: Buffer, start: number, end: number) => boolean | void, length = chunk.length): void {
+    const base = this.received;
+    const end = length;
+    this.received += end;
     let pos = 0;
-    while (buf.length - pos >= 4) {
-      const len = buf.readInt32BE(pos);
-      if (len < 0 || len > this.maxFrameBytes) throw new FrameLengthError(len, this.consumed + pos, this.maxFrameBytes);
-      if (buf.length - pos - 4 < len) break;
-      const frame = buf.subarray(pos + 4, pos + 4 + len);
-      pos += 4 + len;
-      if (onFrame(frame) === false) {
-        this.tail = Buffer.alloc(0);
-        return;
-      }
+    if (this.partial !== null) {
+      pos = this.fill(chunk, 0, end, base);
+      if (this.filled < this.partial.length) return;
+      const whole = this.partial;
+      this.partial = null;
+      this.filled = 0;
+      if (onFrame(whole, 4, whole.length) === false) return;
     }
-    this.consumed += pos;
-    // Copying the tail detaches it from the large chunk it came from.
-    this.tail = pos === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(pos));
+    while (end - pos >= 4) {
+      const len = chunk.readInt32BE(pos);
+      if (len < 0 || len > this.maxFrameBytes) throw new FrameLengthError(len, base + pos, this.maxFrameBytes);
+      if (end - pos - 4 < len) break;
+      const start = pos + 4;
+      pos = start + len;
+      if (onFrame(chunk, start, pos) === false) return;
+    }
+    if (pos < end) {
+      // The start of a frame: held in its own buffer (the chunk may be reused for the next read).
+      this.partial = this.prefix;
+      this.filled = 0;
+      this.fill(chunk, pos, end, base);
+    }
   }
+
+  /**
+   * Copies what `partial` still needs from chunk[from, end); once its length prefix is complete,
+   * `partial` becomes a buffer of the whole frame. `base` is the stream offset of chunk[0].
+   * Returns the position after the bytes taken.
+   */
+  private fill(chunk: Buffer, from: number, end: number, base: number): number {
+    let pos = from;
+    if (this.filled < 4) {
+      const take = Math.min(4 - this.filled, end - pos);
+      chunk.copy(this.prefix, this.filled, pos, pos + take);
+      this.filled += take;
+      pos += take;
+      if (this.filled < 4) return pos;
+      const len = this.prefix.readInt32BE(0);
+      if (len < 0 || len > this.maxFrameBytes) {
+        this.partial = null;
+        this.filled = 0;
+        throw new FrameLengthError(len, base + pos - 4, this.maxFrameBytes);
+      }
+      const whole = Buffer.allocUnsafe(4 + len);
+      this.prefix.copy(whole, 0);
+      this.partial = whole;
+    }
+    const partial = this.partial!;
+    const take = Math.min(partial.length - this.filled, end - pos);
+    chunk.copy(partial, this.filled, pos, pos + take);
+    this.filled += take;
+    return pos + take;
+  }
+}
+
+/**
+ * Consecutive replies mostly carry the same zxid (the server's last, unchanged by reads), so the
+ * last one decoded is kept and reused instead of making a new bigint for each.
+ */
+let lastHi = 0;
+let lastLo = 0;
+let lastZxid = 0n;
+
+function readZxid(r: JuteReader): bigint {
+  if (r.remaining < 8) return r.readLong('ReplyHeader.zxid');
+  const hi = r.buf.readInt32BE(r.pos);
+  const lo = r.buf.readUInt32BE(r.pos + 4);
+  if (hi !== lastHi || lo !== lastLo) {
+    lastZxid = r.readLong('ReplyHeader.zxid');
+    lastHi = hi;
+    lastLo = lo;
+  } else {
+    r.pos += 8;
+  }
+  return lastZxid;
 }
 
 /** The first frame: a session (possibly timeOut 0: the session is gone), or a refusal. */
@@ -89,11 +161,14 @@ export interface ServerMessage {
   event?: WatcherEvent;
 }
 
-/** Throws JuteDecodeError (naming the field) for a header or notification that does not decode. */
-export function decodeServerMessage(frame: Buffer): ServerMessage {
-  const body = new JuteReader(frame);
+/**
+ * The frame in frame[start, end) (offsets in errors count from `start`). Throws JuteDecodeError
+ * (naming the field) for a header or notification that does not decode.
+ */
+export function decodeServerMessage(frame: Buffer, start = 0, end = frame.length): ServerMessage {
+  const body = new JuteReader(frame, start, end, -start);
   const xid = body.readInt('ReplyHeader.xid');
-  const zxid = body.readLong('ReplyHeader.zxid');
+  const zxid = readZxid(body);
   const err = body.readInt('ReplyHeader.err');
   switch (xid) {
     case Xid.notification:

@@ -79,9 +79,14 @@ export class JuteReader {
 
   readLong(field = 'long'): bigint {
     this.need(8, field);
-    const v = this.buf.readBigInt64BE(this.pos);
+    const hi = this.buf.readInt32BE(this.pos);
+    const lo = this.buf.readUInt32BE(this.pos + 4);
     this.pos += 8;
-    return v;
+    // Zero (the owner of every node that is not ephemeral) needs no new bigint; within 53 bits
+    // (zxids) one from an exact number; readBigInt64BE builds several.
+    if (hi === 0 && lo === 0) return 0n;
+    if (hi >= -0x200000 && hi <= 0x1fffff) return BigInt(hi * 0x100000000 + lo);
+    return this.buf.readBigInt64BE(this.pos - 8);
   }
 
   /**
@@ -168,6 +173,9 @@ export class JuteReader {
   }
 }
 
+/** Strings up to this length are tried as ASCII first (JuteWriter.writeString). */
+const ASCII_RUN = 256;
+
 export class JuteWriter {
   private buf: Buffer;
   private pos = 0;
@@ -226,12 +234,32 @@ export class JuteWriter {
 
   writeString(v: string | null | undefined): this {
     if (v == null) return this.writeInt(-1);
+    if (v.length <= ASCII_RUN && this.writeAscii(v)) return this;
     const n = Buffer.byteLength(v, 'utf8');
     this.writeInt(n);
     this.room(n);
     this.buf.write(v, this.pos, 'utf8');
     this.pos += n;
     return this;
+  }
+
+  /**
+   * Writes a short string that is all ASCII (paths, scheme names) byte by byte, which is cheaper
+   * than measuring and encoding it in the runtime; false, with nothing written, when it is not ASCII.
+   */
+  private writeAscii(v: string): boolean {
+    const n = v.length;
+    this.room(4 + n);
+    const buf = this.buf;
+    const at = this.pos + 4;
+    for (let i = 0; i < n; i++) {
+      const c = v.charCodeAt(i);
+      if (c >= 0x80) return false;
+      buf[at + i] = c;
+    }
+    buf.writeInt32BE(n, this.pos);
+    this.pos = at + n;
+    return true;
   }
 
   writeVector<T>(items: readonly T[] | null | undefined, item: (w: JuteWriter, v: T) => void): this {

@@ -19,7 +19,6 @@ import {
   writeMultiHeader,
   writePath,
   writePathInt,
-  writePathVersion,
   writePathWatch,
   writeSetACLRequest,
   writeSetDataRequest,
@@ -51,6 +50,126 @@ function bytesOf(path: string): number {
   return path.length * 3 + 4;
 }
 
+// The bodies are small classes rather than objects with a closure: a request allocates one
+// object, and its `write` is one shared method.
+
+class CreateBody implements OpRequest {
+  constructor(
+    readonly type: number,
+    readonly path: string,
+    private readonly serverPath: string,
+    private readonly data: Buffer | null,
+    private readonly acl: readonly ACL[],
+    private readonly flags: number,
+    private readonly ttl: number,
+  ) {}
+  get sizeHint(): number {
+    return (this.data?.length ?? 0) + bytesOf(this.serverPath) + 64;
+  }
+  write(w: JuteWriter): void {
+    if (this.type === OpCode.createTTL) writeCreateTTLRequest(w, this.serverPath, this.data, this.acl, this.flags, this.ttl);
+    else writeCreateRequest(w, this.serverPath, this.data, this.acl, this.flags);
+  }
+}
+
+/** {path, int}: delete and check {path, version}; addWatch {path, mode}; removeWatches and checkWatches {path, type}. */
+class PathIntBody implements OpRequest {
+  constructor(
+    readonly type: number,
+    readonly path: string,
+    private readonly serverPath: string,
+    private readonly value: number,
+  ) {}
+  get sizeHint(): number {
+    return bytesOf(this.serverPath) + 8;
+  }
+  write(w: JuteWriter): void {
+    writePathInt(w, this.serverPath, this.value);
+  }
+}
+
+class SetDataBody implements OpRequest {
+  readonly type = OpCode.setData;
+  constructor(
+    readonly path: string,
+    private readonly serverPath: string,
+    private readonly data: Buffer | null,
+    private readonly version: number,
+  ) {}
+  get sizeHint(): number {
+    return (this.data?.length ?? 0) + bytesOf(this.serverPath) + 16;
+  }
+  write(w: JuteWriter): void {
+    writeSetDataRequest(w, this.serverPath, this.data, this.version);
+  }
+}
+
+/** exists, getData, getChildren(2): {path, watch}. */
+class PathWatchBody implements OpRequest {
+  constructor(
+    readonly type: number,
+    readonly path: string,
+    private readonly serverPath: string,
+    private readonly watch: boolean,
+  ) {}
+  get sizeHint(): number {
+    return bytesOf(this.serverPath) + 8;
+  }
+  write(w: JuteWriter): void {
+    writePathWatch(w, this.serverPath, this.watch);
+  }
+}
+
+/** getACL, sync, getEphemerals, getAllChildrenNumber: {path}. */
+class PathBody implements OpRequest {
+  constructor(
+    readonly type: number,
+    readonly path: string,
+    private readonly serverPath: string,
+  ) {}
+  get sizeHint(): number {
+    return bytesOf(this.serverPath) + 8;
+  }
+  write(w: JuteWriter): void {
+    writePath(w, this.serverPath);
+  }
+}
+
+class SetACLBody implements OpRequest {
+  readonly type = OpCode.setACL;
+  constructor(
+    readonly path: string,
+    private readonly serverPath: string,
+    private readonly acl: readonly ACL[],
+    private readonly version: number,
+  ) {}
+  get sizeHint(): number {
+    return bytesOf(this.serverPath) + this.acl.length * 64 + 8;
+  }
+  write(w: JuteWriter): void {
+    writeSetACLRequest(w, this.serverPath, this.acl, this.version);
+  }
+}
+
+/** multi and multiRead: every op with its MultiHeader, then the end marker. */
+class MultiBody implements OpRequest {
+  readonly path = undefined;
+  constructor(
+    readonly type: number,
+    private readonly parts: readonly OpRequest[],
+  ) {}
+  get sizeHint(): number {
+    return this.parts.reduce((n, p) => n + p.sizeHint + 9, 16);
+  }
+  write(w: JuteWriter): void {
+    for (const p of this.parts) {
+      writeMultiHeader(w, p.type, false, -1);
+      p.write(w);
+    }
+    writeMultiEnd(w);
+  }
+}
+
 export interface CreateArgs {
   mode?: CreateMode;
   acl?: readonly ACL[];
@@ -63,69 +182,51 @@ export function createRequest(chroot: string, path: string, data: Data, args: Cr
   const ttl = checkTtl(mode, args.ttlMs, `${arg}ttlMs`);
   const acl = args.acl ?? OPEN_ACL_UNSAFE;
   const buf = toBuffer(data, `${arg}data`);
-  const sp = chrootPath(chroot, path);
-  const type = createOpCode(mode);
-  const flags = CreateFlag[mode];
-  return {
-    type,
-    path,
-    sizeHint: (buf?.length ?? 0) + bytesOf(sp) + 64,
-    write:
-      type === OpCode.createTTL
-        ? (w) => writeCreateTTLRequest(w, sp, buf, acl, flags, ttl)
-        : (w) => writeCreateRequest(w, sp, buf, acl, flags),
-  };
+  return new CreateBody(createOpCode(mode), path, chrootPath(chroot, path), buf, acl, CreateFlag[mode], ttl);
 }
 
 export function deleteRequest(chroot: string, path: string, version: number | undefined, arg = ''): OpRequest {
   validatePath(path, `${arg}path`);
   const v = checkVersion(version ?? -1, `${arg}version`);
-  const sp = chrootPath(chroot, path);
-  return { type: OpCode.delete, path, sizeHint: bytesOf(sp) + 8, write: (w) => writePathVersion(w, sp, v) };
+  return new PathIntBody(OpCode.delete, path, chrootPath(chroot, path), v);
 }
 
 export function setDataRequest(chroot: string, path: string, data: Data, version: number | undefined, arg = ''): OpRequest {
   validatePath(path, `${arg}path`);
   const v = checkVersion(version ?? -1, `${arg}version`);
   const buf = toBuffer(data, `${arg}data`);
-  const sp = chrootPath(chroot, path);
-  return { type: OpCode.setData, path, sizeHint: (buf?.length ?? 0) + bytesOf(sp) + 16, write: (w) => writeSetDataRequest(w, sp, buf, v) };
+  return new SetDataBody(path, chrootPath(chroot, path), buf, v);
 }
 
 export function checkRequest(chroot: string, path: string, version: number, arg = ''): OpRequest {
   validatePath(path, `${arg}path`);
   const v = checkVersion(version, `${arg}version`);
-  const sp = chrootPath(chroot, path);
-  return { type: OpCode.check, path, sizeHint: bytesOf(sp) + 8, write: (w) => writePathVersion(w, sp, v) };
+  return new PathIntBody(OpCode.check, path, chrootPath(chroot, path), v);
 }
 
 /** exists, getData, getChildren(2): a path and whether the server should set a watch. */
 export function readRequest(type: number, chroot: string, path: string, watch: boolean, arg = ''): OpRequest {
   validatePath(path, `${arg}path`);
-  const sp = chrootPath(chroot, path);
-  return { type, path, sizeHint: bytesOf(sp) + 8, write: (w) => writePathWatch(w, sp, watch) };
+  return new PathWatchBody(type, path, chrootPath(chroot, path), watch);
 }
 
 /** getACL, sync, getEphemerals, getAllChildrenNumber: a path only. */
 export function pathRequest(type: number, chroot: string, path: string, argument = 'path'): OpRequest {
   validatePath(path, argument);
-  const sp = chrootPath(chroot, path);
-  return { type, path, sizeHint: bytesOf(sp) + 8, write: (w) => writePath(w, sp) };
+  return new PathBody(type, path, chrootPath(chroot, path));
 }
 
 /** addWatch {path, mode}, removeWatches/checkWatches {path, type}. */
 export function pathIntRequest(type: number, chroot: string, path: string, value: number): OpRequest {
   validatePath(path);
-  const sp = chrootPath(chroot, path);
-  return { type, path, sizeHint: bytesOf(sp) + 8, write: (w) => writePathInt(w, sp, value) };
+  return new PathIntBody(type, path, chrootPath(chroot, path), value);
 }
 
 export function setACLRequest(chroot: string, path: string, acl: readonly ACL[], version: number | undefined): OpRequest {
   validatePath(path);
   const v = checkVersion(version ?? -1);
   if (!Array.isArray(acl) || acl.length === 0) throw new InvalidArgumentError('acl', 'an ACL needs at least one entry');
-  const sp = chrootPath(chroot, path);
-  return { type: OpCode.setACL, path, sizeHint: bytesOf(sp) + acl.length * 64 + 8, write: (w) => writeSetACLRequest(w, sp, acl, v) };
+  return new SetACLBody(path, chrootPath(chroot, path), acl, v);
 }
 
 /** One op of a transaction, through the encoder its single call uses. */
@@ -144,21 +245,6 @@ function transactionOpRequest(chroot: string, o: Op, arg: string): OpRequest {
   }
 }
 
-function framed(type: number, parts: OpRequest[]): OpRequest {
-  return {
-    type,
-    path: undefined,
-    sizeHint: parts.reduce((n, p) => n + p.sizeHint + 9, 16),
-    write: (w) => {
-      for (const p of parts) {
-        writeMultiHeader(w, p.type, false, -1);
-        p.write(w);
-      }
-      writeMultiEnd(w);
-    },
-  };
-}
-
 function opsArray<T>(ops: readonly T[]): readonly T[] {
   if (!Array.isArray(ops)) throw new InvalidArgumentError('ops', `expected an array of ops, got ${typeof ops}`);
   return ops;
@@ -166,7 +252,7 @@ function opsArray<T>(ops: readonly T[]): readonly T[] {
 
 /** multi: every op, each with its MultiHeader, then the end marker. */
 export function multiRequest(chroot: string, ops: readonly Op[]): OpRequest {
-  return framed(OpCode.multi, opsArray(ops).map((o, i) => transactionOpRequest(chroot, o, `ops[${i}].`)));
+  return new MultiBody(OpCode.multi, opsArray(ops).map((o, i) => transactionOpRequest(chroot, o, `ops[${i}].`)));
 }
 
 /** multiRead: getData and getChildren (without watches), each answered on its own. */
@@ -177,5 +263,5 @@ export function multiReadRequest(chroot: string, ops: readonly ReadOp[]): OpRequ
     }
     return readRequest(o.op === 'getData' ? OpCode.getData : OpCode.getChildren, chroot, o.path, false, `ops[${i}].`);
   });
-  return framed(OpCode.multiRead, parts);
+  return new MultiBody(OpCode.multiRead, parts);
 }

@@ -4,6 +4,9 @@
  */
 import { InvalidArgumentError } from './errors.ts';
 
+const SLASH = 0x2f;
+const DOT = 0x2e;
+
 export interface ServerAddress {
   host: string;
   port: number;
@@ -64,20 +67,32 @@ export function splitHostPort(address: string): ServerAddress | null {
  */
 export function validatePath(path: string, argument = 'path', sequential = false): void {
   if (typeof path !== 'string' || path.length === 0) throw new InvalidArgumentError(argument, 'empty path');
-  if (path[0] !== '/') throw new InvalidArgumentError(argument, `"${path}" does not start with /`);
-  if (path.length === 1) return;
-  if (path.endsWith('/') && !sequential) throw new InvalidArgumentError(argument, `"${path}" ends with /`);
-  const body = sequential && path.endsWith('/') ? path.slice(1, -1) : path.slice(1);
-  for (const seg of body.split('/')) {
-    if (seg === '') throw new InvalidArgumentError(argument, `"${path}" has an empty segment`);
-    if (seg === '.' || seg === '..') throw new InvalidArgumentError(argument, `"${path}" has a relative segment "${seg}"`);
+  if (path.charCodeAt(0) !== SLASH) throw new InvalidArgumentError(argument, `"${path}" does not start with /`);
+  const n = path.length;
+  if (n === 1) return;
+  let end = n;
+  if (path.charCodeAt(n - 1) === SLASH) {
+    if (!sequential) throw new InvalidArgumentError(argument, `"${path}" ends with /`);
+    end = n - 1;
   }
-  for (let i = 0; i < path.length; i++) {
-    const c = path.charCodeAt(i);
-    if (c === 0 || (c > 0 && c < 0x20) || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || (c >= 0xfff0 && c <= 0xffff)) {
-      throw new InvalidArgumentError(argument, `"${JSON.stringify(path)}" has a forbidden character at ${i}`);
+  // One pass, nothing allocated (every request checks its path): segments in order, the first
+  // forbidden character after them.
+  let forbidden = -1;
+  let segment = 1;
+  for (let i = 1; i <= end; i++) {
+    const c = i < end ? path.charCodeAt(i) : SLASH;
+    if (c === SLASH) {
+      const len = i - segment;
+      if (len === 0) throw new InvalidArgumentError(argument, `"${path}" has an empty segment`);
+      if (len <= 2 && path.charCodeAt(segment) === DOT && (len === 1 || path.charCodeAt(segment + 1) === DOT)) {
+        throw new InvalidArgumentError(argument, `"${path}" has a relative segment "${path.slice(segment, i)}"`);
+      }
+      segment = i + 1;
+    } else if (forbidden < 0 && (c < 0x20 || (c >= 0x7f && c <= 0x9f) || (c >= 0xd800 && c <= 0xf8ff) || c >= 0xfff0)) {
+      forbidden = i;
     }
   }
+  if (forbidden >= 0) throw new InvalidArgumentError(argument, `"${JSON.stringify(path)}" has a forbidden character at ${forbidden}`);
 }
 
 /** A caller's path on the server: the chroot put in front ("/" is the chroot itself). */

@@ -187,11 +187,6 @@ export function writeCreateTTLRequest(
   w.writeLong(ttl);
 }
 
-/** DeleteRequest and CheckVersionRequest share this shape. */
-export function writePathVersion(w: JuteWriter, path: string, version: number): void {
-  w.writeString(path).writeInt(version);
-}
-
 /** ExistsRequest, GetDataRequest, GetChildrenRequest, GetChildren2Request. */
 export function writePathWatch(w: JuteWriter, path: string, watch: boolean): void {
   w.writeString(path).writeBool(watch);
@@ -212,7 +207,10 @@ export function writePath(w: JuteWriter, path: string): void {
   w.writeString(path);
 }
 
-/** RemoveWatchesRequest, CheckWatchesRequest {path, int type}; AddWatchRequest {path, int mode}. */
+/**
+ * {path, int}: DeleteRequest and CheckVersionRequest {path, version}, RemoveWatchesRequest and
+ * CheckWatchesRequest {path, type}, AddWatchRequest {path, mode}.
+ */
 export function writePathInt(w: JuteWriter, path: string, v: number): void {
   w.writeString(path).writeInt(v);
 }

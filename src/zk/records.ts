@@ -86,7 +86,30 @@ export function writeACLVector(w: JuteWriter, acls: readonly ACL[]): void {
   w.writeVector(acls, writeACL);
 }
 
+/** A Stat's size on the wire (data.Stat): six longs and five ints. */
+const STAT_BYTES = 68;
+
 export function readStat(r: JuteReader, field = 'stat'): Stat {
+  if (r.remaining < STAT_BYTES) return readStatNamed(r, field);
+  // All of it is there, so no read can fail and no field name is needed: building eleven names
+  // per reply costs more than the reads.
+  return {
+    czxid: r.readLongNumber(),
+    mzxid: r.readLongNumber(),
+    ctime: r.readLongNumber(),
+    mtime: r.readLongNumber(),
+    version: r.readInt(),
+    cversion: r.readInt(),
+    aversion: r.readInt(),
+    ephemeralOwner: r.readLong(),
+    dataLength: r.readInt(),
+    numChildren: r.readInt(),
+    pzxid: r.readLongNumber(),
+  };
+}
+
+/** readStat for a Stat that may be cut short: the error names the field. */
+function readStatNamed(r: JuteReader, field: string): Stat {
   return {
     czxid: r.readLongNumber(`${field}.czxid`),
     mzxid: r.readLongNumber(`${field}.mzxid`),

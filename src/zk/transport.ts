@@ -13,7 +13,7 @@
  * native secure context: the private key is not held in any JavaScript field a log line or
  * util.inspect could print.
  */
-import { Socket, isIP } from 'node:net';
+import { createConnection, isIP, type Socket } from 'node:net';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { checkServerIdentity, connect as tlsConnect, createSecureContext, type PeerCertificate, type SecureContext } from 'node:tls';
 import { InvalidArgumentError } from './errors.ts';
@@ -128,17 +128,23 @@ export interface TransportTarget {
   tls?: PreparedTls;
 }
 
+/** Node's `onread`: every read into one caller-owned buffer, no 'data' events. */
+export interface ReadInto {
+  buffer: Buffer;
+  callback: (nread: number, buffer: Buffer) => boolean;
+}
+
 /**
  * Opens the stream to one server. `onReady` runs once bytes can flow: after the TCP connect for
  * plain, after a verified TLS handshake for TLS. Failures (refused, certificate rejected, name
  * mismatch) arrive as the socket's 'error' event, so callers handle both kinds the same way.
+ * `onread` applies to plain TCP only (a TLS socket still emits 'data').
  */
-export function openTransport(target: TransportTarget, onReady: () => void): Socket {
+export function openTransport(target: TransportTarget, onReady: () => void, onread?: ReadInto): Socket {
   const { host, port, tls } = target;
   if (!tls) {
-    const socket = new Socket();
-    socket.connect({ host, port }, onReady);
-    return socket;
+    // createConnection hands onread to the socket's constructor (Socket#connect ignores it).
+    return createConnection({ host, port, onread }, onReady);
   }
   const expected = tls.serverName ?? host;
   return tlsConnect(

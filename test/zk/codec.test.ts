@@ -144,6 +144,24 @@ describe('jute codec', () => {
     assert.throws(() => new JuteReader(frame((ww) => ww.writeInt(-1))).readUString('path'), /got null/);
   });
 
+  it('reads every long exactly and writes every string as UTF-8, on the fast paths and off them', () => {
+    const longs = [0n, 1n, -1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n - 1n, -(2n ** 53n), 2n ** 53n, -(2n ** 53n) - 1n, 0x1fffffn << 32n, 0x200000n << 32n, 2n ** 63n - 1n, -(2n ** 63n), 0x01000000000000abn];
+    const lw = new JuteWriter(8);
+    for (const v of longs) lw.writeLong(v);
+    const bytes = lw.toBuffer();
+    const lr = new JuteReader(bytes);
+    longs.forEach((v, i) => assert.equal(lr.readLong(), bytes.readBigInt64BE(i * 8), `long ${v}`));
+    const strings = ['', '/', '/zk/a-0000000001', 'x'.repeat(256), 'x'.repeat(257), '/é', `/${'a'.repeat(255)}✓`, '/\u{1f600}', '/\ud800', 'a\u007f'];
+    for (const v of strings) {
+      const w = new JuteWriter(2);
+      w.writeString(v);
+      const expected = Buffer.from(v, 'utf8');
+      const out = w.toBuffer();
+      assert.equal(out.readInt32BE(0), expected.length, `length of ${JSON.stringify(v)}`);
+      assert.deepEqual(out.subarray(4), expected, `bytes of ${JSON.stringify(v)}`);
+    }
+  });
+
   it('decodes the records the server sends and ConnectRequest as the server reads it', () => {
     const c = readConnectResponse(new JuteReader(samples[0].body));
     assert.equal(c.timeOut, 6000);

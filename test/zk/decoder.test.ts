@@ -19,17 +19,35 @@ describe('FrameDecoder', () => {
   it('gives the same frames however the stream is cut, and keeps only the incomplete tail', () => {
     const stream = Buffer.concat([reply(1), reply(-2), reply(2, 0, (w) => w.writeString('/x')), frame(() => undefined), reply(-1, 0, (w) => w.writeInt(3).writeInt(3).writeString('/w'))]);
     const whole: string[] = [];
-    new FrameDecoder(1024).push(stream, (f) => void whole.push(f.toString('hex')));
+    new FrameDecoder(1024).push(stream, (b, start, end) => void whole.push(b.toString('hex', start, end)));
     assert.equal(whole.length, 5);
     assert.equal(whole[3], '', 'an empty frame is a frame');
     for (const size of [1, 2, 3, 5, 7, 13]) {
       const d = new FrameDecoder(1024);
       const got: string[] = [];
       for (let at = 0; at < stream.length; at += size) {
-        d.push(stream.subarray(at, at + size), (f) => void got.push(Buffer.from(f).toString('hex')));
+        d.push(stream.subarray(at, at + size), (b, start, end) => void got.push(b.toString('hex', start, end)));
         assert.ok(d.buffered < 40, 'never more than one frame held');
       }
       assert.deepEqual(got, whole, `chunks of ${size}`);
+      assert.equal(d.buffered, 0);
+    }
+  });
+
+  it('assembles a frame cut across reads into one reused buffer, as the connection reads', () => {
+    const big = reply(5, 0, (w) => w.writeBuffer(Buffer.alloc(3000, 7)));
+    const stream = Buffer.concat([reply(1), big, reply(2), reply(3)]);
+    for (const size of [1, 4, 7, 100, 1024]) {
+      const d = new FrameDecoder(1 << 16);
+      const read = Buffer.alloc(size);
+      const got: string[] = [];
+      for (let at = 0; at < stream.length; at += size) {
+        const n = stream.copy(read, 0, at, at + size);
+        d.push(read, (b, start, end) => void got.push(b.toString('hex', start, end)), n);
+        // The next read overwrites the buffer: nothing decoded from it may depend on it now.
+        read.fill(0xee);
+      }
+      assert.deepEqual(got, [reply(1), big, reply(2), reply(3)].map((f) => f.subarray(4).toString('hex')), `reads of ${size}`);
       assert.equal(d.buffered, 0);
     }
   });
@@ -49,8 +67,8 @@ describe('FrameDecoder', () => {
     assert.throws(() => new FrameDecoder(100).push(neg, () => undefined), FrameLengthError);
     const seen: number[] = [];
     const stop = new FrameDecoder(100);
-    stop.push(Buffer.concat([reply(1), reply(2), reply(3)]), (f) => {
-      seen.push(f.readInt32BE(0));
+    stop.push(Buffer.concat([reply(1), reply(2), reply(3)]), (b, start) => {
+      seen.push(b.readInt32BE(start));
       return seen.length < 2;
     });
     assert.deepEqual(seen, [1, 2]);
@@ -80,6 +98,20 @@ describe('messages', () => {
       ['auth', -4, -115, 0x100000005n],
       ['setWatches', -8, 0, 0x100000005n],
     ]);
+    // A frame inside a larger buffer decodes the same, and offsets in errors count from its start.
+    const inside = Buffer.concat([Buffer.alloc(9, 0xff), reply(7).subarray(4), Buffer.alloc(3, 0xff)]);
+    const m = decodeServerMessage(inside, 9, inside.length - 3);
+    assert.deepEqual([m.kind, m.xid, m.err, m.zxid, m.body.remaining], ['reply', 7, 0, 0x100000005n, 0]);
+    assert.throws(
+      () => decodeServerMessage(inside, 9, 9 + 14),
+      (e: unknown) => e instanceof JuteDecodeError && e.field === 'ReplyHeader.err' && e.offset === 12,
+    );
+    // Replies carrying the same zxid share it; a new one is read, never a stale one returned.
+    const zxids = [5n, 5n, 6n, 5n, 2n ** 40n + 1n, 2n ** 40n + 1n, -1n].map((z) => {
+      const f = frame((w) => w.writeInt(1).writeLong(z).writeInt(0));
+      return decodeServerMessage(f.subarray(4)).zxid;
+    });
+    assert.deepEqual(zxids, [5n, 5n, 6n, 5n, 2n ** 40n + 1n, 2n ** 40n + 1n, -1n]);
     const n = decodeServerMessage(reply(-1, 0, (w) => w.writeInt(4).writeInt(3).writeString('/kids')).subarray(4));
     assert.deepEqual([n.kind, n.event], ['notification', { type: 4, state: 3, path: '/kids' }]);
     const body = decodeServerMessage(reply(9, 0, (w) => w.writeString('/created')).subarray(4)).body;

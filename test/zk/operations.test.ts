@@ -301,6 +301,29 @@ describe('operations', () => {
     assert.notEqual(await root.exists('/app/m'), null);
   });
 
+  it('requests issued in one tick, across ticks and from reply callbacks each get their own answer', async () => {
+    // One request at a time goes out at once; the ones a tick adds after it leave together. Either
+    // way every reply must reach its own request. Every 25th value is 100 KiB, more than one read
+    // of the client's buffer (64 KiB), so those replies span reads among small ones.
+    const zk = await client();
+    await zk.create('/pipe');
+    const n = 200;
+    const value = (i: number): string => (i % 25 === 7 ? `v${i}`.padEnd(100 * 1024, '.') : `v${i}`);
+    await Promise.all(Array.from({ length: n }, (_, i) => zk.create(`/pipe/n${i}`, value(i))));
+    const reads: Promise<string>[] = [];
+    for (let i = 0; i < n; i++) {
+      const read = (): Promise<string> => zk.getData(`/pipe/n${i}`).then((r) => r.data.toString());
+      if (i % 3 === 0) reads.push(read());
+      else if (i % 3 === 1) reads.push(new Promise((resolve) => setImmediate(resolve)).then(read));
+      else reads.push(zk.exists('/pipe').then(read));
+    }
+    const got = await Promise.all(reads);
+    for (let i = 0; i < n; i++) assert.ok(got[i] === value(i), `getData /pipe/n${i} got its own data`);
+    let chained = '';
+    for (let i = 0; i < 20; i++) chained += (await zk.getData(`/pipe/n${i}`)).data.toString();
+    assert.equal(chained, Array.from({ length: 20 }, (_, i) => value(i)).join(''));
+  });
+
   it('1 MiB of data round-trips; a request over the packet limit fails before it is sent', async () => {
     const big = await client('', { maxPacketBytes: 4 * MiB });
     const data = Buffer.alloc(MiB);

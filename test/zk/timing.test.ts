@@ -59,13 +59,16 @@ async function scenario(ens: Ensemble, requestMs: number, healthy: string): Prom
 /** After the first server went away: reconnected to `healthy`, the same session, the black hole given up by the client. */
 async function ridesThrough(zk: ZooKeeperClient, first: Proxy, hole: BlackHole, healthy: string): Promise<void> {
   const id = zk.sessionId;
+  // The first connect may have been through the black hole already: from a 1 s request the
+  // connect timeout is 333 ms, which a handshake on a loaded machine can exceed.
+  const earlier = hole.held.length;
   const verdict = nextVerdict(zk);
   await first.close();
   assert.equal(await verdict, `reconnected ${healthy}`);
   assert.equal(zk.sessionId, id);
   // The client left the black hole at its own connect timeout: the socket was closed by the client.
-  await (await hole.connection(0)).closedByPeer;
-  assert.equal(hole.held.length, 1);
+  await (await hole.connection(earlier)).closedByPeer;
+  assert.equal(hole.held.length, earlier + 1, 'one attempt on the black hole on the way to the healthy server');
   assert.equal((await zk.exists('/held'))?.ephemeralOwner, id, 'the session and its ephemeral survived');
 }
 
