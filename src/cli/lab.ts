@@ -543,6 +543,119 @@ function registerDisk(lab: Command): void {
     );
 }
 
+/** `--guard off|on`. */
+function guardMode(v: string): 'off' | 'on' {
+  if (v !== 'off' && v !== 'on') throw new CliError(`--guard expects 'off' or 'on', got '${v}'`);
+  return v;
+}
+
+/** `--subnet`: a /24 inside 198.18.0.0/15, or 'auto' (any free one: tests, two runs at once). */
+function labSubnet(v: string): string {
+  if (v === 'auto') return v;
+  if (!/^198\.(18|19)\.\d{1,3}$/.test(v) || Number(v.split('.')[2]) > 255) throw new CliError(`--subnet expects the first three octets of a /24 inside 198.18.0.0/15 (like 198.18.88) or 'auto', got '${v}'`);
+  return v;
+}
+
+/** What a scenario's input error means: one line naming the file and field, exit 2. */
+async function scenarioCliError(e: unknown): Promise<CliError | null> {
+  const { ScenarioError } = await import('../lab/scenario/spec.ts');
+  const { ClusterConfigError } = await import('../lab/cluster/config.ts');
+  if (e instanceof ScenarioError || e instanceof ClusterConfigError) return new CliError(e.message, ExitCode.usage);
+  return labCliError(e);
+}
+
+function registerScenarios(lab: Command): void {
+  lab
+    .command('list')
+    .description('the built-in scenarios (zkwarden lab run NAME), each with its fault and what it must show')
+    .option('--json', 'machine-readable output')
+    .action(
+      labAction(async (o: { json?: boolean }) => {
+        const { BUILTIN } = await import('../lab/scenario/builtin.ts');
+        if (o.json) {
+          printJson({ scenarios: BUILTIN.map((s) => ({ name: s.name, description: s.description, steps: s.steps, expect: s.expect ?? {}, timings: s.timings ?? {} })) });
+          return;
+        }
+        const width = Math.max(...BUILTIN.map((s) => s.name.length));
+        process.stdout.write(`${BUILTIN.map((s) => `${s.name.padEnd(width)}  ${s.description}`).join('\n')}\nrun one: zkwarden lab run NAME [--guard on] [--keep DIR]; a scenario file of your own (JSON, the same steps) runs the same way\n`);
+      }),
+    );
+
+  lab
+    .command('run')
+    .description("run a scenario on a new 3-node lab (the reference cluster: ZooKeeper, meta, chunk, scavenger per node) and report its timeline, failover time and safety; exit 1 when an expectation or a safety check fails")
+    .argument('<scenario>', 'a built-in scenario (zkwarden lab list) or a scenario file (JSON)')
+    .option('--guard <mode>', "the guard in the metas: 'off' or 'on' (every defence)", guardMode, 'off')
+    .option('--keep <dir>', 'leave the incident bundle (DIR/bundle) and the records of what was injected and observed (DIR/*.json) here')
+    .option('--timings <file>', 'a JSON object of timing overrides (tickTimeMs, sessionTimeoutMs, chunkTimeoutMs, …; see docs/lab.md)')
+    .option('--subnet <a.b.c>', "the lab's /24 inside 198.18.0.0/15, or 'auto' for any free one", labSubnet, DEFAULT_LAB_SUBNET)
+    .option('--json', 'the result as JSON on stdout (progress stays on stderr)')
+    .option('--quiet', 'no progress on stderr')
+    .action(
+      cliAction(
+        () => null,
+        async (name: string, o: { guard: 'off' | 'on'; keep?: string; timings?: string; subnet: string; json?: boolean; quiet?: boolean }) => {
+          try {
+            await runCommand(name, o);
+          } catch (e) {
+            const err = e instanceof CliError ? e : await scenarioCliError(e);
+            throw err ?? e;
+          }
+        },
+      ),
+    );
+}
+
+async function runCommand(name: string, o: { guard: 'off' | 'on'; keep?: string; timings?: string; subnet: string; json?: boolean; quiet?: boolean }): Promise<void> {
+  const { builtin, BUILTIN } = await import('../lab/scenario/builtin.ts');
+  const { readScenarioFile } = await import('../lab/scenario/spec.ts');
+  const { resolveTimings } = await import('../lab/cluster/config.ts');
+  let scenario = builtin(name);
+  if (!scenario) {
+    if (!existsSync(name)) throw new CliError(`<scenario>: '${name}' is neither a built-in scenario (${BUILTIN.map((s) => s.name).join(', ')}) nor a file`);
+    scenario = readScenarioFile(name);
+  }
+  let timings: Record<string, unknown> | undefined;
+  if (o.timings !== undefined) {
+    let text: string;
+    try {
+      text = readFileSync(o.timings, 'utf8');
+    } catch (e) {
+      throw new CliError(`--timings ${o.timings}: cannot read it (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+    }
+    try {
+      timings = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new CliError(`--timings ${o.timings}: not JSON (${(e as Error).message})`);
+    }
+    if (timings === null || typeof timings !== 'object' || Array.isArray(timings)) throw new CliError(`--timings ${o.timings}: expected a JSON object of timings, like {"sessionTimeoutMs": 6000}`);
+    // Checked here, with the scenario's own, so a bad value is named before any lab starts.
+    resolveTimings({ ...scenario.timings, ...timings }, `${o.timings}: timings`);
+  }
+  const { checkKeepDir } = await import('../lab/scenario/bundle.ts');
+  if (o.keep !== undefined) checkKeepDir(resolve(o.keep));
+  const { runScenario } = await import('../lab/scenario/runner.ts');
+  const { formatResult } = await import('../lab/scenario/report.ts');
+  const started = Date.now();
+  const progress = o.quiet
+    ? undefined
+    : (p: { kind: string; text: string; step?: number; steps?: number; at: number }): void => {
+        const t = ((p.at - started) / 1000).toFixed(1).padStart(6);
+        note(`${t}s ${p.kind === 'step' ? `[${p.step}/${p.steps}] ` : '      '}${p.text}`);
+      };
+  if (progress) note(`lab run ${scenario.name} (guard ${o.guard}): a new 3-node lab; Ctrl-C ends the run and removes the lab`);
+  const r = await runScenario(scenario, {
+    guard: o.guard === 'on',
+    ...(timings ? { timings: timings as Record<string, number> } : {}),
+    ...(o.keep !== undefined ? { keep: resolve(o.keep) } : {}),
+    ...(o.subnet !== 'auto' ? { subnet: o.subnet } : {}),
+    ...(progress ? { onProgress: progress } : {}),
+  });
+  if (o.json) printJson(r);
+  else process.stdout.write(`${formatResult(r)}\n`);
+  if (!r.ok) process.exitCode = ExitCode.finding;
+}
+
 export function register(program: Command): void {
   const lab = program.command('lab').description('the fault lab: nodes that behave like hosts, a real ZooKeeper ensemble, network, CPU, process and disk faults');
   registerEnsemble(lab);
@@ -550,6 +663,7 @@ export function register(program: Command): void {
   registerNet(lab);
   registerCpu(lab);
   registerDisk(lab);
+  registerScenarios(lab);
 
   lab
     .command('clean')

@@ -324,7 +324,12 @@ export class Cluster {
     const m = this.current(node, 'meta');
     const creds = m?.session;
     if (!m || !creds) throw new LabError(`${this.lab.node(node).name}'s meta holds no session the lab knows of${this.guard ? ' (the guard owns its sessions)' : ''}`);
-    return endSession(this.ensemble.connectString, creds.id, creds.password, { timeoutMs });
+    // Through the other nodes' servers, as an operator would: the node's own server sits on the
+    // same dead disk, accepts the TCP connection and never answers the handshake (endSession would
+    // wait for it to the end). Out of the quorum already, it learns of the close when it syncs.
+    const own = this.lab.node(node).index;
+    const others = this.ensemble.servers.filter((s) => s.id !== own).map((s) => this.ensemble.address(s.id));
+    return endSession(others.join(','), creds.id, creds.password, { timeoutMs });
   }
 
   /** Kills every running service (ZooKeeper stays). */

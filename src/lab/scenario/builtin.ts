@@ -42,6 +42,11 @@ const raw: Scenario[] = [
     description:
       "hba-hang ended by an operator: after 32 s of the dead leader, its session is ended from outside (endSession); the successor serves; node1's disk is released and the old leader's late write goes through ZooKeeper, whose fenced check refuses it. (The demo's first act.)",
     cluster: { connectOrder: { node1: 'others-first' } },
+    // The chunks' first timeout comes after node1's ZooKeeper has logged its drop (about 2.5 s into
+    // the stall): the disk is released here, not failed by a reboot, so the lines node1's threads
+    // made in the stall's first seconds (stuck in its logger until then) land in its log, and the
+    // silence `investigate` reads must still cover the first failed call, as in the seed (10 s).
+    timings: { chunkTimeoutMs: 5000, chunkSessionExpireMs: 7000 },
     steps: [
       { do: 'start', metaLeader: 'node1', zkLeaderNot: 'node1' },
       ...settle,

@@ -19,7 +19,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, statSync, writeFileSync } f
 import { join, relative } from 'node:path';
 import type { Cluster } from '../cluster/cluster.ts';
 import { LOG_FILES, META_PORT, SERVICES } from '../cluster/config.ts';
-import { run } from '../host.ts';
+import { LabUsageError, run } from '../host.ts';
 import { backingPath } from './observer.ts';
 
 export interface Captures {
@@ -114,7 +114,7 @@ export function writeRecord(dir: string, name: string, value: unknown): string {
 export function checkKeepDir(dir: string): void {
   const b = join(dir, 'bundle');
   if (existsSync(b) && statSync(b).isDirectory() && readdirSync(b).length > 0) {
-    throw new Error(`${b} already holds a bundle: give --keep a new directory`);
+    throw new LabUsageError(`--keep ${dir}: ${b} already holds a bundle (a bundle is one run's): give a new directory`);
   }
-  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new Error(`${dir} is not a directory`);
+  if (existsSync(dir) && !statSync(dir).isDirectory()) throw new LabUsageError(`--keep ${dir}: not a directory`);
 }

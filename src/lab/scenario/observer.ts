@@ -67,6 +67,13 @@ export interface ZkDrop {
 
 const SAMPLE_MS = 100;
 const SRVR_MS = 1000;
+/**
+ * A server that did not answer `srvr` (its disk hangs: the worker thread that took the command is
+ * stuck logging it) is asked again only once restarted, or after this long. Each unanswered ask
+ * would leave one more line, timed inside the stall, for the server to write when its disk comes
+ * back: the observer's own traces in the node's log, which a real incident's log would not have.
+ */
+const UNANSWERED_BACKOFF_MS = 60_000;
 
 interface MetaState {
   role: 'leader' | 'candidate';
@@ -90,6 +97,8 @@ export class Observer {
   private reading = false;
   private srvring = false;
   private lastSrvr = 0;
+  /** Server id → the pid and time of its last unanswered srvr. */
+  private readonly unanswered = new Map<number, { pid: number | null; at: number }>();
   private readonly logOffsets = new Map<number, number>();
   private readonly unhook: () => void;
   private stopped = false;
@@ -178,9 +187,15 @@ export class Observer {
     const answers = await Promise.all(
       ens.servers.map(async (s) => {
         if (ens.state(s.id) !== 'running') return 'down' as const;
+        const pid = ens.pid(s.id);
+        const last = this.unanswered.get(s.id);
+        if (last && last.pid === pid && Date.now() - last.at < UNANSWERED_BACKOFF_MS) return 'unknown' as const;
         try {
-          return parseSrvr(await fourLetterWord(s.host, s.clientPort, 'srvr', 800))?.mode === 'leader' ? s.id : ('other' as const);
+          const mode = parseSrvr(await fourLetterWord(s.host, s.clientPort, 'srvr', 800))?.mode;
+          this.unanswered.delete(s.id);
+          return mode === 'leader' ? s.id : ('other' as const);
         } catch {
+          this.unanswered.set(s.id, { pid, at: Date.now() });
           return 'unknown' as const;
         }
       }),

@@ -41,6 +41,19 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
   /** How often a status line is reported while a step waits; default 1000 ms. */
   statusEveryMs?: number;
+  /**
+   * Ends the run early (the CLI's SIGINT, a test): the step under way stops at its next check,
+   * nothing is collected, the lab is removed, and runScenario rejects with a RunAbortedError.
+   */
+  signal?: AbortSignal;
+}
+
+/** The run was ended by its abort signal; its lab is gone. */
+export class RunAbortedError extends LabError {
+  constructor(step: string) {
+    super(`the run was interrupted during ${step}; its lab was removed`);
+    this.name = 'RunAbortedError';
+  }
 }
 
 export interface Progress {
@@ -118,7 +131,20 @@ class Run {
     readonly options: ClusterOptions,
     readonly progress: (p: Omit<Progress, 'at'>) => void,
     readonly statusEveryMs: number,
+    readonly signal: AbortSignal | undefined,
   ) {}
+
+  /** Throws once the run's abort signal fired (checked by every wait of a step). */
+  checkAborted(): void {
+    if (this.signal?.aborted) throw new RunAbortedError(this.steps.length ? `step ${this.steps.length} (${this.steps[this.steps.length - 1]!.do})` : 'the start');
+  }
+
+  /** A pause that ends at once when the run is aborted. */
+  private async pause(ms: number): Promise<void> {
+    this.checkAborted();
+    await sleep(ms, undefined, this.signal ? { signal: this.signal } : {}).catch(() => undefined);
+    this.checkAborted();
+  }
 
   get obs(): Observer {
     if (!this.observer) throw new LabError('the cluster is not started (the first step starts it)');
@@ -163,7 +189,7 @@ class Run {
       const s = this.obs.samples.filter((x) => x.at > since + 150 && x.namedFresh).pop();
       if (s) return s.named;
       if (Date.now() > deadline) return this.obs.latest().named;
-      await sleep(50);
+      await this.pause(50);
     }
   }
 
@@ -245,7 +271,7 @@ class Run {
   private async hold(ms: number): Promise<void> {
     const end = Date.now() + ms;
     while (Date.now() < end) {
-      await sleep(Math.min(this.statusEveryMs, end - Date.now()));
+      await this.pause(Math.min(this.statusEveryMs, end - Date.now()));
       this.status();
     }
   }
@@ -265,7 +291,7 @@ class Run {
         this.status();
         nextStatus += this.statusEveryMs;
       }
-      await sleep(100);
+      await this.pause(100);
     }
   }
 
@@ -516,6 +542,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     { timings, guard, connectOrder: { ...scenario.cluster?.connectOrder, ...opts.cluster?.connectOrder }, dataWrites: opts.cluster?.dataWrites ?? scenario.cluster?.dataWrites ?? 'async' },
     emit,
     opts.statusEveryMs ?? 1000,
+    opts.signal,
   );
   let error: string | null = null;
   let captures: Captures = {};
@@ -524,9 +551,12 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   try {
     for (const [i, step] of scenario.steps.entries()) {
       try {
+        run.checkAborted();
         await run.step(step, i);
+        run.checkAborted();
       } catch (e) {
-        if (e instanceof LabUsageError || !(e instanceof Error)) throw e;
+        if (opts.signal?.aborted && !(e instanceof RunAbortedError)) throw new RunAbortedError(`step ${i + 1} (${step.do})`);
+        if (e instanceof LabUsageError || e instanceof RunAbortedError || !(e instanceof Error)) throw e;
         error = e.message;
         emit({ kind: 'note', text: `stopped: ${e.message}` });
         break;
