@@ -256,6 +256,7 @@ async function main(): Promise<void> {
       goal = `Goal (issue 14: hba-hang with the guard on, fault → first chunk request served by the new leader, median ≤ 3 s, max ≤ 5 s over 10 runs): ${med <= 3000 && max <= 5000 && all10 ? '**met**' : '**NOT met**'} over ${runs.length} run(s): median ${s(med)} s, max ${s(max)} s${all10 ? '' : `, ${runs.length - failovers.length} run(s) without failover`}${runs.length < 10 ? ' (fewer runs than the goal asks: run the command above for the 10-run figure)' : ''}.`;
     }
   }
+  const maxLoad = Math.max(0, ...[...results.values()].flat().map((r) => r.load));
   const args = `--runs ${o.runs} --defence-runs ${o.defenceRuns} --check-runs ${o.checkRuns}${o.parts.size < PARTS.length ? ` --only ${[...o.parts].join(',')}` : ''}${o.quietLoad !== null ? ` --quiet-load ${o.quietLoad}` : ''}`;
   const t = DEFAULT_TIMING;
   const section = [
@@ -269,6 +270,9 @@ async function main(): Promise<void> {
     ...rows,
     '',
     ...(goal ? [goal, ''] : []),
+    ...(maxLoad >= 1.5
+      ? [`Taken on a busy machine (1-minute load up to ${maxLoad.toFixed(1)} at the start of a run, on 2 cores, from other engineers' work): the figures include waiting for a CPU. For quiet figures: \`npm run bench:guard -- --quiet-load 1.5\`.`, '']
+      : []),
     'Safe: every safety check held (no acknowledged write lost, epochs only increase, no write of a deposed leader after its successor\'s claim). docs/guard.md explains what bounds each figure (the timing model).',
   ].join('\n');
   process.stdout.write(section + '\n');
