@@ -35,6 +35,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_TIMING } from '../../src/guard/timing.ts';
 import { DEFAULT_TIMINGS } from '../../src/lab/cluster/config.ts';
+import { LabUsageError } from '../../src/lab/host.ts';
 import { builtin, checkScenario, runScenario, type RunOptions, type RunResult, type Scenario, type Step } from '../../src/lab/scenario/index.ts';
 import { medianOf } from '../client/stats.ts';
 import { writeBenchSection } from '../docs-section.ts';
@@ -180,10 +181,28 @@ async function waitQuiet(limit: number | null): Promise<void> {
   while (loadavg()[0]! >= limit && Date.now() < until) await sleep(5000);
 }
 
+/**
+ * One scenario run. The subnet is the bench's own, but a lab elsewhere on the machine (another
+ * engineer's test picking a free /24) may hold it between two runs: waited for. A run that throws
+ * is a failed run, not the end of the benchmark.
+ */
 async function once(c: Case, subnet: string, quietLoad: number | null): Promise<Run> {
   await waitQuiet(quietLoad);
   const load = loadavg()[0]!;
-  const r: RunResult = await runScenario(c.scenario, { ...c.options, subnet });
+  let r: RunResult;
+  for (let tries = 0; ; tries++) {
+    try {
+      r = await runScenario(c.scenario, { ...c.options, subnet });
+      break;
+    } catch (e) {
+      const msg = e instanceof Error ? e.message : String(e);
+      if (e instanceof LabUsageError && /is in use/.test(msg) && tries < 60) {
+        await sleep(5000);
+        continue;
+      }
+      return { load, ok: false, error: msg, failoverMs: null, unavailableMs: null, newTerms: 0, safe: false, faultMs: null, failedExpectations: [] };
+    }
+  }
   const f = r.fault;
   return {
     load, ok: r.ok, error: r.error, failoverMs: r.metrics.failoverMs, unavailableMs: r.metrics.unavailableMs, newTerms: r.metrics.newTerms, safe: r.safety.ok,
