@@ -182,22 +182,25 @@ async function waitQuiet(limit: number | null): Promise<void> {
 }
 
 /**
- * One scenario run. The subnet is the bench's own, but a lab elsewhere on the machine (another
- * engineer's test picking a free /24) may hold it between two runs: waited for. A run that throws
- * is a failed run, not the end of the benchmark.
+ * One scenario run. The subnet is the bench's own, but another lab may hold it: one elsewhere on
+ * the machine (another engineer's test picking a free /24), or the record of one of this bench's
+ * earlier runs that its clean-up left behind (seen: the record stays, claiming the subnet, while
+ * its owner — this process — lives). So the next /24s (up to ten) are tried in turn, then waited
+ * for. A run that throws is a failed run, not the end of the benchmark.
  */
 async function once(c: Case, subnet: string, quietLoad: number | null): Promise<Run> {
   await waitQuiet(quietLoad);
   const load = loadavg()[0]!;
+  const [a, b, third] = subnet.split('.');
   let r: RunResult;
   for (let tries = 0; ; tries++) {
     try {
-      r = await runScenario(c.scenario, { ...c.options, subnet });
+      r = await runScenario(c.scenario, { ...c.options, subnet: `${a}.${b}.${(Number(third) + (tries % 10)) % 256}` });
       break;
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       if (e instanceof LabUsageError && /is in use/.test(msg) && tries < 60) {
-        await sleep(5000);
+        if (tries % 10 === 9) await sleep(5000);
         continue;
       }
       return { load, ok: false, error: msg, failoverMs: null, unavailableMs: null, newTerms: 0, safe: false, faultMs: null, failedExpectations: [] };
