@@ -6,6 +6,13 @@
  * probes, or one hung probe beside the service's own hung writes, and the whole process stops
  * doing file, DNS and crypto work.
  *
+ * The probe's file is reached through an open descriptor of its directory (`/proc/self/fd/N/name`,
+ * opened by the worker at its first check), so a check costs the operations on that file alone,
+ * not a lookup of every directory above it: through FUSE, whose kernel cache keeps names for a
+ * second, each of those lookups is a request to the disk, and on a disk that takes 500 ms per
+ * request the plain path's open alone took 2 s (four requests), a slow disk judged dead. Where
+ * /proc is not mounted the plain path is used.
+ *
  * The worker's code is a string evaluated in the thread (no module file to read: the worker
  * starts, and starts again after a crash, without touching a disk), created when the gate
  * opens. At most one check is in flight. The worker reports every step, so a check is judged by
@@ -26,12 +33,19 @@ import type { CheckContext, Probe, ProbeVerdict } from './probes.ts';
 const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
+let base = null;
 parentPort.on('message', (m) => {
   const step = (s) => parentPort.postMessage({ seq: m.seq, step: s });
   let fd = -1;
   try {
+    if (base === null) {
+      const dirFd = fs.openSync(m.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      const viaFd = '/proc/self/fd/' + dirFd;
+      base = fs.existsSync(viaFd) ? viaFd : m.dir;
+    }
+    const path = base + '/' + m.name;
     const data = Buffer.alloc(m.bytes, 0x5a);
-    fd = fs.openSync(m.path, 'w', 0o600);
+    fd = fs.openSync(path, 'w', 0o600);
     step('write');
     fs.writeSync(fd, data, 0, data.length, 0);
     step('fsync');
@@ -40,7 +54,7 @@ parentPort.on('message', (m) => {
     fs.closeSync(fd);
     fd = -1;
     step('unlink');
-    fs.unlinkSync(m.path);
+    fs.unlinkSync(path);
     parentPort.postMessage({ seq: m.seq, done: true });
   } catch (e) {
     if (fd >= 0) { try { fs.closeSync(fd); } catch {} }
@@ -73,6 +87,8 @@ interface Pending {
 export class DiskProbe implements Probe {
   readonly name: string;
   readonly path: string;
+  private readonly dir: string;
+  private readonly fileName: string;
   readonly timeoutMs: number | undefined;
   private readonly bytes: number;
   private worker: Worker | null = null;
@@ -85,7 +101,10 @@ export class DiskProbe implements Probe {
     if (typeof o.dir !== 'string' || o.dir === '') throw new GuardConfigError('diskProbe.dir', 'expected a directory on the service data disk');
     this.bytes = o.bytes ?? 4096;
     if (!Number.isInteger(this.bytes) || this.bytes < 1 || this.bytes > 1 << 20) throw new GuardConfigError('diskProbe.bytes', `expected 1 to 1048576, got ${this.bytes}`);
-    this.path = join(o.dir, o.fileName ?? `.zkwarden-disk-probe-${process.pid}-${++probesMade}`);
+    this.dir = o.dir;
+    this.fileName = o.fileName ?? `.zkwarden-disk-probe-${process.pid}-${++probesMade}`;
+    if (this.fileName === '' || this.fileName.includes('/')) throw new GuardConfigError('diskProbe.fileName', `expected a file name without '/', got '${this.fileName}'`);
+    this.path = join(o.dir, this.fileName);
     this.name = o.name ?? `disk ${o.dir}`;
     this.timeoutMs = o.timeoutMs;
   }
@@ -115,7 +134,7 @@ export class DiskProbe implements Probe {
     const seq = ++this.seq;
     return new Promise<ProbeVerdict>((resolve) => {
       this.pending = { seq, step: 'open', progressAt: performance.now(), resolve };
-      w.postMessage({ seq, path: this.path, bytes: this.bytes });
+      w.postMessage({ seq, dir: this.dir, name: this.fileName, bytes: this.bytes });
     });
   }
 

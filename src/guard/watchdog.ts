@@ -22,7 +22,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
-import { createClient, endSession, parseConnectString, validatePath, NoNodeError, type ClientOptions, type ZooKeeperClient } from '../zk/index.ts';
+import { createClient, endSession, EndSessionTimeoutError, parseConnectString, validatePath, NoNodeError, type ClientOptions, type ZooKeeperClient } from '../zk/index.ts';
 import { GuardConfigError, ProtocolError } from './errors.ts';
 import { LineSplitter, parseLine, type Message, type ServiceState } from './protocol.ts';
 import { ProcWatch, type ProcState } from './proc.ts';
@@ -105,6 +105,8 @@ interface HeldSession {
 type InterventionReason = 'silent' | 'ill' | 'exited' | 'channelClosed';
 
 const KEEP_DECISIONS = 50;
+/** A server's handshake budget in the first attempt to end a session (see endAndConfirm). */
+const ATTACH_FIRST_MS = 500;
 
 export function checkIpConnectString(connectString: string, option: string): void {
   let parsed;
@@ -365,8 +367,8 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
     if (s) {
       const deadline = performance.now() + this.o.endSessionTimeoutMs;
       let confirmed = false;
-      while (!confirmed) {
-        confirmed = await this.endAndConfirm(s);
+      for (let attempt = 0; !confirmed; attempt++) {
+        confirmed = await this.endAndConfirm(s, attempt, deadline);
         if (confirmed || performance.now() > deadline) break;
         await new Promise((r) => setTimeout(r, 200));
       }
@@ -380,18 +382,31 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
     await this.killAll();
   }
 
-  /** endSession, then proof from ZooKeeper itself that no election znode of the session is left. */
-  private async endAndConfirm(s: HeldSession): Promise<boolean> {
+  /**
+   * endSession, then proof from ZooKeeper itself that no election znode of the session is left.
+   *
+   * The first attempt gives each server's handshake only ATTACH_FIRST_MS: the server beside a
+   * wedged service is often wedged too (the seed's node1 ZooKeeper shared the dead disk), and a
+   * handshake it accepts but never finishes would otherwise cost a whole connect timeout before
+   * the close goes through a healthy server — the failover waits for exactly that close. A later
+   * attempt doubles it (up to 2 s), for an ensemble that is merely slow. An attempt that ran out
+   * of time after its close was sent (a server that answered TCP never confirmed: the wedged one)
+   * goes on to the proof: ZooKeeper's own view of the election decides, not that server.
+   */
+  private async endAndConfirm(s: HeldSession, attempt: number, deadline: number): Promise<boolean> {
+    const connectTimeoutMs = Math.min(2000, ATTACH_FIRST_MS * 2 ** attempt);
+    const timeoutMs = Math.max(1, Math.min(Math.round(deadline - performance.now()), Math.max(2000, 4 * connectTimeoutMs)));
     try {
-      const r = await endSession(this.o.connectString, s.id, s.password, {
-        timeoutMs: this.o.endSessionTimeoutMs,
-        connectTimeoutMs: Math.min(2000, this.o.endSessionTimeoutMs),
-        ...this.o.security,
-      });
+      const r = await endSession(this.o.connectString, s.id, s.password, { timeoutMs, connectTimeoutMs: Math.min(connectTimeoutMs, timeoutMs), ...this.o.security });
       this.decide('sessionEnded', { session: s.label, outcome: r.outcome, confirmedBy: r.confirmedBy.length, unreachable: r.unreachable.length, attaches: r.attaches });
     } catch (e) {
-      this.decide('endSessionFailed', { session: s.label, error: (e as Error).message.replace(/0x[0-9a-f]+/gi, '<session>') });
-      return false;
+      const closed = e instanceof EndSessionTimeoutError && (e.result.outcome === 'closed' || e.result.confirmedBy.length > 0);
+      this.decide(closed ? 'sessionEnded' : 'endSessionFailed', {
+        session: s.label,
+        ...(closed ? { outcome: e.result.outcome, confirmedBy: e.result.confirmedBy.length, notConfirming: e.pending.length } : {}),
+        error: (e as Error).message.replace(/0x[0-9a-f]+/gi, '<session>'),
+      });
+      if (!closed) return false;
     }
     let client: ZooKeeperClient | null = null;
     try {
