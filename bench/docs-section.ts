@@ -2,7 +2,9 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 export function writeBenchSection(file: string, heading: string, section: string): void {
-  let text = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmarks\n\nEach section is written by its benchmark; numbers from one run on the development machine.\n';
+  let text = existsSync(file)
+    ? readFileSync(file, 'utf8')
+    : '# Benchmarks\n\nEach section is written by its benchmark; numbers from one run on the development machine.\n';
   const marker = `\n${heading}\n`;
   const start = text.indexOf(marker);
   if (start >= 0) {

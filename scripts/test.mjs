@@ -34,13 +34,19 @@ function findTests(dir) {
 if (!args.includes('--no-static')) {
   step('type check', bin('tsc'), ['-p', 'tsconfig.json', '--noEmit']);
   step('lint', bin('eslint'), ['.']);
-}
-// The formatter's check (.prettierrc.json) runs only when asked, with --format-check or
-// ZKWARDEN_FORMAT_CHECK=1, until the tree has been formatted once; then it joins the steps above.
-if (args.includes('--format-check') || process.env.ZKWARDEN_FORMAT_CHECK === '1') {
+  // The formatter's check (.prettierrc.json; prose and data are in .prettierignore).
   step('format check', bin('prettier'), ['--check', '.']);
 }
 const files = findTests(join(root, 'test')).filter((f) => only.length === 0 || only.some((o) => f.includes(o)));
 // A test that never ends fails after 10 minutes instead of hanging the run, and a file whose
 // tests are done exits even if a leaked handle (a child's pipe, a timer) would keep it alive.
-step(`tests (${files.length} files)`, process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=2', '--test-timeout=600000', '--test-force-exit', '--test-reporter=spec', ...files]);
+step(`tests (${files.length} files)`, process.execPath, [
+  '--import',
+  'tsx',
+  '--test',
+  '--test-concurrency=2',
+  '--test-timeout=600000',
+  '--test-force-exit',
+  '--test-reporter=spec',
+  ...files,
+]);

@@ -77,8 +77,7 @@ export function nodeZookeeperClient(): InProcessAdapter {
     CreateMode: { PERSISTENT: number };
   };
   let c: NzcClient;
-  const call = (fn: (cb: Cb) => void): Promise<void> =>
-    new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
+  const call = (fn: (cb: Cb) => void): Promise<void> => new Promise((resolve, reject) => fn((err) => (err ? reject(err) : resolve())));
   return {
     kind: 'in-process',
     name: 'node-zookeeper-client',

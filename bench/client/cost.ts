@@ -77,7 +77,13 @@ interface SliceCost {
   pathSlices: number;
 }
 
-function sliceCost(before: Map<number, ThreadTimes>, after: Map<number, ThreadTimes>, onPath: (tid: number, comm: string) => boolean, n: number, wallMs: number): SliceCost {
+function sliceCost(
+  before: Map<number, ThreadTimes>,
+  after: Map<number, ThreadTimes>,
+  onPath: (tid: number, comm: string) => boolean,
+  n: number,
+  wallMs: number,
+): SliceCost {
   let path = 0;
   let other = 0;
   let wait = 0;
@@ -157,13 +163,22 @@ function callgrind(pid: number, command: 'zero' | 'dump', dir: string): { main: 
 type Counts = Map<OpName, { main: number; others: number }[]>;
 
 /** `keep`: a directory for the dumps (for callgrind_annotate), else a temporary one, removed at the end. */
-async function instructionsPerRequest(cs: string, setup: ReturnType<typeof createClient>, n: number, repeats: number, keep: string | undefined): Promise<Counts> {
+async function instructionsPerRequest(
+  cs: string,
+  setup: ReturnType<typeof createClient>,
+  n: number,
+  repeats: number,
+  keep: string | undefined,
+): Promise<Counts> {
   const dir = keep ?? mkdtempSync(join(tmpdir(), 'zkw-cost-cg-'));
   if (keep) mkdirSync(keep, { recursive: true });
   const script = join(here, 'node-driver.ts');
   const d = await SliceDriver.start(
     'zkwarden under callgrind',
-    ['valgrind', ['--tool=callgrind', '--quiet', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--import', 'tsx', script]],
+    [
+      'valgrind',
+      ['--tool=callgrind', '--quiet', '--separate-threads=yes', `--callgrind-out-file=${join(dir, 'cg.%p')}`, process.execPath, '--import', 'tsx', script],
+    ],
     600_000,
   );
   const out: Counts = new Map(ALL_OPS.map((o) => [o, []]));
@@ -182,7 +197,9 @@ async function instructionsPerRequest(cs: string, setup: ReturnType<typeof creat
         await d.run({ op, base: '/cost/cg', from: r * n, to: (r + 1) * n, concurrency: 1, dataBytes: DATA_BYTES });
         const c = callgrind(d.pid, 'dump', dir);
         out.get(op)!.push({ main: c.main / n, others: c.others / n });
-        process.stderr.write(`callgrind ${op} ${r + 1}/${repeats}: ${Math.round(c.main / n)} instructions/request on the main thread, ${Math.round(c.others / n)} on the others\n`);
+        process.stderr.write(
+          `callgrind ${op} ${r + 1}/${repeats}: ${Math.round(c.main / n)} instructions/request on the main thread, ${Math.round(c.others / n)} on the others\n`,
+        );
       }
     }
   } finally {
@@ -193,7 +210,9 @@ async function instructionsPerRequest(cs: string, setup: ReturnType<typeof creat
 }
 
 function usage(): never {
-  throw new UsageError('usage: cost.ts [--ops N] [--rounds N] [--clients zkwarden,java] [--callgrind] [--cg-ops N] [--cg-repeat N] [--cg-dir DIR] [--no-write]');
+  throw new UsageError(
+    'usage: cost.ts [--ops N] [--rounds N] [--clients zkwarden,java] [--callgrind] [--cg-ops N] [--cg-repeat N] [--cg-dir DIR] [--no-write]',
+  );
 }
 
 async function main(): Promise<void> {
@@ -268,7 +287,9 @@ async function main(): Promise<void> {
       for (const c of clients) {
         const xs = results.get(c.name)!.get(op)!;
         const med = (k: keyof SliceCost): string => medianOf(xs.map((x) => x[k])).toFixed(1);
-        process.stderr.write(`${op} ${c.name}: round trip ${med('roundTripUs')} µs, request path ${med('pathCpuUs')} µs CPU, other threads ${med('otherCpuUs')} µs, run-queue wait ${med('pathWaitUs')} µs\n`);
+        process.stderr.write(
+          `${op} ${c.name}: round trip ${med('roundTripUs')} µs, request path ${med('pathCpuUs')} µs CPU, other threads ${med('otherCpuUs')} µs, run-queue wait ${med('pathWaitUs')} µs\n`,
+        );
       }
     }
     for (const c of clients) await c.close();
@@ -284,13 +305,13 @@ async function main(): Promise<void> {
   lines.push(`\`${command}\` (bench/client/cost.ts), ${new Date().toISOString().slice(0, 10)}.`, '');
   lines.push(
     'What a client spends itself on one request at 1 outstanding, where throughput is 1 / round trip and every ' +
-      'microsecond of the client\'s own path (from the call to the socket write, from the socket read to the caller\'s ' +
+      "microsecond of the client's own path (from the call to the socket write, from the socket read to the caller's " +
       'continuation) is a microsecond of latency. Same ensemble and follower as the Client section; ' +
       `${n.toLocaleString('en-US')} requests per slice, ${rounds} rounds per op, the order of the clients alternating; ` +
       `${DATA_BYTES}-byte values; every figure is the median over the rounds. CPU by thread from /proc/PID/task/TID/schedstat ` +
-      '(nanoseconds): the request path is the thread(s) every request passes through (zkwarden: the event loop\'s thread; ' +
+      "(nanoseconds): the request path is the thread(s) every request passes through (zkwarden: the event loop's thread; " +
       'the Java client: its SendThread, which owns the socket, and its EventThread, which runs the callbacks); other threads ' +
-      '(garbage collectors, JIT compilers) are counted apart; run-queue wait is the time the request path\'s threads were ' +
+      "(garbage collectors, JIT compilers) are counted apart; run-queue wait is the time the request path's threads were " +
       `ready but not running. Machine: ${cpus().length} cores, Node ${process.version}, 1-minute load average ` +
       `${loadBefore.toFixed(1)} at the start and ${loadavg()[0].toFixed(1)} at the end.`,
     '',
@@ -301,7 +322,9 @@ async function main(): Promise<void> {
     for (const [name, byOp] of results) {
       const xs = byOp.get(op)!;
       const med = (k: keyof SliceCost, d = 1): string => medianOf(xs.map((x) => x[k])).toFixed(d);
-      lines.push(`| ${op} | ${name} | ${med('roundTripUs', 0)} | ${med('pathCpuUs')} | ${med('otherCpuUs')} | ${med('pathWaitUs')} | ${med('pathSlices', 2)} |`);
+      lines.push(
+        `| ${op} | ${name} | ${med('roundTripUs', 0)} | ${med('pathCpuUs')} | ${med('otherCpuUs')} | ${med('pathWaitUs')} | ${med('pathSlices', 2)} |`,
+      );
     }
   }
   if (skipped.length > 0) lines.push('', `Not measured: ${skipped.join('; ')}.`);
@@ -311,7 +334,7 @@ async function main(): Promise<void> {
       `Instructions per request, zkwarden alone in a process of its own (node-driver.ts: the runner's closed loop, whose ` +
         `bookkeeping per request, its timing and its reply to the runner, is included) under valgrind's callgrind: counters ` +
         `zeroed before and dumped after each of ${cgRepeat} slices of ${cgOps.toLocaleString('en-US')} requests per op; the main ` +
-        'thread (the event loop: every request\'s path, and the garbage collector\'s pauses) apart from the other threads (JIT ' +
+        "thread (the event loop: every request's path, and the garbage collector's pauses) apart from the other threads (JIT " +
         'compilers, concurrent marking); median over the slices, min–max beside it. Unlike CPU time, these counts do not move ' +
         'with the load on the machine (valgrind runs the threads one at a time, so the client is slower but does the same work).',
       '',

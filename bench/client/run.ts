@@ -86,7 +86,6 @@ interface Sample {
   sliceRates: number[][];
 }
 
-
 /**
  * --diag: where a client's tail comes from. Event-loop delay (1 ms resolution) says whether this
  * process was blocked or descheduled while the client ran; GC pauses say how much of that was
@@ -221,10 +220,7 @@ let args: Record<string, string | boolean | (string | boolean)[] | undefined> = 
 function parseArguments(): void {
   try {
     args = parseArgs({
-      options: Object.fromEntries([
-        ...VALUE_FLAGS.map((f) => [f, { type: 'string' as const }]),
-        ...SWITCHES.map((f) => [f, { type: 'boolean' as const }]),
-      ]),
+      options: Object.fromEntries([...VALUE_FLAGS.map((f) => [f, { type: 'string' as const }]), ...SWITCHES.map((f) => [f, { type: 'boolean' as const }])]),
       strict: true,
       allowPositionals: false,
     }).values;
@@ -253,7 +249,9 @@ async function main(): Promise<void> {
     if (!Number.isInteger(v) || v <= 0 || v > max) throw new UsageError(`--${name}: expected an integer from 1 to ${max}, got ${text}`);
     return v;
   };
-  const concurrencies = arg('concurrency', '1,64').split(',').map((t) => positive('concurrency', t, 10_000));
+  const concurrencies = arg('concurrency', '1,64')
+    .split(',')
+    .map((t) => positive('concurrency', t, 10_000));
   // --ops and --slices take one value or one per concurrency level: at N outstanding a stall of
   // the servers delays N requests at once, so p99 over `ops` requests is roughly the
   // (ops / 100 / N)-th largest stall, and a high level needs more requests to be more than one event.
@@ -281,7 +279,8 @@ async function main(): Promise<void> {
     java: javaClient,
     'own-process': zkwardenOwnProcess,
   };
-  for (const c of clientNames) if (!Object.hasOwn(byName, c)) throw new UsageError(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
+  for (const c of clientNames)
+    if (!Object.hasOwn(byName, c)) throw new UsageError(`--clients: unknown client ${c} (expected ${Object.keys(byName).join(', ')})`);
   if (new Set(clientNames).size !== clientNames.length) throw new UsageError(`--clients: a client named twice in ${clientNames.join(',')}`);
   const narrowed = [...clientNames].sort().join(',') !== 'java,native,nzc,zkwarden' || only.length < ALL_OPS.length;
   const wantDiag = args.diag === true;
@@ -308,7 +307,9 @@ async function main(): Promise<void> {
   const warmOps = Math.min(n, 6000);
   const orderCount = balancedOrders(adapters.length).length;
   if (slicesPer.some((x) => x % orderCount !== 0)) {
-    process.stderr.write(`note: with ${adapters.length} clients a cycle of orders is ${orderCount} rounds; --slices ${slicesPer.join(',')} leaves a cycle incomplete\n`);
+    process.stderr.write(
+      `note: with ${adapters.length} clients a cycle of orders is ${orderCount} rounds; --slices ${slicesPer.join(',')} leaves a cycle incomplete\n`,
+    );
   }
   process.stderr.write(`starting a 3-server ensemble (full JIT); load average ${loadBefore.toFixed(1)}...\n`);
   const ens = await Ensemble.start(BENCH_ENSEMBLE);
@@ -337,7 +338,11 @@ async function main(): Promise<void> {
         for (const b of bases) await setup.create(b);
         const s = await runLevel(adapters, bases, opsPer[ci], slicesPer[ci], c, data);
         loads.push(loadavg()[0]);
-        process.stderr.write(`run ${rep + 1}/${repeats} c=${c} done; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`);
+        process.stderr.write(
+          `run ${rep + 1}/${repeats} c=${c} done; load average ${loadavg()
+            .map((l) => l.toFixed(1))
+            .join(' ')}\n`,
+        );
         runs.push(...s);
         for (const x of s) {
           process.stderr.write(
@@ -514,62 +519,62 @@ async function main(): Promise<void> {
       : [];
   const reading = [
     'How the Java client is run: in its own JVM, started once before the warm-up and left running. The runner sends it one ' +
-      'slice at a time (`run create BASE FROM TO 64 128` on its stdin) and takes back every request\'s latency and start ' +
-      '(System.nanoTime, the monotonic clock process.hrtime reads), the slice\'s wall time and the JVM\'s CPU, so its slices ' +
-      'take their turns in the same rounds and orders as the Node clients\' and its round-by-round ratios pair slices that ran ' +
-      'moments apart. N outstanding is N asynchronous calls in flight, each callback (on the client\'s event thread) sending the ' +
-      'next: the same closed loop as the Node clients\' N workers. Its CPU is the whole JVM\'s, every thread (the send and event ' +
+      "slice at a time (`run create BASE FROM TO 64 128` on its stdin) and takes back every request's latency and start " +
+      "(System.nanoTime, the monotonic clock process.hrtime reads), the slice's wall time and the JVM's CPU, so its slices " +
+      "take their turns in the same rounds and orders as the Node clients' and its round-by-round ratios pair slices that ran " +
+      "moments apart. N outstanding is N asynchronous calls in flight, each callback (on the client's event thread) sending the " +
+      "next: the same closed loop as the Node clients' N workers. Its CPU is the whole JVM's, every thread (the send and event " +
       'threads, the JIT compilers and the garbage collector, which a Java application pays for too), counted within its own ' +
-      'slices as the Node clients\' process CPU is within theirs; neither the JVM idling through the other clients\' slices nor ' +
+      "slices as the Node clients' process CPU is within theirs; neither the JVM idling through the other clients' slices nor " +
       'the Node process waiting for the JVM is charged to anyone. The driver measures around the requests only: reading its ' +
-      'command and writing its reply fall outside, as the runner\'s bookkeeping outside a slice does for the Node clients.',
+      "command and writing its reply fall outside, as the runner's bookkeeping outside a slice does for the Node clients.",
     '',
     'Whether driving a client from outside changes its figures was measured with a control, `--clients zkwarden,own-process,java` ' +
       '(`--ops 6000,24000 --concurrency 1,64 --slices 12,48 --repeat 3`, 2026-12-01, on the same busy machine, load average 20–27): ' +
       'zkwarden a second time, in a Node process of its own driven over the same pipe and measured the way the Java driver measures ' +
-      '(CPU from /proc\'s ticks). zkwarden in the runner ÷ zkwarden in its own process, round by round, was 0.990–1.044 at 1 ' +
-      'outstanding and 0.996–1.035 at 64, every interval holding 1 but getData at 64 (1.002–1.180, in the in-process client\'s ' +
-      'favour); the own process\'s CPU per request by /proc\'s ticks was 0–15 % above the in-process client\'s by process.cpuUsage() ' +
+      "(CPU from /proc's ticks). zkwarden in the runner ÷ zkwarden in its own process, round by round, was 0.990–1.044 at 1 " +
+      "outstanding and 0.996–1.035 at 64, every interval holding 1 but getData at 64 (1.002–1.180, in the in-process client's " +
+      "favour); the own process's CPU per request by /proc's ticks was 0–15 % above the in-process client's by process.cpuUsage() " +
       '(a second Node runtime). So the out-of-process path gives the driven client no edge and the ticks do not understate its CPU. ' +
       'In that run the Java client was again ahead at 1 outstanding (zkwarden ÷ Java 0.744–0.956) and level at 64 (0.988–1.112), ' +
-      'with less client CPU per request at 1 outstanding (create, getData, setData, delete: 57, 28, 52 and 47 µs against zkwarden\'s ' +
+      "with less client CPU per request at 1 outstanding (create, getData, setData, delete: 57, 28, 52 and 47 µs against zkwarden's " +
       '94, 43, 73 and 57 µs) and about the same at 64 (18.8–25.8 µs against 19.5–26.5 µs).',
     '',
-    'Reading: throughput and latency are mostly the servers\' (the three server JVMs share the cores with the clients\' processes), so ' +
-      'they move with whatever else runs on the machine; the client CPU column is each client\'s own cost per request and is ' +
+    "Reading: throughput and latency are mostly the servers' (the three server JVMs share the cores with the clients' processes), so " +
+      "they move with whatever else runs on the machine; the client CPU column is each client's own cost per request and is " +
       'the figure that is stable across runs.',
     '',
     'The tail at many outstanding requests is not a steady-state property of a client. When a server stalls (a GC pause, a ' +
       'descheduled JVM), every request in flight waits together, so the requests at or above p99 come from the few separate ' +
       'moments counted in the "p99 events" column, and p99 is roughly the size of the few worst stalls that fell into that ' +
-      'client\'s turns. That is why the high level runs more requests in more, shorter slices: with 6,000 requests at 64 ' +
+      "client's turns. That is why the high level runs more requests in more, shorter slices: with 6,000 requests at 64 " +
       'outstanding, p99 was often one single stall, and which client it hit decided the "p99 gap" between clients.',
     '',
-    'How zkwarden\'s tail was checked (issue 3): `--diag` (event-loop delay with a 1 ms probe, GC pauses) and `--dump` ' +
-      '(every request\'s start and latency) on runs with all three clients and with zkwarden alone, and a CPU profile ' +
+    "How zkwarden's tail was checked (issue 3): `--diag` (event-loop delay with a 1 ms probe, GC pauses) and `--dump` " +
+      "(every request's start and latency) on runs with all three clients and with zkwarden alone, and a CPU profile " +
       '(`node --cpu-prof`) of zkwarden alone at 64 outstanding. The slow requests come in clusters that overlap in time, while ' +
-      'zkwarden\'s event loop had the lowest delay p99 of the three clients in every op; the profile shows the ' +
+      "zkwarden's event loop had the lowest delay p99 of the three clients in every op; the profile shows the " +
       'process idle most of the time, its own work led by the writev system call. The request path has no per-request timer ' +
       '(one sweeper checks deadlines), no Array#shift (a head-indexed FIFO), and no copy of the receive buffer except a partial ' +
-      'frame\'s tail. Sending the requests of one tick in one writev was compared with one write per request and with ' +
+      "frame's tail. Sending the requests of one tick in one writev was compared with one write per request and with " +
       '"first request at once, the rest corked": no difference in p99 beyond run-to-run noise, so the batching (lowest CPU) stays.',
     '',
-    'Writes at 64 outstanding are the ensemble\'s limit, not the client\'s: every write goes follower → leader → quorum → ' +
+    "Writes at 64 outstanding are the ensemble's limit, not the client's: every write goes follower → leader → quorum → " +
       'follower, and the three JVMs share two cores with the client (during those slices the machine is about 60 % kernel time ' +
       'with ~95,000 context switches/s and under 10 % idle). Looked at with narrowed runs of the writes at 64 outstanding, 5 ' +
       'repeats each, with temporary variants of zkwarden in the same run (patches not kept): one write per request, the first ' +
       'request at once and the rest corked, every write in its own setImmediate, or a writev per 8 requests, instead of one ' +
-      'writev per tick; create (op 1) instead of create2; a 5 or 15 µs pause before each write (about node-zookeeper-client\'s ' +
-      'own cost per request). None moved zkwarden\'s throughput: against the current code the per-round ratios were ' +
+      "writev per tick; create (op 1) instead of create2; a 5 or 15 µs pause before each write (about node-zookeeper-client's " +
+      "own cost per request). None moved zkwarden's throughput: against the current code the per-round ratios were " +
       '0.97–1.03, every interval holding 1.',
     '',
     'node-zookeeper-client costs the servers about 10 % (1–15 %) less CPU per write than zkwarden in nearly every repeat, also with every ' +
       'order of the clients (so it is not what the previous slice left behind) and with identical request bytes apart from the ' +
       'xid and create vs create2 (checked on the wire). Only the paced variants (the 5 or 15 µs pause) came close to that figure, ' +
-      'so it most likely comes from the slower writer spreading its requests out, and paying for that on the client\'s side cancels the ' +
+      "so it most likely comes from the slower writer spreading its requests out, and paying for that on the client's side cancels the " +
       'gain: the paced variants were not faster.',
     '',
-    'How much of a write row\'s gap is the client: two identical zkwarden clients in one run (`--clients zkwarden,twin`) ' +
+    "How much of a write row's gap is the client: two identical zkwarden clients in one run (`--clients zkwarden,twin`) " +
       'differ by as much as zkwarden and node-zookeeper-client do. In one such run their medians were 8,726 and 9,044 setData/s ' +
       '(3.6 % apart; per-round ratio 1.005, interval 0.969–1.049), and an earlier one gave 1.046 on create. The same write row ' +
       'also comes out for either client from one run to the next: setData at 64 against node-zookeeper-client was 0.960, 0.927, ' +
@@ -617,7 +622,7 @@ async function main(): Promise<void> {
     ...rows,
     '',
     'The same comparison slice by slice: in each round every client ran one slice of the same requests moments apart, so a ' +
-      'ratio of two slices cancels most of the machine\'s drift. Median of the per-round ratios over all repeats, with a ' +
+      "ratio of two slices cancels most of the machine's drift. Median of the per-round ratios over all repeats, with a " +
       'bootstrap 95 % interval over repeats and their rounds; an interval containing 1.000 means the two are not told apart by this run.',
     '',
     ...paired,
@@ -625,8 +630,8 @@ async function main(): Promise<void> {
     pairedVerdict,
     '',
     'The goal per row (issue 11): against each Node peer, the round-by-round throughput interval is above 1 (ahead) or holds 1 (tie), ' +
-      'never below, and zkwarden\'s client CPU per request is the lowest of the Node clients; against the Java client, ' +
-      'zkwarden\'s throughput is at least 90 % of the Java client\'s by the median of the per-round ratios (interval beside it), with the p99s side by side.',
+      "never below, and zkwarden's client CPU per request is the lowest of the Node clients; against the Java client, " +
+      "zkwarden's throughput is at least 90 % of the Java client's by the median of the per-round ratios (interval beside it), with the p99s side by side.",
     '',
     ...goalTable,
     '',

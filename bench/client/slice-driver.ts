@@ -125,7 +125,8 @@ export class SliceDriver {
     // Generous: a slice at 1 outstanding on a loaded machine is a few ms per request.
     const words = await this.command(`run ${s.op} ${s.base} ${s.from} ${s.to} ${s.concurrency} ${s.dataBytes}`, 60_000 + 20 * n);
     const v = words.map(Number);
-    if (v.length !== 3 + 2 * n || v.some((x) => !Number.isFinite(x))) throw new Error(`${this.name}: a malformed reply to run (${words.length} words for ${n} requests)`);
+    if (v.length !== 3 + 2 * n || v.some((x) => !Number.isFinite(x)))
+      throw new Error(`${this.name}: a malformed reply to run (${words.length} words for ${n} requests)`);
     const t0 = v[2];
     const latencies = new Array<number>(n);
     const starts = new Array<number>(n);

@@ -60,7 +60,9 @@ async function plainClose(connectString: string, id: bigint, password: Buffer): 
 async function main(): Promise<void> {
   let values;
   try {
-    ({ values } = parseArgs({ options: { rounds: { type: 'string', default: '40' }, load: { type: 'string', default: '1' }, 'no-write': { type: 'boolean', default: false } } }));
+    ({ values } = parseArgs({
+      options: { rounds: { type: 'string', default: '40' }, load: { type: 'string', default: '1' }, 'no-write': { type: 'boolean', default: false } },
+    }));
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
@@ -93,7 +95,13 @@ async function main(): Promise<void> {
         await observer.sync(path);
         const alive = (await observer.exists(path)) !== null;
         const state = holder.state;
-        const outcome: Outcome = alive ? 'alive' : state === 'expired' ? 'ended, holder told' : state === 'connected' ? 'ended, holder connected' : 'ended, holder reconnecting';
+        const outcome: Outcome = alive
+          ? 'alive'
+          : state === 'expired'
+            ? 'ended, holder told'
+            : state === 'connected'
+              ? 'ended, holder connected'
+              : 'ended, holder reconnecting';
         const r: Round = { outcome, ms };
         if (outcome === 'ended, holder connected') {
           // Its next write: the leader answers SessionExpired (a follower's connection), or drops it
@@ -120,14 +128,18 @@ async function main(): Promise<void> {
     const rs = results[way];
     const n = (o: Outcome): number => rs.filter((r) => r.outcome === o).length;
     const connected = rs.filter((r) => r.outcome === 'ended, holder connected');
-    const split = connected.length ? ` (${connected.filter((r) => r.onLeader).length} on the leader; ${connected.filter((r) => r.toldByWrite).length} told at the next write)` : '';
+    const split = connected.length
+      ? ` (${connected.filter((r) => r.onLeader).length} on the leader; ${connected.filter((r) => r.toldByWrite).length} told at the next write)`
+      : '';
     const ms = rs.map((r) => r.ms);
     return `| ${way} | ${rs.length} | ${n('alive')} | ${connected.length}${split} | ${n('ended, holder reconnecting')} | ${n('ended, holder told')} | ${medianOf(ms).toFixed(0)} | ${Math.max(...ms).toFixed(0)} |`;
   });
   const section = [
     HEADING,
     '',
-    `\`npm run bench:end-session -- --rounds ${rounds} --load ${load}\` (bench/end-session/run.ts), ${new Date().toISOString().slice(0, 10)}; ${cpus().length} cores, ${load} busy-loop process(es) beside the 3-server ensemble, load average at the end ${loadavg().map((l) => l.toFixed(1)).join(' ')}.`,
+    `\`npm run bench:end-session -- --rounds ${rounds} --load ${load}\` (bench/end-session/run.ts), ${new Date().toISOString().slice(0, 10)}; ${cpus().length} cores, ${load} busy-loop process(es) beside the 3-server ensemble, load average at the end ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}.`,
     '',
     `A holder (zkwarden client, reconnects at once) pinned to one server; its session ended through a connect string starting with that server; states read ${SETTLE_AFTER_MS} ms later. "Holder connected" is a connection that outlived its session: pings and reads still answered on a follower, so the holder believes it is connected until its next write.`,
     '',

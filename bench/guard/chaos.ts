@@ -58,7 +58,10 @@ async function main(): Promise<number> {
   try {
     chaosPlan(opts(seed));
   } catch (e) {
-    if (e instanceof ChaosOptionError) throw new UsageError(`--${e.field === 'maxHoldMs' ? 'max-hold' : e.field}: ${e.message.slice(e.field.length + 2)}${e.field === 'kinds' ? ` (known: ${CHAOS_FAULTS.join(', ')})` : ''}`);
+    if (e instanceof ChaosOptionError)
+      throw new UsageError(
+        `--${e.field === 'maxHoldMs' ? 'max-hold' : e.field}: ${e.message.slice(e.field.length + 2)}${e.field === 'kinds' ? ` (known: ${CHAOS_FAULTS.join(', ')})` : ''}`,
+      );
     throw e;
   }
   const out: unknown[] = [];

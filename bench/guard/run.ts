@@ -113,26 +113,68 @@ export function cases(): Case[] {
   return [
     { part: 'hba', id: 'hba-off', label: 'hba-hang, guard off', scenario: hba, options: { guard: false }, want: 'no-failover-during-fault' },
     { part: 'hba', id: 'hba-on', label: 'hba-hang, guard on (defaults)', scenario: hba, options: { guard: true }, want: 'failover' },
-    { part: 'defences', id: 'gate', label: '(a) disk stall, in-process gate only', scenario: hba, options: { guard: only(true, false, false) }, want: 'failover' },
     {
-      part: 'defences', id: 'watchdog', label: '(b) whole meta wedged (main thread in a disk write), watchdog only', scenario: hba,
-      options: { guard: only(false, true, false), cluster: { dataWrites: 'sync' } }, want: 'failover',
+      part: 'defences',
+      id: 'gate',
+      label: '(a) disk stall, in-process gate only',
+      scenario: hba,
+      options: { guard: only(true, false, false) },
+      want: 'failover',
     },
-    { part: 'defences', id: 'deposition', label: "(c) leader's port cut from the chunks, deposition only", scenario: cut, options: { guard: only(false, false, true) }, want: 'failover' },
+    {
+      part: 'defences',
+      id: 'watchdog',
+      label: '(b) whole meta wedged (main thread in a disk write), watchdog only',
+      scenario: hba,
+      options: { guard: only(false, true, false), cluster: { dataWrites: 'sync' } },
+      want: 'failover',
+    },
+    {
+      part: 'defences',
+      id: 'deposition',
+      label: "(c) leader's port cut from the chunks, deposition only",
+      scenario: cut,
+      options: { guard: only(false, false, true) },
+      want: 'failover',
+    },
     { part: 'checks', id: 'pause-1s', label: '1 s SIGSTOP of the leader', scenario: pauseFor(1000, false), options: { guard: true }, want: 'none' },
     {
-      part: 'checks', id: 'cpu-30s', label: "leader's node at 20 % of a core for 30 s",
-      scenario: heldFor('cpu-starve', 30_000, 'cpu-starve-30s', "the meta leader's node gets 20 % of one core for 30 s: slower, not dead"), options: { guard: true }, want: 'none',
+      part: 'checks',
+      id: 'cpu-30s',
+      label: "leader's node at 20 % of a core for 30 s",
+      scenario: heldFor('cpu-starve', 30_000, 'cpu-starve-30s', "the meta leader's node gets 20 % of one core for 30 s: slower, not dead"),
+      options: { guard: true },
+      want: 'none',
     },
     {
-      part: 'checks', id: 'disk-500ms', label: "500 ms per request of the leader's data directory, 10 s",
-      scenario: heldFor('disk-slow', 10_000, 'disk-slow-10s', "every request to the meta leader's data directory takes 500 ms for 10 s: slow, not dead"), options: { guard: true }, want: 'none',
+      part: 'checks',
+      id: 'disk-500ms',
+      label: "500 ms per request of the leader's data directory, 10 s",
+      scenario: heldFor('disk-slow', 10_000, 'disk-slow-10s', "every request to the meta leader's data directory takes 500 ms for 10 s: slow, not dead"),
+      options: { guard: true },
+      want: 'none',
     },
-    { part: 'checks', id: 'pause-3s', label: 'SIGSTOP of the leader held 3 s (past the 2 s watchdog deadline)', scenario: pauseFor(3000, true), options: { guard: true }, want: 'failover' },
+    {
+      part: 'checks',
+      id: 'pause-3s',
+      label: 'SIGSTOP of the leader held 3 s (past the 2 s watchdog deadline)',
+      scenario: pauseFor(3000, true),
+      options: { guard: true },
+      want: 'failover',
+    },
   ];
 }
 
-function parse(): { runs: number; defenceRuns: number; checkRuns: number; parts: Set<Part>; quietLoad: number | null; subnet: string; json: string | null; write: boolean } {
+function parse(): {
+  runs: number;
+  defenceRuns: number;
+  checkRuns: number;
+  parts: Set<Part>;
+  quietLoad: number | null;
+  subnet: string;
+  json: string | null;
+  write: boolean;
+} {
   let values: Record<string, string | boolean | undefined>;
   try {
     ({ values } = parseArgs({
@@ -165,13 +207,20 @@ function parse(): { runs: number; defenceRuns: number; checkRuns: number; parts:
   let quietLoad: number | null = null;
   if (values['quiet-load'] !== undefined) {
     quietLoad = Number(values['quiet-load']);
-    if (!Number.isFinite(quietLoad) || quietLoad <= 0) throw new UsageError(`--quiet-load: expected a positive load average, got ${String(values['quiet-load'])}`);
+    if (!Number.isFinite(quietLoad) || quietLoad <= 0)
+      throw new UsageError(`--quiet-load: expected a positive load average, got ${String(values['quiet-load'])}`);
   }
   const subnet = String(values.subnet);
   if (!/^198\.(18|19)\.\d{1,3}$/.test(subnet)) throw new UsageError(`--subnet: expected a /24 inside 198.18.0.0/15 such as 198.18.77, got ${subnet}`);
   return {
-    runs: int('runs', 1000), defenceRuns: int('defence-runs', 1000), checkRuns: int('check-runs', 1000), parts, quietLoad, subnet,
-    json: values.json === undefined ? null : String(values.json), write: !values['no-write'],
+    runs: int('runs', 1000),
+    defenceRuns: int('defence-runs', 1000),
+    checkRuns: int('check-runs', 1000),
+    parts,
+    quietLoad,
+    subnet,
+    json: values.json === undefined ? null : String(values.json),
+    write: !values['no-write'],
   };
 }
 
@@ -208,8 +257,15 @@ async function once(c: Case, subnet: string, quietLoad: number | null): Promise<
   }
   const f = r.fault;
   return {
-    load, ok: r.ok, error: r.error, failoverMs: r.metrics.failoverMs, unavailableMs: r.metrics.unavailableMs, newTerms: r.metrics.newTerms, safe: r.safety.ok,
-    faultMs: f ? (f.endAt ?? r.endedAt) - f.at : null, failedExpectations: r.expectations.filter((x) => !x.ok).map((x) => `${x.name}: ${x.detail}`),
+    load,
+    ok: r.ok,
+    error: r.error,
+    failoverMs: r.metrics.failoverMs,
+    unavailableMs: r.metrics.unavailableMs,
+    newTerms: r.metrics.newTerms,
+    safe: r.safety.ok,
+    faultMs: f ? (f.endAt ?? r.endedAt) - f.at : null,
+    failedExpectations: r.expectations.filter((x) => !x.ok).map((x) => `${x.name}: ${x.detail}`),
   };
 }
 
@@ -236,7 +292,11 @@ function summary(c: Case, runs: Run[]): { row: string; failovers: number[] } {
   const spread = sorted.length > 1 && !off ? s(sorted[sorted.length - 1]! - sorted[0]!) : '';
   const un = runs.map((r) => r.unavailableMs).filter((x): x is number => x !== null);
   const what =
-    c.want === 'failover' ? `${wanted}/${runs.length} failed over` : c.want === 'none' ? `${wanted}/${runs.length} without failover` : `${wanted}/${runs.length} no failover during the fault (held ${s(medianOf(runs.map((r) => r.faultMs ?? 0)))} s)`;
+    c.want === 'failover'
+      ? `${wanted}/${runs.length} failed over`
+      : c.want === 'none'
+        ? `${wanted}/${runs.length} without failover`
+        : `${wanted}/${runs.length} no failover during the fault (held ${s(medianOf(runs.map((r) => r.faultMs ?? 0)))} s)`;
   return {
     row: `| ${c.label} | ${runs.length} | ${what} | ${fo} | ${spread} | ${un.length ? s(medianOf(un)) : ''} | ${safe}/${runs.length} | ${Math.min(...loads).toFixed(1)}–${Math.max(...loads).toFixed(1)} |`,
     failovers,
@@ -263,7 +323,8 @@ async function main(): Promise<void> {
     );
   }
   const loadAfter = loadavg();
-  const header = '| case | runs | outcome | failover s (min / median / max) | spread s | unavailable s (median) | safe | load at start |\n| --- | ---: | --- | --- | ---: | ---: | ---: | --- |';
+  const header =
+    '| case | runs | outcome | failover s (min / median / max) | spread s | unavailable s (median) | safe | load at start |\n| --- | ---: | --- | --- | ---: | ---: | ---: | --- |';
   const rows: string[] = [];
   let goal = '';
   for (const c of all) {
@@ -293,9 +354,12 @@ async function main(): Promise<void> {
     '',
     ...(goal ? [goal, ''] : []),
     ...(maxLoad >= 1.5
-      ? [`Taken on a busy machine (1-minute load up to ${maxLoad.toFixed(1)} at the start of a run, on 2 cores, from other engineers' work): the figures include waiting for a CPU. For quiet figures: \`npm run bench:guard -- --quiet-load 1.5\`.`, '']
+      ? [
+          `Taken on a busy machine (1-minute load up to ${maxLoad.toFixed(1)} at the start of a run, on 2 cores, from other engineers' work): the figures include waiting for a CPU. For quiet figures: \`npm run bench:guard -- --quiet-load 1.5\`.`,
+          '',
+        ]
       : []),
-    'Safe: every safety check held (no acknowledged write lost, epochs only increase, no write of a deposed leader after its successor\'s claim). docs/guard.md explains what bounds each figure (the timing model).',
+    "Safe: every safety check held (no acknowledged write lost, epochs only increase, no write of a deposed leader after its successor's claim). docs/guard.md explains what bounds each figure (the timing model).",
   ].join('\n');
   process.stdout.write(section + '\n');
   if (o.json) writeFileSync(o.json, JSON.stringify({ args, cases: all.map((c) => ({ id: c.id, label: c.label, runs: results.get(c.id) })) }, null, 1));

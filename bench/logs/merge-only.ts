@@ -6,7 +6,9 @@ if (!root) throw new Error('usage: merge-only.ts BUNDLE');
 let entries = 0;
 let lines = 0;
 const inv = await investigate({
-  root, tz: 'UTC', mergeOnly: true,
+  root,
+  tz: 'UTC',
+  mergeOnly: true,
   onBatch: (b) => {
     entries += b.length;
     for (const e of b) lines += 1 + (e.more ? e.more.length : 0);

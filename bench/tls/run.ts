@@ -46,7 +46,8 @@ interface Slice {
 
 function intList(name: string, text: string, min: number, max: number): number[] {
   const out = text.split(',').map((t) => Number(t.trim()));
-  if (out.length === 0 || out.some((v) => !Number.isInteger(v) || v < min || v > max)) throw new UsageError(`--${name}: expected integers from ${min} to ${max}, comma separated, got ${text}`);
+  if (out.length === 0 || out.some((v) => !Number.isInteger(v) || v < min || v > max))
+    throw new UsageError(`--${name}: expected integers from ${min} to ${max}, comma separated, got ${text}`);
   return out;
 }
 
@@ -80,7 +81,13 @@ async function slice(ens: Ensemble, c: ZooKeeperClient, op: Op, requests: number
   );
   const ms = performance.now() - t0;
   const cpu = process.cpuUsage(c0);
-  return { opsPerSec: (requests / ms) * 1000, lats, clientCpuUs: (cpu.user + cpu.system) / requests, serverCpuUs: (serversCpuUs(ens) - s0) / requests, requests };
+  return {
+    opsPerSec: (requests / ms) * 1000,
+    lats,
+    clientCpuUs: (cpu.user + cpu.system) / requests,
+    serverCpuUs: (serversCpuUs(ens) - s0) / requests,
+    requests,
+  };
 }
 
 const fmt = (v: number, digits = 0): string => v.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });

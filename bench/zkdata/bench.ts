@@ -23,16 +23,25 @@ const opt = (name: string, def: string): string => {
 const NODES = Number(opt('nodes', '1000000'));
 const DIR = opt('dir', '/tmp/zkwarden-bench-zkdata');
 const RUNS = Number(opt('runs', '1'));
-const CP = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-nop.jar', 'jackson-core.jar', 'snappy-java.jar', 'netty-common.jar'].map((j) => `/usr/share/java/${j}`).join(':');
+const CP = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-nop.jar', 'jackson-core.jar', 'snappy-java.jar', 'netty-common.jar']
+  .map((j) => `/usr/share/java/${j}`)
+  .join(':');
 
-interface Measure { seconds: number; cpuSeconds: number; maxRssMb: number; status: number }
+interface Measure {
+  seconds: number;
+  cpuSeconds: number;
+  maxRssMb: number;
+  status: number;
+}
 
 function timed(cmd: string, cmdArgs: string[], stdoutFile: string | null): Promise<Measure> {
   return new Promise((resolve, reject) => {
     const shell = `/usr/bin/time -v ${[cmd, ...cmdArgs].map((a) => `'${a}'`).join(' ')} > ${stdoutFile ?? '/dev/null'}`;
     const child = spawn('bash', ['-c', shell], { cwd: root, env: { ...process.env, TZ: 'UTC' }, stdio: ['ignore', 'ignore', 'pipe'] });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
+    child.stderr.on('data', (d: Buffer) => {
+      err += d.toString();
+    });
     child.on('error', reject);
     child.on('close', (code) => {
       const wall = /Elapsed \(wall clock\) time \(h:mm:ss or m:ss\): (?:(\d+):)?(\d+):([\d.]+)/.exec(err);
@@ -76,14 +85,24 @@ async function main(): Promise<void> {
     await timed(process.execPath, ['--import', 'tsx', 'bench/zkdata/gen-snapshot.ts', m1, String(NODES), '2000'], null);
     for (const m of ['m2', 'm3']) cpSync(m1, join(DIR, m), { recursive: true });
   }
-  const snap = join(m1, 'version-2', readdirSync(join(m1, 'version-2')).find((f) => f.startsWith('snapshot.'))!);
+  const snap = join(
+    m1,
+    'version-2',
+    readdirSync(join(m1, 'version-2')).find((f) => f.startsWith('snapshot.'))!,
+  );
   const zkwarden = [process.execPath, '--import', 'tsx', 'src/cli/main.ts'];
   const rows: [string, Measure][] = [];
   for (let r = 0; r < RUNS; r++) {
-    rows.push(['ZooKeeper SnapshotFormatter (java 17)', await timed('java', ['-cp', CP, 'org.apache.zookeeper.server.SnapshotFormatter', snap], join(DIR, 'java.txt'))]);
+    rows.push([
+      'ZooKeeper SnapshotFormatter (java 17)',
+      await timed('java', ['-cp', CP, 'org.apache.zookeeper.server.SnapshotFormatter', snap], join(DIR, 'java.txt')),
+    ]);
     rows.push(['zkwarden snapshot dump', await timed(zkwarden[0]!, [...zkwarden.slice(1), 'snapshot', 'dump', snap], join(DIR, 'zkwarden.txt'))]);
     rows.push(['zkwarden snapshot dump --json', await timed(zkwarden[0]!, [...zkwarden.slice(1), 'snapshot', 'dump', '--json', snap], null)]);
-    rows.push(['zkwarden audit m1 m2 m3 (offline)', await timed(zkwarden[0]!, [...zkwarden.slice(1), 'audit', m1, join(DIR, 'm2'), join(DIR, 'm3')], join(DIR, 'audit.txt'))]);
+    rows.push([
+      'zkwarden audit m1 m2 m3 (offline)',
+      await timed(zkwarden[0]!, [...zkwarden.slice(1), 'audit', m1, join(DIR, 'm2'), join(DIR, 'm3')], join(DIR, 'audit.txt')),
+    ]);
   }
   const java = await nodeBlocks(join(DIR, 'java.txt'));
   const mine = await nodeBlocks(join(DIR, 'zkwarden.txt'));
@@ -92,7 +111,11 @@ async function main(): Promise<void> {
   process.stdout.write(`node blocks: SnapshotFormatter ${java.count}, zkwarden ${mine.count}; identical content: ${same ? 'yes' : 'NO'}\n\n`);
   process.stdout.write('| run | wall s | CPU s | peak RSS MB |\n| --- | ---: | ---: | ---: |\n');
   for (const [name, m] of rows) process.stdout.write(`| ${name} | ${m.seconds.toFixed(2)} | ${m.cpuSeconds.toFixed(2)} | ${m.maxRssMb} |\n`);
-  process.stdout.write(`\nload average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}; ${cpus().length} cores, Node ${process.version}\n`);
+  process.stdout.write(
+    `\nload average at the end: ${loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}; ${cpus().length} cores, Node ${process.version}\n`,
+  );
   if (!same) process.exitCode = 1;
 }
 

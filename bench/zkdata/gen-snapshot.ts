@@ -30,7 +30,9 @@ class Out {
   constructor(file: string) {
     this.stream = createWriteStream(file);
   }
-  get writer(): JuteWriter { return this.w; }
+  get writer(): JuteWriter {
+    return this.w;
+  }
   async maybeFlush(force = false): Promise<void> {
     if (!force && this.w.length < 4 << 20) return;
     const buf = Buffer.from(this.w.toBuffer());
@@ -103,10 +105,34 @@ async function main(): Promise<void> {
   let z = SNAP_ZXID + 1;
   const session = SESSIONS[0]!;
   const entries = [
-    encodeTxnEntry({ header: { clientId: session, cxid: 1, zxid: z++, time: T0 + NODES, type: OpCode.create2 }, record: { kind: 'create', path: '/bench/extra', data: null, acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], ephemeral: false, parentCVersion: groups + 1 }, digest: null }),
+    encodeTxnEntry({
+      header: { clientId: session, cxid: 1, zxid: z++, time: T0 + NODES, type: OpCode.create2 },
+      record: {
+        kind: 'create',
+        path: '/bench/extra',
+        data: null,
+        acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }],
+        ephemeral: false,
+        parentCVersion: groups + 1,
+      },
+      digest: null,
+    }),
   ];
   for (let i = 0; i < TXNS - 1; i++) {
-    entries.push(encodeTxnEntry({ header: { clientId: session, cxid: i + 2, zxid: z++, time: T0 + NODES + i, type: OpCode.create2 }, record: { kind: 'create', path: `/bench/extra/e${i}`, data: Buffer.from(`x${i}`), acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }], ephemeral: i % 10 === 0, parentCVersion: i + 1 }, digest: null }));
+    entries.push(
+      encodeTxnEntry({
+        header: { clientId: session, cxid: i + 2, zxid: z++, time: T0 + NODES + i, type: OpCode.create2 },
+        record: {
+          kind: 'create',
+          path: `/bench/extra/e${i}`,
+          data: Buffer.from(`x${i}`),
+          acl: [{ perms: 31, id: { scheme: 'world', id: 'anyone' } }],
+          ephemeral: i % 10 === 0,
+          parentCVersion: i + 1,
+        },
+        digest: null,
+      }),
+    );
   }
   for (const p of entries) {
     log.writeLong(new Adler32().update(p).value).writeBuffer(p).writeByte(0x42);

@@ -32,11 +32,10 @@ export function buildFaultfs({ log = () => {} } = {}) {
   // Built beside and renamed into place, so a concurrent reader never runs a half-written binary.
   const tmp = `${FAULTFS_BINARY}.${process.pid}.tmp`;
   log(`building ${FAULTFS_BINARY}`);
-  const cc = spawnSync(
-    'gcc',
-    ['-O2', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Wno-format-truncation', FAULTFS_SOURCE, '-o', tmp, ...flags, '-lpthread'],
-    { encoding: 'utf8', timeout: 120_000 },
-  );
+  const cc = spawnSync('gcc', ['-O2', '-g', '-std=gnu11', '-Wall', '-Wextra', '-Wno-format-truncation', FAULTFS_SOURCE, '-o', tmp, ...flags, '-lpthread'], {
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
   if (cc.error || cc.status !== 0) {
     throw new Error(`faultfs: gcc failed (${cc.error ? cc.error.message : `exit ${cc.status}`}):\n${(cc.stderr ?? '').trim()}`);
   }

@@ -143,7 +143,8 @@ async function run(command: string[], o: RunOptions): Promise<void> {
   log.log('watchdog.exit', { interventions: wd.interventions });
   // A stalled log sink must not keep the watchdog from reporting its exit.
   await log.drain(2000);
-  if (end instanceof Error) throw new CliError(`cannot start ${cmd}: ${end.message}`, (end as NodeJS.ErrnoException).code === 'ENOENT' ? ExitCode.usage : ExitCode.environment);
+  if (end instanceof Error)
+    throw new CliError(`cannot start ${cmd}: ${end.message}`, (end as NodeJS.ErrnoException).code === 'ENOENT' ? ExitCode.usage : ExitCode.environment);
   if (wd.interventions > 0) process.exitCode = ExitCode.finding;
   else process.exitCode = end.code ?? 128 + signalNumber(end.signal);
 }
@@ -195,8 +196,12 @@ export function formatStatus(s: WatchdogStatus): string {
     `  service      pid ${procs}; ${s.beats} beats, last ${s.sinceLastBeatMs === null ? 'never' : `${s.sinceLastBeatMs} ms ago`}, longest silence ${s.maxSilenceMs} ms, ` +
       `${s.healthy === null ? 'health unknown' : s.healthy ? 'healthy' : `ill for ${s.illForMs} ms: ${s.illReason ?? ''}`}`,
   );
-  lines.push(`  session      ${s.session.registered ? `registered (${s.session.label})` : 'none'}${s.znode ? `, znode ${s.znode}` : ''}${s.serviceState ? `, ${s.serviceState}` : ''}`);
-  lines.push(`  log          ${s.log.dropped} dropped, ${s.log.pending} pending${s.log.writeStalledMs !== null ? `, a write stalled for ${s.log.writeStalledMs} ms` : ''}`);
+  lines.push(
+    `  session      ${s.session.registered ? `registered (${s.session.label})` : 'none'}${s.znode ? `, znode ${s.znode}` : ''}${s.serviceState ? `, ${s.serviceState}` : ''}`,
+  );
+  lines.push(
+    `  log          ${s.log.dropped} dropped, ${s.log.pending} pending${s.log.writeStalledMs !== null ? `, a write stalled for ${s.log.writeStalledMs} ms` : ''}`,
+  );
   lines.push(`  interventions ${s.interventions}`);
   const recent = s.decisions.slice(-10);
   if (recent.length > 0) {
@@ -222,8 +227,18 @@ export function register(program: Command): void {
     .requiredOption('--servers <ips>', 'ZooKeeper servers as IP literals (no DNS), e.g. 10.1.88.101:2181,10.1.88.102:2181')
     .option('--path <path>', "the election path whose znodes the service's session may own", DEFAULT_ELECTION_PATH)
     .option('--name <name>', "the service's name in logs and its control socket (default: CMD's file name)")
-    .option('--deadline <ms>', 'silence (or ill beats while a session is registered) that makes the watchdog act', intOption('deadline'), DEFAULT_TIMING.watchdogDeadlineMs)
-    .option('--heartbeat-interval <ms>', 'the beat interval the service is asked to keep (ZKWARDEN_GUARD_HEARTBEAT_MS)', intOption('heartbeat-interval'), DEFAULT_TIMING.heartbeatIntervalMs)
+    .option(
+      '--deadline <ms>',
+      'silence (or ill beats while a session is registered) that makes the watchdog act',
+      intOption('deadline'),
+      DEFAULT_TIMING.watchdogDeadlineMs,
+    )
+    .option(
+      '--heartbeat-interval <ms>',
+      'the beat interval the service is asked to keep (ZKWARDEN_GUARD_HEARTBEAT_MS)',
+      intOption('heartbeat-interval'),
+      DEFAULT_TIMING.heartbeatIntervalMs,
+    )
     .option('--session-timeout <ms>', "the service's ZooKeeper session timeout, checked against the deadline", intOption('session-timeout'))
     .option('--listen <address>', 'also accept a service on @abstract-name or a loopback IP:PORT (for one not started by this command)')
     .option('--control <address>', 'the status socket (default @zkwarden-guard/NAME)')
@@ -236,7 +251,7 @@ export function register(program: Command): void {
       'after',
       '\nLine protocol (docs/guard.md): HELLO 1 <pid>, SESSION <id-hex> <password-hex> | SESSION none, ZNODE <path>,\n' +
         'STATE leader <epoch-hex>|candidate|waiting, HEARTBEAT <seq> ok | HEARTBEAT <seq> ill <reason>, BYE.\n' +
-        '\nExit codes: the service\'s own (128+signal if a signal ended it) when the watchdog did not act; 1 when it\n' +
+        "\nExit codes: the service's own (128+signal if a signal ended it) when the watchdog did not act; 1 when it\n" +
         'ended the session or killed the service; 2 bad usage or CMD not found; 3 environment (a socket cannot be bound).',
     )
     .action(async (command: string[], o: RunOptions) => run(command, o));

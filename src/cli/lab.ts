@@ -120,10 +120,14 @@ function pickLab(id: string | undefined): Lab {
 }
 
 function formatLab(s: LabStatus): string {
-  const lines = [`lab ${s.id}  ${s.subnet}  host ${s.hostIp}  owner pid ${s.owner.pid}${s.owner.alive ? '' : ' (dead: zkwarden lab clean removes it)'}  files ${s.baseDir}`];
+  const lines = [
+    `lab ${s.id}  ${s.subnet}  host ${s.hostIp}  owner pid ${s.owner.pid}${s.owner.alive ? '' : ' (dead: zkwarden lab clean removes it)'}  files ${s.baseDir}`,
+  ];
   for (const n of s.nodes) {
     const cpu = n.cpu?.fraction != null ? `cpu ${(n.cpu.fraction * 100).toFixed(0)} %` : 'cpu unlimited';
-    lines.push(`  ${n.name.padEnd(7)} ${n.ip.padEnd(15)} netns ${n.netns.padEnd(16)} ${cpu.padEnd(14)} disk ${n.disk.kind} ${n.disk.root}  ${n.processes.length} process(es)`);
+    lines.push(
+      `  ${n.name.padEnd(7)} ${n.ip.padEnd(15)} netns ${n.netns.padEnd(16)} ${cpu.padEnd(14)} disk ${n.disk.kind} ${n.disk.root}  ${n.processes.length} process(es)`,
+    );
   }
   lines.push(s.faults.length ? `network faults:\n${s.faults.map((f) => `  ${f.id}  ${describeFault(f)}`).join('\n')}` : 'network faults: none');
   return lines.join('\n');
@@ -151,7 +155,8 @@ function ensembleSize(v: string): number {
 /** The ensemble listens on loopback only (server N on <subnet>.10N): three octets inside 127.0.0.0/8. */
 function loopbackSubnet(v: string): string {
   const m = /^127\.(\d{1,3})\.(\d{1,3})$/.exec(v);
-  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255) throw new CliError(`--subnet expects the first three octets of a loopback address, like 127.0.88, got '${v}'`);
+  if (!m || Number(m[1]) > 255 || Number(m[2]) > 255)
+    throw new CliError(`--subnet expects the first three octets of a loopback address, like 127.0.88, got '${v}'`);
   return v;
 }
 
@@ -171,13 +176,22 @@ function registerEnsemble(lab: Command): void {
       const dir = resolve(o.dir);
       if (existsSync(stateFile(dir))) {
         const previous = Ensemble.attach(loadState(dir));
-        if (previous.servers.some((s) => previous.pid(s.id) !== null)) throw new CliError(`an ensemble is already recorded in ${dir}; stop it first: zkwarden lab ensemble down --dir ${o.dir}`);
+        if (previous.servers.some((s) => previous.pid(s.id) !== null))
+          throw new CliError(`an ensemble is already recorded in ${dir}; stop it first: zkwarden lab ensemble down --dir ${o.dir}`);
       }
       mkdirSync(dir, { recursive: true });
       if (!o.json) note(`starting ${o.size} ZooKeeper server(s) on ${o.subnet}.101..., files in ${dir}`);
       let e: Ensemble;
       try {
-        e = await Ensemble.start({ size: o.size, subnet: o.subnet, baseDir: dir, tickTime: o.tickTime, snapCount: o.snapCount, detached: true, keepFiles: true });
+        e = await Ensemble.start({
+          size: o.size,
+          subnet: o.subnet,
+          baseDir: dir,
+          tickTime: o.tickTime,
+          snapCount: o.snapCount,
+          detached: true,
+          keepFiles: true,
+        });
       } catch (err) {
         if (err instanceof EnsembleError) throw new CliError(err.message, ExitCode.environment);
         throw err;
@@ -200,7 +214,8 @@ function registerEnsemble(lab: Command): void {
       const serving = rows.filter((r) => r.mode !== null).length;
       const quorum = serving > rows.length / 2 && leader !== undefined;
       if (o.json) printJson({ connectString: e.connectString, quorum, leader: leader?.id ?? null, servers: rows });
-      else process.stdout.write(`connect string: ${e.connectString}\nquorum: ${quorum ? `yes, leader is server ${leader!.id}` : 'NO'}\n${formatStatus(rows)}\n`);
+      else
+        process.stdout.write(`connect string: ${e.connectString}\nquorum: ${quorum ? `yes, leader is server ${leader!.id}` : 'NO'}\n${formatStatus(rows)}\n`);
       if (!quorum) process.exitCode = ExitCode.finding;
     });
 
@@ -208,7 +223,7 @@ function registerEnsemble(lab: Command): void {
     .command('down')
     .description('stop every server of the recorded ensemble and wait for its ports')
     .option('--dir <path>', 'the directory given to up', DEFAULT_DIR)
-    .option('--purge', 'also delete the servers\' data and logs')
+    .option('--purge', "also delete the servers' data and logs")
     .option('--json', 'machine-readable output')
     .action(async (o: { dir: string; purge?: boolean; json?: boolean }) => {
       const e = Ensemble.attach(loadState(o.dir));
@@ -241,59 +256,64 @@ function registerNode(lab: Command): void {
     .option('--tick-time <ms>', 'ZooKeeper tickTime (with --zookeeper)', intOption('tick-time'), 2000)
     .option('--json', 'machine-readable output')
     .action(
-      labAction(async (o: { id?: string; nodes: number; subnet: string; disk: string; dir?: string; zookeeper?: boolean; tickTime: number; json?: boolean }) => {
-        if (o.disk !== 'plain' && o.disk !== 'faultfs') throw new CliError(`--disk expects 'plain' or 'faultfs', got '${o.disk}'`);
-        if (!o.json) note(`creating ${o.nodes} node(s) on ${o.subnet}.0/24…`);
-        const l = await Lab.create({ id: o.id, nodes: o.nodes, subnet: o.subnet, disk: o.disk, baseDir: o.dir, detached: true, keepFiles: o.dir !== undefined });
-        let zookeeper: ServerStatus[] | undefined;
-        if (o.zookeeper) {
-          if (!o.json) note('starting ZooKeeper in the nodes, waiting for a quorum…');
-          try {
-            const size = [5, 3, 1].find((n) => n <= l.nodes.length)!;
-            zookeeper = await ensembleStatus(await l.startEnsemble({ size, tickTime: o.tickTime, startTimeoutMs: 120_000 }));
-          } catch (e) {
-            await l.close();
-            throw e;
+      labAction(
+        async (o: { id?: string; nodes: number; subnet: string; disk: string; dir?: string; zookeeper?: boolean; tickTime: number; json?: boolean }) => {
+          if (o.disk !== 'plain' && o.disk !== 'faultfs') throw new CliError(`--disk expects 'plain' or 'faultfs', got '${o.disk}'`);
+          if (!o.json) note(`creating ${o.nodes} node(s) on ${o.subnet}.0/24…`);
+          const l = await Lab.create({
+            id: o.id,
+            nodes: o.nodes,
+            subnet: o.subnet,
+            disk: o.disk,
+            baseDir: o.dir,
+            detached: true,
+            keepFiles: o.dir !== undefined,
+          });
+          let zookeeper: ServerStatus[] | undefined;
+          if (o.zookeeper) {
+            if (!o.json) note('starting ZooKeeper in the nodes, waiting for a quorum…');
+            try {
+              const size = [5, 3, 1].find((n) => n <= l.nodes.length)!;
+              zookeeper = await ensembleStatus(await l.startEnsemble({ size, tickTime: o.tickTime, startTimeoutMs: 120_000 }));
+            } catch (e) {
+              await l.close();
+              throw e;
+            }
           }
-        }
-        const status = await l.status();
-        if (o.json) printJson({ ...status, ...(zookeeper ? { zookeeper: { connectString: l.ensemble!.connectString, servers: zookeeper } } : {}) });
-        else process.stdout.write(`${formatLab(status)}\n${zookeeper ? `zookeeper: ${l.ensemble!.connectString}\n${formatStatus(zookeeper)}\n` : ''}next: zkwarden lab net cut node1 node2 --lab ${l.id}; zkwarden lab node down --lab ${l.id}\n`);
-      }),
+          const status = await l.status();
+          if (o.json) printJson({ ...status, ...(zookeeper ? { zookeeper: { connectString: l.ensemble!.connectString, servers: zookeeper } } : {}) });
+          else
+            process.stdout.write(
+              `${formatLab(status)}\n${zookeeper ? `zookeeper: ${l.ensemble!.connectString}\n${formatStatus(zookeeper)}\n` : ''}next: zkwarden lab net cut node1 node2 --lab ${l.id}; zkwarden lab node down --lab ${l.id}\n`,
+            );
+        },
+      ),
     );
 
-  onLab(
-    node
-      .command('list')
-      .description('the lab, its nodes, their processes, CPU limits and network faults (read back from the kernel)'),
-  ).action(
-      labAction(async (o: { lab?: string; json?: boolean }) => {
-        const l = pickLab(o.lab);
-        const status = await l.status();
-        const zookeeper = l.ensemble ? await ensembleStatus(l.ensemble) : undefined;
-        if (o.json) printJson({ ...status, ...(zookeeper ? { zookeeper: { connectString: l.ensemble!.connectString, servers: zookeeper } } : {}) });
-        else process.stdout.write(`${formatLab(status)}\n${zookeeper ? `zookeeper: ${l.ensemble!.connectString}\n${formatStatus(zookeeper)}\n` : ''}`);
-      }),
-    );
+  onLab(node.command('list').description('the lab, its nodes, their processes, CPU limits and network faults (read back from the kernel)')).action(
+    labAction(async (o: { lab?: string; json?: boolean }) => {
+      const l = pickLab(o.lab);
+      const status = await l.status();
+      const zookeeper = l.ensemble ? await ensembleStatus(l.ensemble) : undefined;
+      if (o.json) printJson({ ...status, ...(zookeeper ? { zookeeper: { connectString: l.ensemble!.connectString, servers: zookeeper } } : {}) });
+      else process.stdout.write(`${formatLab(status)}\n${zookeeper ? `zookeeper: ${l.ensemble!.connectString}\n${formatStatus(zookeeper)}\n` : ''}`);
+    }),
+  );
 
-  onLab(
-    node
-      .command('down')
-      .description('remove the lab: its processes, disks, namespaces, bridge, cgroups and records'),
-  ).action(
-      labAction(async (o: { lab?: string; json?: boolean }) => {
-        const l = pickLab(o.lab);
-        const r = await cleanLabs({ only: l.id });
-        const report = r.cleaned[0]!;
-        if (o.json) printJson(report);
-        else process.stdout.write(`${formatClean(r.cleaned, [])}\n`);
-        if (report.leftovers.length) process.exitCode = ExitCode.finding;
-      }),
-    );
+  onLab(node.command('down').description('remove the lab: its processes, disks, namespaces, bridge, cgroups and records')).action(
+    labAction(async (o: { lab?: string; json?: boolean }) => {
+      const l = pickLab(o.lab);
+      const r = await cleanLabs({ only: l.id });
+      const report = r.cleaned[0]!;
+      if (o.json) printJson(report);
+      else process.stdout.write(`${formatClean(r.cleaned, [])}\n`);
+      if (report.leftovers.length) process.exitCode = ExitCode.finding;
+    }),
+  );
 
   node
     .command('exec')
-    .description('run a command on a node (its network namespace and cgroup); the exit code is the command\'s')
+    .description("run a command on a node (its network namespace and cgroup); the exit code is the command's")
     .argument('<node>', 'node name (node1), number or address')
     .argument('<command...>', 'the command and its arguments (put -- before options meant for the command)')
     .option('--lab <id>', 'lab id (default: the only lab on this machine)')
@@ -321,45 +341,56 @@ function registerNode(lab: Command): void {
       .description("a node's processes with their state from /proc (R running, S sleeping, D uninterruptible disk wait, T stopped)")
       .argument('<node>', 'node name, number or address'),
   ).action(
-      labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
-        const n = pickLab(o.lab).node(name);
-        const pids = n.pids();
-        const commands = await commandLines(pids);
-        const rows = pids.map((pid) => {
-          const p = n.process(pid);
-          const threads = [...p.threads().values()];
-          return { pid, state: p.state(), threadsInD: threads.filter((s) => s === 'D').length, threads: threads.length, command: commands.get(pid)! };
-        });
-        if (o.json) printJson({ node: n.name, processes: rows });
-        else process.stdout.write(rows.length ? rows.map((r) => `${String(r.pid).padEnd(8)} ${r.state ?? '-'}  ${r.threadsInD ? `${r.threadsInD}/${r.threads} threads in D  ` : ''}${r.command}`).join('\n') + '\n' : `no process on ${n.name}\n`);
-      }),
-    );
+    labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
+      const n = pickLab(o.lab).node(name);
+      const pids = n.pids();
+      const commands = await commandLines(pids);
+      const rows = pids.map((pid) => {
+        const p = n.process(pid);
+        const threads = [...p.threads().values()];
+        return { pid, state: p.state(), threadsInD: threads.filter((s) => s === 'D').length, threads: threads.length, command: commands.get(pid)! };
+      });
+      if (o.json) printJson({ node: n.name, processes: rows });
+      else
+        process.stdout.write(
+          rows.length
+            ? rows
+                .map((r) => `${String(r.pid).padEnd(8)} ${r.state ?? '-'}  ${r.threadsInD ? `${r.threadsInD}/${r.threads} threads in D  ` : ''}${r.command}`)
+                .join('\n') + '\n'
+            : `no process on ${n.name}\n`,
+        );
+    }),
+  );
 
   onLab(
     node
       .command('kill')
-      .description('signal a process of a node: KILL (kill -9), STOP, CONT, TERM… Refuses any process that is not the lab\'s')
+      .description("signal a process of a node: KILL (kill -9), STOP, CONT, TERM… Refuses any process that is not the lab's")
       .argument('<node>', 'node name, number or address')
       .argument('<pid>', 'process id (from zkwarden lab node ps)')
       .option('--signal <sig>', 'KILL, STOP, CONT, TERM, INT, HUP', 'KILL'),
   ).action(
-      labAction(async (name: string, pidText: string, o: { signal: string; lab?: string; json?: boolean }) => {
-        const pid = Number(pidText);
-        if (!Number.isInteger(pid) || pid <= 0) throw new CliError(`<pid> expects a process id, got '${pidText}'`);
-        const sig = `SIG${o.signal.toUpperCase().replace(/^SIG/, '')}`;
-        if (!['SIGKILL', 'SIGSTOP', 'SIGCONT', 'SIGTERM', 'SIGINT', 'SIGHUP'].includes(sig)) throw new CliError(`--signal expects KILL, STOP, CONT, TERM, INT or HUP, got '${o.signal}'`);
-        const n = pickLab(o.lab).node(name);
-        const p = n.process(pid);
-        if (sig === 'SIGSTOP') await p.stop();
-        else if (sig === 'SIGCONT') await p.cont();
-        else p.signal(sig as NodeJS.Signals);
-        // A kill -9 of a process stuck in D stays pending: say so rather than wait for it.
-        if (sig === 'SIGKILL') await p.waitExit(2000).catch(() => undefined);
-        const state = p.state();
-        if (o.json) printJson({ node: n.name, pid, signal: sig, state });
-        else process.stdout.write(`${n.name}: sent ${sig} to ${pid}; state now ${state ?? 'gone'}${state === 'D' ? ' (uninterruptible: the kill stays pending until its disk answers)' : ''}\n`);
-      }),
-    );
+    labAction(async (name: string, pidText: string, o: { signal: string; lab?: string; json?: boolean }) => {
+      const pid = Number(pidText);
+      if (!Number.isInteger(pid) || pid <= 0) throw new CliError(`<pid> expects a process id, got '${pidText}'`);
+      const sig = `SIG${o.signal.toUpperCase().replace(/^SIG/, '')}`;
+      if (!['SIGKILL', 'SIGSTOP', 'SIGCONT', 'SIGTERM', 'SIGINT', 'SIGHUP'].includes(sig))
+        throw new CliError(`--signal expects KILL, STOP, CONT, TERM, INT or HUP, got '${o.signal}'`);
+      const n = pickLab(o.lab).node(name);
+      const p = n.process(pid);
+      if (sig === 'SIGSTOP') await p.stop();
+      else if (sig === 'SIGCONT') await p.cont();
+      else p.signal(sig as NodeJS.Signals);
+      // A kill -9 of a process stuck in D stays pending: say so rather than wait for it.
+      if (sig === 'SIGKILL') await p.waitExit(2000).catch(() => undefined);
+      const state = p.state();
+      if (o.json) printJson({ node: n.name, pid, signal: sig, state });
+      else
+        process.stdout.write(
+          `${n.name}: sent ${sig} to ${pid}; state now ${state ?? 'gone'}${state === 'D' ? ' (uninterruptible: the kill stays pending until its disk answers)' : ''}\n`,
+        );
+    }),
+  );
 }
 
 function printFault(f: NetFault, json?: boolean): void {
@@ -387,7 +418,7 @@ function registerNet(lab: Command): void {
   onLab(
     net
       .command('deaf')
-      .description("the node hears but is not heard: its replies are dropped (connections still open, answers never arrive)")
+      .description('the node hears but is not heard: its replies are dropped (connections still open, answers never arrive)')
       .argument('<node>', 'node name, number or address')
       .option('--port <port>', 'only replies from this local port', portOption)
       .option('--peer <node...>', 'only replies to these nodes'),
@@ -409,7 +440,9 @@ function registerNet(lab: Command): void {
     }),
   );
 
-  onLab(net.command('heal').description("remove one fault (by id) or every rule of the lab's chains").argument('[fault]', 'fault id from zkwarden lab net list')).action(
+  onLab(
+    net.command('heal').description("remove one fault (by id) or every rule of the lab's chains").argument('[fault]', 'fault id from zkwarden lab net list'),
+  ).action(
     labAction(async (fault: string | undefined, o: { lab?: string; json?: boolean }) => {
       const healed = await pickLab(o.lab).net.heal(fault);
       if (o.json) printJson({ healed });
@@ -423,7 +456,14 @@ function registerNet(lab: Command): void {
       const rules = await l.net.rules();
       const faults = (await l.net.list()).map((f) => ({ ...f, dropped: rules.filter((r) => r.fault?.id === f.id).reduce((n, r) => n + r.packets, 0) }));
       if (o.json) printJson({ faults });
-      else process.stdout.write(faults.length ? faults.map((f) => `${f.id}  ${describeFault(f).padEnd(36)} ${f.dropped} packet(s) dropped  since ${new Date(f.injectedAt).toISOString()}`).join('\n') + '\n' : 'no network fault\n');
+      else
+        process.stdout.write(
+          faults.length
+            ? faults
+                .map((f) => `${f.id}  ${describeFault(f).padEnd(36)} ${f.dropped} packet(s) dropped  since ${new Date(f.injectedAt).toISOString()}`)
+                .join('\n') + '\n'
+            : 'no network fault\n',
+        );
     }),
   );
 
@@ -466,7 +506,10 @@ function registerCpu(lab: Command): void {
         const q = n.cpu.limit(o.percent / 100);
         if (o.for === undefined) {
           if (o.json) printJson({ node: n.name, ...q });
-          else process.stdout.write(`${n.name}: limited to ${((q.fraction ?? 0) * 100).toFixed(1)} % of one core (${q.quotaUs} µs per ${q.periodUs} µs); lift it with: zkwarden lab cpu unlimit ${n.name}\n`);
+          else
+            process.stdout.write(
+              `${n.name}: limited to ${((q.fraction ?? 0) * 100).toFixed(1)} % of one core (${q.quotaUs} µs per ${q.periodUs} µs); lift it with: zkwarden lab cpu unlimit ${n.name}\n`,
+            );
           return;
         }
         const holdMs = o.for;
@@ -483,7 +526,10 @@ function registerCpu(lab: Command): void {
         try {
           while (Date.now() - started < holdMs) {
             await new Promise((r) => setTimeout(r, Math.min(1000, holdMs - (Date.now() - started))));
-            if (!o.json) note(`${n.name}: ${((q.fraction ?? 0) * 100).toFixed(1)} % of a core, ${Math.round((Date.now() - started) / 1000)}/${Math.round(holdMs / 1000)} s, throttled ${n.cpu.throttling().throttledPeriods} period(s)`);
+            if (!o.json)
+              note(
+                `${n.name}: ${((q.fraction ?? 0) * 100).toFixed(1)} % of a core, ${Math.round((Date.now() - started) / 1000)}/${Math.round(holdMs / 1000)} s, throttled ${n.cpu.throttling().throttledPeriods} period(s)`,
+              );
           }
         } finally {
           process.removeListener('SIGINT', onSignal);
@@ -491,35 +537,37 @@ function registerCpu(lab: Command): void {
         }
         const t = n.cgroup.exists() ? n.cpu.throttling() : null;
         if (o.json) printJson({ node: n.name, ...q, heldMs: Date.now() - started, throttling: t });
-        else process.stdout.write(`${n.name}: limit lifted after ${((Date.now() - started) / 1000).toFixed(1)} s; ${t?.throttledPeriods ?? 0} period(s) throttled\n`);
+        else
+          process.stdout.write(
+            `${n.name}: limit lifted after ${((Date.now() - started) / 1000).toFixed(1)} s; ${t?.throttledPeriods ?? 0} period(s) throttled\n`,
+          );
       }),
     );
 
-  onLab(
-    cpu
-      .command('unlimit')
-      .description("lift a node's CPU limit")
-      .argument('<node>', 'node name, number or address'),
-  ).action(
-      labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
-        const n = pickLab(o.lab).node(name);
-        n.cpu.unlimit();
-        if (o.json) printJson({ node: n.name, ...n.cpu.quota() });
-        else process.stdout.write(`${n.name}: no CPU limit\n`);
-      }),
-    );
+  onLab(cpu.command('unlimit').description("lift a node's CPU limit").argument('<node>', 'node name, number or address')).action(
+    labAction(async (name: string, o: { lab?: string; json?: boolean }) => {
+      const n = pickLab(o.lab).node(name);
+      n.cpu.unlimit();
+      if (o.json) printJson({ node: n.name, ...n.cpu.quota() });
+      else process.stdout.write(`${n.name}: no CPU limit\n`);
+    }),
+  );
 
-  onLab(
-    cpu
-      .command('show')
-      .description("every node's CPU quota and how often it was throttled, read from its cgroup"),
-  ).action(
-      labAction(async (o: { lab?: string; json?: boolean }) => {
-        const rows = pickLab(o.lab).nodes.map((n) => ({ node: n.name, ...n.cpu.quota(), throttling: n.cpu.throttling() }));
-        if (o.json) printJson({ nodes: rows });
-        else process.stdout.write(rows.map((r) => `${r.node.padEnd(7)} ${r.fraction === null ? 'unlimited' : `${(r.fraction * 100).toFixed(1)} % of a core`}  throttled ${r.throttling.throttledPeriods}/${r.throttling.periods} period(s)`).join('\n') + '\n');
-      }),
-    );
+  onLab(cpu.command('show').description("every node's CPU quota and how often it was throttled, read from its cgroup")).action(
+    labAction(async (o: { lab?: string; json?: boolean }) => {
+      const rows = pickLab(o.lab).nodes.map((n) => ({ node: n.name, ...n.cpu.quota(), throttling: n.cpu.throttling() }));
+      if (o.json) printJson({ nodes: rows });
+      else
+        process.stdout.write(
+          rows
+            .map(
+              (r) =>
+                `${r.node.padEnd(7)} ${r.fraction === null ? 'unlimited' : `${(r.fraction * 100).toFixed(1)} % of a core`}  throttled ${r.throttling.throttledPeriods}/${r.throttling.periods} period(s)`,
+            )
+            .join('\n') + '\n',
+        );
+    }),
+  );
 }
 
 function registerDisk(lab: Command): void {
@@ -535,8 +583,12 @@ function registerDisk(lab: Command): void {
     .action(
       labAction(async (name: string, words: string[], o: { ops?: string; path?: string; lab?: string; json?: boolean }) => {
         const n = pickLab(o.lab).node(name);
-        if (n.disk.kind !== 'faultfs') throw new CliError(`${n.name}'s disk is a plain directory (the lab was made with --disk plain): it takes no disk faults`);
-        const r = await runDiskCommand(n.disk.root, words, { ...(o.ops !== undefined ? { ops: o.ops } : {}), ...(o.path !== undefined ? { path: o.path } : {}) });
+        if (n.disk.kind !== 'faultfs')
+          throw new CliError(`${n.name}'s disk is a plain directory (the lab was made with --disk plain): it takes no disk faults`);
+        const r = await runDiskCommand(n.disk.root, words, {
+          ...(o.ops !== undefined ? { ops: o.ops } : {}),
+          ...(o.path !== undefined ? { path: o.path } : {}),
+        });
         if (o.json) printJson({ node: n.name, ...r.json });
         else process.stdout.write(`${n.name}: ${r.text}\n`);
       }),
@@ -552,7 +604,8 @@ function guardMode(v: string): 'off' | 'on' {
 /** `--subnet`: a /24 inside 198.18.0.0/15, or 'auto' (any free one: tests, two runs at once). */
 function labSubnet(v: string): string {
   if (v === 'auto') return v;
-  if (!/^198\.(18|19)\.\d{1,3}$/.test(v) || Number(v.split('.')[2]) > 255) throw new CliError(`--subnet expects the first three octets of a /24 inside 198.18.0.0/15 (like 198.18.88) or 'auto', got '${v}'`);
+  if (!/^198\.(18|19)\.\d{1,3}$/.test(v) || Number(v.split('.')[2]) > 255)
+    throw new CliError(`--subnet expects the first three octets of a /24 inside 198.18.0.0/15 (like 198.18.88) or 'auto', got '${v}'`);
   return v;
 }
 
@@ -573,17 +626,23 @@ function registerScenarios(lab: Command): void {
       labAction(async (o: { json?: boolean }) => {
         const { BUILTIN } = await import('../lab/scenario/builtin.ts');
         if (o.json) {
-          printJson({ scenarios: BUILTIN.map((s) => ({ name: s.name, description: s.description, steps: s.steps, expect: s.expect ?? {}, timings: s.timings ?? {} })) });
+          printJson({
+            scenarios: BUILTIN.map((s) => ({ name: s.name, description: s.description, steps: s.steps, expect: s.expect ?? {}, timings: s.timings ?? {} })),
+          });
           return;
         }
         const width = Math.max(...BUILTIN.map((s) => s.name.length));
-        process.stdout.write(`${BUILTIN.map((s) => `${s.name.padEnd(width)}  ${s.description}`).join('\n')}\nrun one: zkwarden lab run NAME [--guard on] [--keep DIR]; a scenario file of your own (JSON, the same steps) runs the same way\n`);
+        process.stdout.write(
+          `${BUILTIN.map((s) => `${s.name.padEnd(width)}  ${s.description}`).join('\n')}\nrun one: zkwarden lab run NAME [--guard on] [--keep DIR]; a scenario file of your own (JSON, the same steps) runs the same way\n`,
+        );
       }),
     );
 
   lab
     .command('run')
-    .description("run a scenario on a new 3-node lab (the reference cluster: ZooKeeper, meta, chunk, scavenger per node) and report its timeline, failover time and safety; exit 1 when an expectation or a safety check fails")
+    .description(
+      'run a scenario on a new 3-node lab (the reference cluster: ZooKeeper, meta, chunk, scavenger per node) and report its timeline, failover time and safety; exit 1 when an expectation or a safety check fails',
+    )
     .argument('<scenario>', 'a built-in scenario (zkwarden lab list) or a scenario file (JSON)')
     .option('--guard <mode>', "the guard in the metas: 'off' or 'on' (every defence)", guardMode, 'off')
     .option('--keep <dir>', 'leave the incident bundle (DIR/bundle) and the records of what was injected and observed (DIR/*.json) here')
@@ -606,7 +665,10 @@ function registerScenarios(lab: Command): void {
     );
 }
 
-async function runCommand(name: string, o: { guard: 'off' | 'on'; keep?: string; timings?: string; subnet: string; json?: boolean; quiet?: boolean }): Promise<void> {
+async function runCommand(
+  name: string,
+  o: { guard: 'off' | 'on'; keep?: string; timings?: string; subnet: string; json?: boolean; quiet?: boolean },
+): Promise<void> {
   const { builtin, BUILTIN } = await import('../lab/scenario/builtin.ts');
   const { readScenarioFile } = await import('../lab/scenario/spec.ts');
   const { resolveTimings } = await import('../lab/cluster/config.ts');
@@ -628,7 +690,8 @@ async function runCommand(name: string, o: { guard: 'off' | 'on'; keep?: string;
     } catch (e) {
       throw new CliError(`--timings ${o.timings}: not JSON (${(e as Error).message})`);
     }
-    if (timings === null || typeof timings !== 'object' || Array.isArray(timings)) throw new CliError(`--timings ${o.timings}: expected a JSON object of timings, like {"sessionTimeoutMs": 6000}`);
+    if (timings === null || typeof timings !== 'object' || Array.isArray(timings))
+      throw new CliError(`--timings ${o.timings}: expected a JSON object of timings, like {"sessionTimeoutMs": 6000}`);
     // Checked here, with the scenario's own, so a bad value is named before any lab starts.
     resolveTimings({ ...scenario.timings, ...timings }, `${o.timings}: timings`);
   }
@@ -657,7 +720,9 @@ async function runCommand(name: string, o: { guard: 'off' | 'on'; keep?: string;
 }
 
 export function register(program: Command): void {
-  const lab = program.command('lab').description('the fault lab: nodes that behave like hosts, a real ZooKeeper ensemble, network, CPU, process and disk faults');
+  const lab = program
+    .command('lab')
+    .description('the fault lab: nodes that behave like hosts, a real ZooKeeper ensemble, network, CPU, process and disk faults');
   registerEnsemble(lab);
   registerNode(lab);
   registerNet(lab);
@@ -667,7 +732,7 @@ export function register(program: Command): void {
 
   lab
     .command('clean')
-    .description("remove labs whose owner died (a failed, interrupted or killed run): processes, mounts, namespaces, bridge, veths, rules, cgroups")
+    .description('remove labs whose owner died (a failed, interrupted or killed run): processes, mounts, namespaces, bridge, veths, rules, cgroups')
     .option('--all', "also remove labs whose owner lives (other people's too: never while others use this machine)")
     .option('--json', 'machine-readable output')
     .action(

@@ -48,10 +48,7 @@ export function fsInputError(e: unknown): CliError | null {
  * errors become one line and the documented exit code; under --json they are a JSON object
  * on stdout ({"error": {...}}); output piped into `head` ends quietly when the pipe closes.
  */
-export function cliAction<A extends unknown[]>(
-  toCliError: (e: unknown) => CliError | null,
-  fn: (...args: A) => Promise<void>,
-): (...args: A) => Promise<void> {
+export function cliAction<A extends unknown[]>(toCliError: (e: unknown) => CliError | null, fn: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
   return async (...args: A) => {
     process.stdout.on('error', (e: NodeJS.ErrnoException) => {
       if (e.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok);
@@ -62,7 +59,7 @@ export function cliAction<A extends unknown[]>(
     try {
       await fn(...args);
     } catch (e) {
-      const err = e instanceof CliError ? e : toCliError(e) ?? fsInputError(e);
+      const err = e instanceof CliError ? e : (toCliError(e) ?? fsInputError(e));
       if (!err) throw e;
       if (json) {
         writeJsonError(err.message, err.exitCode);
@@ -129,12 +126,26 @@ export function jsonUsageErrors(cmd: Command): void {
     if ((out.outputError as { jsonAware?: boolean } | undefined)?.jsonAware) continue;
     const outputError = out.outputError ?? ((str: string, write: (s: string) => void): void => write(str));
     const writeErr = out.writeErr ?? ((str: string): void => void process.stderr.write(str));
-    const jsonAware = Object.assign((str: string, write: (s: string) => void): void => {
-      if (![...jsonUsageCommands].some(askedForJson)) return outputError(str, write);
-      usageErrorAsJson = true;
-      writeJsonError(str.trim().replace(/^error: /, '').replace(/\s*\n\s*/g, ' '), ExitCode.usage);
-    }, { jsonAware: true });
+    const jsonAware = Object.assign(
+      (str: string, write: (s: string) => void): void => {
+        if (![...jsonUsageCommands].some(askedForJson)) return outputError(str, write);
+        usageErrorAsJson = true;
+        writeJsonError(
+          str
+            .trim()
+            .replace(/^error: /, '')
+            .replace(/\s*\n\s*/g, ' '),
+          ExitCode.usage,
+        );
+      },
+      { jsonAware: true },
+    );
     // The help Commander prints after an error would follow the JSON: not under --json.
-    c.configureOutput({ outputError: jsonAware, writeErr: (str: string) => { if (!usageErrorAsJson) writeErr(str); } });
+    c.configureOutput({
+      outputError: jsonAware,
+      writeErr: (str: string) => {
+        if (!usageErrorAsJson) writeErr(str);
+      },
+    });
   }
 }

@@ -5,7 +5,17 @@
  * goes back to a lower epoch.
  */
 import type { Command } from 'commander';
-import { bigintReplacer, createClient, hex, OperationTimeoutError, parseConnectString, probeAll, sessionHex, type ConnectString, type ZooKeeperClient } from '../zk/index.ts';
+import {
+  bigintReplacer,
+  createClient,
+  hex,
+  OperationTimeoutError,
+  parseConnectString,
+  probeAll,
+  sessionHex,
+  type ConnectString,
+  type ZooKeeperClient,
+} from '../zk/index.ts';
 import {
   DEFAULT_CANDIDATE_PREFIX,
   DEFAULT_ELECTION_PATH,
@@ -121,7 +131,9 @@ function memberJson(m: Member): Record<string, unknown> {
 function formatMembers(ms: Member[], path: string): string {
   if (ms.length === 0) return `no members under ${path}`;
   return ms
-    .map((m) => `${m.endpoint.padEnd(24)} session ${sessionHex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`)
+    .map(
+      (m) => `${m.endpoint.padEnd(24)} session ${sessionHex(m.sessionId).padEnd(20)} since ${new Date(m.since).toISOString()}  ${JSON.stringify(m.metadata)}`,
+    )
     .join('\n');
 }
 
@@ -141,41 +153,46 @@ export function register(program: Command): void {
     .option('--watch', 'keep running and print every change (never a lower epoch than seen)')
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
-    .addHelpText('after', '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
-    .action(recipesAction(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
-      const minEpoch = o.minEpoch === undefined ? undefined : zxidOption('min-epoch', o.minEpoch);
-      const opts = { path: o.path, prefix: o.prefix, minEpoch };
-      checkRecipePath(o.path, '--path');
-      checkPrefix(o.prefix);
-      const client = await connect(o);
-      const print = (l: LeaderInfo | null): void => {
-        process.stdout.write((o.json ? jsonLine({ at: new Date().toISOString(), path: o.path, ...leaderJson(l) }) : `${formatLeader(l, o.path)}`) + '\n');
-      };
-      if (!o.watch) {
-        try {
-          const l = await readLeader(client, opts);
-          const shown = l && minEpoch !== undefined && l.epoch < minEpoch ? null : l;
-          print(shown);
-          if (!shown) process.exitCode = ExitCode.finding;
-        } finally {
-          await client.close({ timeoutMs: 1000 });
+    .addHelpText(
+      'after',
+      '\nExit codes: 0 a leader was found (or --watch ended by a signal), 1 no leader, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.',
+    )
+    .action(
+      recipesAction(async (o: CommonOptions & { prefix: string; minEpoch?: string }) => {
+        const minEpoch = o.minEpoch === undefined ? undefined : zxidOption('min-epoch', o.minEpoch);
+        const opts = { path: o.path, prefix: o.prefix, minEpoch };
+        checkRecipePath(o.path, '--path');
+        checkPrefix(o.prefix);
+        const client = await connect(o);
+        const print = (l: LeaderInfo | null): void => {
+          process.stdout.write((o.json ? jsonLine({ at: new Date().toISOString(), path: o.path, ...leaderJson(l) }) : `${formatLeader(l, o.path)}`) + '\n');
+        };
+        if (!o.watch) {
+          try {
+            const l = await readLeader(client, opts);
+            const shown = l && minEpoch !== undefined && l.epoch < minEpoch ? null : l;
+            print(shown);
+            if (!shown) process.exitCode = ExitCode.finding;
+          } finally {
+            await client.close({ timeoutMs: 1000 });
+          }
+          return;
         }
-        return;
-      }
-      const discovery = new LeaderDiscovery(client, opts);
-      let printed = false;
-      discovery.on('change', (l) => {
-        printed = true;
-        print(l);
-      });
-      discovery.on('stale', (v, highest) => {
-        if (!o.json) note(`ignored a view with epoch ${hex(v.epoch)} (already saw ${hex(highest)})`);
-      });
-      discovery.on('warning', (e) => note(`warning: ${e.message}`));
-      const first = await discovery.start();
-      if (!printed) print(first); // no leader: start() reported no change
-      await runUntilStopped(client, () => discovery.stop());
-    }));
+        const discovery = new LeaderDiscovery(client, opts);
+        let printed = false;
+        discovery.on('change', (l) => {
+          printed = true;
+          print(l);
+        });
+        discovery.on('stale', (v, highest) => {
+          if (!o.json) note(`ignored a view with epoch ${hex(v.epoch)} (already saw ${hex(highest)})`);
+        });
+        discovery.on('warning', (e) => note(`warning: ${e.message}`));
+        const first = await discovery.start();
+        if (!printed) print(first); // no leader: start() reported no change
+        await runUntilStopped(client, () => discovery.stop());
+      }),
+    );
   addSecurityOptions(leader);
 
   const members = program
@@ -187,35 +204,45 @@ export function register(program: Command): void {
     .option('--json', 'machine-readable output (one JSON object per line with --watch)')
     .option('--timeout <ms>', 'how long to wait for a session in all; each server is tried for its share', intOption('timeout'), 10_000)
     .addHelpText('after', '\nExit codes: 0 ok, 2 bad usage or refused credentials, 3 ZooKeeper unreachable.')
-    .action(recipesAction(async (o: CommonOptions) => {
-      checkRecipePath(o.path, '--path');
-      const client = await connect(o);
-      if (!o.watch) {
-        try {
-          const ms = await listMembers(client, { path: o.path });
-          if (o.json) printJson({ path: o.path, members: ms.map(memberJson) });
-          else process.stdout.write(formatMembers(ms, o.path) + '\n');
-        } finally {
-          await client.close({ timeoutMs: 1000 });
+    .action(
+      recipesAction(async (o: CommonOptions) => {
+        checkRecipePath(o.path, '--path');
+        const client = await connect(o);
+        if (!o.watch) {
+          try {
+            const ms = await listMembers(client, { path: o.path });
+            if (o.json) printJson({ path: o.path, members: ms.map(memberJson) });
+            else process.stdout.write(formatMembers(ms, o.path) + '\n');
+          } finally {
+            await client.close({ timeoutMs: 1000 });
+          }
+          return;
         }
-        return;
-      }
-      const watcher = new MembersWatcher(client, { path: o.path });
-      const show = (ms: Member[], joined: Member[], left: Member[]): void => {
-        if (o.json) {
-          process.stdout.write(jsonLine({ at: new Date().toISOString(), path: o.path, members: ms.map(memberJson), joined: joined.map((m) => m.endpoint), left: left.map((m) => m.endpoint) }) + '\n');
-        } else {
-          for (const m of joined) process.stdout.write(`${new Date().toISOString()} joined ${m.endpoint}\n`);
-          for (const m of left) process.stdout.write(`${new Date().toISOString()} left   ${m.endpoint}\n`);
-        }
-      };
-      watcher.on('warning', (e) => note(`warning: ${e.message}`));
-      const first = await watcher.start();
-      if (o.json) show(first, first, []);
-      else process.stdout.write(formatMembers(first, o.path) + '\n');
-      // Subscribed after the first list: the start's own change would repeat it.
-      watcher.on('change', show);
-      await runUntilStopped(client, () => watcher.stop());
-    }));
+        const watcher = new MembersWatcher(client, { path: o.path });
+        const show = (ms: Member[], joined: Member[], left: Member[]): void => {
+          if (o.json) {
+            process.stdout.write(
+              jsonLine({
+                at: new Date().toISOString(),
+                path: o.path,
+                members: ms.map(memberJson),
+                joined: joined.map((m) => m.endpoint),
+                left: left.map((m) => m.endpoint),
+              }) + '\n',
+            );
+          } else {
+            for (const m of joined) process.stdout.write(`${new Date().toISOString()} joined ${m.endpoint}\n`);
+            for (const m of left) process.stdout.write(`${new Date().toISOString()} left   ${m.endpoint}\n`);
+          }
+        };
+        watcher.on('warning', (e) => note(`warning: ${e.message}`));
+        const first = await watcher.start();
+        if (o.json) show(first, first, []);
+        else process.stdout.write(formatMembers(first, o.path) + '\n');
+        // Subscribed after the first list: the start's own change would repeat it.
+        watcher.on('change', show);
+        await runUntilStopped(client, () => watcher.stop());
+      }),
+    );
   addSecurityOptions(members);
 }

@@ -51,11 +51,13 @@ const tlsArgument: Record<string, string> = { 'tls.ca': '--tls-ca', 'tls.cert': 
 /** The client options for these flags; bad files or combinations are usage errors (exit 2) naming the option. */
 export function securityFromOptions(o: SecurityCliOptions, env: NodeJS.ProcessEnv = process.env): ClientSecurity {
   if (o.saslPassword !== undefined) {
-    throw new CliError(`--sasl-password is not accepted: a command line is readable by every user of the machine; put the password in $${SASL_PASSWORD_ENV} or a file for --sasl-password-file`);
+    throw new CliError(
+      `--sasl-password is not accepted: a command line is readable by every user of the machine; put the password in $${SASL_PASSWORD_ENV} or a file for --sasl-password-file`,
+    );
   }
   const out: ClientSecurity = {};
   if (o.tlsCa === undefined && (o.tlsCert !== undefined || o.tlsKey !== undefined || o.tlsServerName !== undefined)) {
-    throw new CliError('--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA that signed the servers\' certificates)');
+    throw new CliError("--tls-cert, --tls-key and --tls-server-name need --tls-ca (the CA that signed the servers' certificates)");
   }
   if (o.tlsCa !== undefined) {
     const tls: TlsOptions = { ca: readInput(o.tlsCa, '--tls-ca') };
@@ -102,7 +104,10 @@ export function securityFromOptions(o: SecurityCliOptions, env: NodeJS.ProcessEn
  */
 export function credentialRefusal(e: unknown): CliError | null {
   if (e instanceof AuthFailedError || e instanceof SessionClosedRequireSaslAuthError) {
-    return new CliError(`ZooKeeper refused the connection's authentication (a wrong credential, or none where the ensemble requires one): ${e.message}`, ExitCode.usage);
+    return new CliError(
+      `ZooKeeper refused the connection's authentication (a wrong credential, or none where the ensemble requires one): ${e.message}`,
+      ExitCode.usage,
+    );
   }
   return null;
 }

@@ -163,8 +163,10 @@ export function resolveDeposition(o: DepositionOptions, prefix = 'deposition.'):
     for (const n of o.nodes) checkNodeName(n, `${prefix}nodes`);
     if (new Set(o.nodes).size !== o.nodes.length) throw new GuardConfigError(`${prefix}nodes`, 'a node is named twice');
   }
-  if (o.quorum !== undefined && (!Number.isInteger(o.quorum) || o.quorum < 1)) throw new GuardConfigError(`${prefix}quorum`, `expected a positive integer, got ${String(o.quorum)}`);
-  if (o.nodes === undefined && o.quorum === undefined) throw new GuardConfigError(`${prefix}nodes`, 'give the cluster nodes (for the majority rule) or an explicit quorum');
+  if (o.quorum !== undefined && (!Number.isInteger(o.quorum) || o.quorum < 1))
+    throw new GuardConfigError(`${prefix}quorum`, `expected a positive integer, got ${String(o.quorum)}`);
+  if (o.nodes === undefined && o.quorum === undefined)
+    throw new GuardConfigError(`${prefix}nodes`, 'give the cluster nodes (for the majority rule) or an explicit quorum');
   return {
     nodes: o.nodes ?? null,
     quorum: o.quorum ?? null,
@@ -220,7 +222,12 @@ export class Deposer extends EventEmitter<{ decision: [DeposerDecision]; warning
     this.healthy = healthy;
     this.suspicions = suspicionsPath(election.path);
     this.record = depositionsPath(election.path);
-    this.follower = new WatchedRead(client, (onWatch) => this.read(onWatch), (e) => this.emit('warning', e), 500);
+    this.follower = new WatchedRead(
+      client,
+      (onWatch) => this.read(onWatch),
+      (e) => this.emit('warning', e),
+      500,
+    );
   }
 
   get view(): DeposerView {
@@ -330,10 +337,13 @@ export class Deposer extends EventEmitter<{ decision: [DeposerDecision]; warning
 
   private schedule(ms: number): void {
     if (this.recheck) clearTimeout(this.recheck);
-    this.recheck = setTimeout(() => {
-      this.recheck = null;
-      this.follower.refresh();
-    }, Math.ceil(ms) + 1);
+    this.recheck = setTimeout(
+      () => {
+        this.recheck = null;
+        this.follower.refresh();
+      },
+      Math.ceil(ms) + 1,
+    );
   }
 
   private async depose(leader: NonNullable<DeposerView['leader']>, suspects: string[]): Promise<void> {

@@ -100,10 +100,12 @@ export class DiskProbe implements Probe {
   constructor(o: DiskProbeOptions) {
     if (typeof o.dir !== 'string' || o.dir === '') throw new GuardConfigError('diskProbe.dir', 'expected a directory on the service data disk');
     this.bytes = o.bytes ?? 4096;
-    if (!Number.isInteger(this.bytes) || this.bytes < 1 || this.bytes > 1 << 20) throw new GuardConfigError('diskProbe.bytes', `expected 1 to 1048576, got ${this.bytes}`);
+    if (!Number.isInteger(this.bytes) || this.bytes < 1 || this.bytes > 1 << 20)
+      throw new GuardConfigError('diskProbe.bytes', `expected 1 to 1048576, got ${this.bytes}`);
     this.dir = o.dir;
     this.fileName = o.fileName ?? `.zkwarden-disk-probe-${process.pid}-${++probesMade}`;
-    if (this.fileName === '' || this.fileName.includes('/')) throw new GuardConfigError('diskProbe.fileName', `expected a file name without '/', got '${this.fileName}'`);
+    if (this.fileName === '' || this.fileName.includes('/'))
+      throw new GuardConfigError('diskProbe.fileName', `expected a file name without '/', got '${this.fileName}'`);
     this.path = join(o.dir, this.fileName);
     this.name = o.name ?? `disk ${o.dir}`;
     this.timeoutMs = o.timeoutMs;

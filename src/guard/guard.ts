@@ -185,7 +185,14 @@ export class Guard extends EventEmitter<GuardEvents> implements FenceSource {
       failures: this.gate.failures,
       watchdog: this.link ? (this.link.connected ? 'connected' : 'lost') : 'none',
       deposer: v
-        ? { next: v.next, leaderEpoch: v.leader?.epoch ?? null, termAgeMs: this.deposer?.termAgeMs() ?? null, suspects: v.suspects, needed: v.needed, quorum: v.quorumSince !== null }
+        ? {
+            next: v.next,
+            leaderEpoch: v.leader?.epoch ?? null,
+            termAgeMs: this.deposer?.termAgeMs() ?? null,
+            suspects: v.suspects,
+            needed: v.needed,
+            quorum: v.quorumSince !== null,
+          }
         : null,
       timing: { ...this.timing },
     };

@@ -120,7 +120,9 @@ export function formatMessage(m: Message): string {
     case 'hello':
       return `HELLO ${m.version} ${m.pid}${m.name ? ` ${m.name.replace(/\s+/g, '_')}` : ''}\n`;
     case 'session':
-      return m.session ? `SESSION ${BigInt.asUintN(64, m.session.id).toString(16).padStart(16, '0')} ${m.session.password.toString('hex')}\n` : 'SESSION none\n';
+      return m.session
+        ? `SESSION ${BigInt.asUintN(64, m.session.id).toString(16).padStart(16, '0')} ${m.session.password.toString('hex')}\n`
+        : 'SESSION none\n';
     case 'znode':
       return `ZNODE ${m.path}\n`;
     case 'state':
@@ -143,7 +145,10 @@ export class LineSplitter {
   private pending = '';
   private skipping = false;
   private count = 0;
-  constructor(private readonly onLine: (text: string, line: number) => void, private readonly onOverlong: (line: number) => void) {}
+  constructor(
+    private readonly onLine: (text: string, line: number) => void,
+    private readonly onOverlong: (line: number) => void,
+  ) {}
 
   push(chunk: Buffer | string): void {
     let s = this.pending + (typeof chunk === 'string' ? chunk : chunk.toString('latin1'));

@@ -88,7 +88,8 @@ export class RingLog {
       line = JSON.stringify({ at, source: this.source || undefined, event, ...fields });
     } else {
       let s = `${at} ${this.source ? `${this.source} ` : ''}${event}`;
-      for (const [k, v] of Object.entries(fields)) if (v !== undefined) s += ` ${k}=${typeof v === 'string' && /[\s"]/.test(v) ? JSON.stringify(v) : String(v)}`;
+      for (const [k, v] of Object.entries(fields))
+        if (v !== undefined) s += ` ${k}=${typeof v === 'string' && /[\s"]/.test(v) ? JSON.stringify(v) : String(v)}`;
       line = s;
     }
     this.recentLines.push(line);
@@ -127,7 +128,11 @@ export class RingLog {
     if (this.inFlightSince !== null || this.retryTimer || this.closed || this.fd === null || this.ring.length === 0) return;
     const lines = this.ring.splice(0, this.ring.length);
     if (this.droppedUnreported > 0) {
-      lines.unshift(this.json ? JSON.stringify({ at: new Date().toISOString(), event: 'log.dropped', lines: this.droppedUnreported }) : `${new Date().toISOString()} ${this.source ? `${this.source} ` : ''}log.dropped lines=${this.droppedUnreported}`);
+      lines.unshift(
+        this.json
+          ? JSON.stringify({ at: new Date().toISOString(), event: 'log.dropped', lines: this.droppedUnreported })
+          : `${new Date().toISOString()} ${this.source ? `${this.source} ` : ''}log.dropped lines=${this.droppedUnreported}`,
+      );
       this.droppedUnreported = 0;
     }
     const buf = Buffer.from(lines.join('\n') + '\n');

@@ -98,7 +98,11 @@ export function resolveTiming(partial: Partial<GuardTiming> = {}, prefix = 'timi
   const need = (ok: boolean, field: keyof GuardTiming, why: string): void => {
     if (!ok) throw new GuardConfigError(`${prefix}${field}`, why);
   };
-  need(t.probeIntervalMs < t.probeTimeoutMs, 'probeTimeoutMs', `must exceed probeIntervalMs (${t.probeIntervalMs}), got ${t.probeTimeoutMs}: a stuck probe is seen on a later tick`);
+  need(
+    t.probeIntervalMs < t.probeTimeoutMs,
+    'probeTimeoutMs',
+    `must exceed probeIntervalMs (${t.probeIntervalMs}), got ${t.probeTimeoutMs}: a stuck probe is seen on a later tick`,
+  );
   need(t.probeIntervalMs < t.graceMs, 'graceMs', `must exceed probeIntervalMs (${t.probeIntervalMs}), got ${t.graceMs}: one late tick must not resign`);
   const resign = t.graceMs + t.probeIntervalMs;
   need(
@@ -106,7 +110,11 @@ export function resolveTiming(partial: Partial<GuardTiming> = {}, prefix = 'timi
     'watchdogDeadlineMs',
     `must exceed graceMs + probeIntervalMs (${resign}), got ${t.watchdogDeadlineMs}: a process that runs resigns before its watchdog acts on its ill beats`,
   );
-  checkWatchdogTiming(t, { watchdogDeadlineMs: `${prefix}watchdogDeadlineMs`, heartbeatIntervalMs: `${prefix}heartbeatIntervalMs`, sessionTimeoutMs: `${prefix}sessionTimeoutMs` });
+  checkWatchdogTiming(t, {
+    watchdogDeadlineMs: `${prefix}watchdogDeadlineMs`,
+    heartbeatIntervalMs: `${prefix}heartbeatIntervalMs`,
+    sessionTimeoutMs: `${prefix}sessionTimeoutMs`,
+  });
   return t;
 }
 

@@ -22,7 +22,16 @@
  */
 import { EventEmitter } from 'node:events';
 import { isIP, type Socket } from 'node:net';
-import { createClient, endSession, EndSessionTimeoutError, parseConnectString, validatePath, NoNodeError, type ClientOptions, type ZooKeeperClient } from '../zk/index.ts';
+import {
+  createClient,
+  endSession,
+  EndSessionTimeoutError,
+  parseConnectString,
+  validatePath,
+  NoNodeError,
+  type ClientOptions,
+  type ZooKeeperClient,
+} from '../zk/index.ts';
 import { GuardConfigError, ProtocolError } from './errors.ts';
 import { LineSplitter, parseLine, type Message, type ServiceState } from './protocol.ts';
 import { ProcWatch, type ProcState } from './proc.ts';
@@ -116,7 +125,8 @@ export function checkIpConnectString(connectString: string, option: string): voi
     throw new GuardConfigError(option, (e as Error).message);
   }
   for (const s of parsed.servers) {
-    if (isIP(s.host) === 0) throw new GuardConfigError(option, `'${s.host}' is not an IP literal: the watchdog does no DNS (a resolver may hang or read files)`);
+    if (isIP(s.host) === 0)
+      throw new GuardConfigError(option, `'${s.host}' is not an IP literal: the watchdog does no DNS (a resolver may hang or read files)`);
   }
 }
 
@@ -265,7 +275,11 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
       illForMs: this.illSince === null ? null : Math.round(now - this.illSince),
       session: { registered: this.session !== null, label: this.session?.label ?? null },
       znode: this.znode,
-      serviceState: this.serviceState ? (this.serviceState.kind === 'leader' ? `leader 0x${this.serviceState.epoch.toString(16)}` : this.serviceState.kind) : null,
+      serviceState: this.serviceState
+        ? this.serviceState.kind === 'leader'
+          ? `leader 0x${this.serviceState.epoch.toString(16)}`
+          : this.serviceState.kind
+        : null,
       interventions: this._interventions,
       decisions: [...this.decisions],
       log: { dropped: this.o.log.dropped, pending: this.o.log.pending, writeStalledMs: this.o.log.writeStalledMs() },
@@ -397,8 +411,18 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
     const connectTimeoutMs = Math.min(2000, ATTACH_FIRST_MS * 2 ** attempt);
     const timeoutMs = Math.max(1, Math.min(Math.round(deadline - performance.now()), Math.max(2000, 4 * connectTimeoutMs)));
     try {
-      const r = await endSession(this.o.connectString, s.id, s.password, { timeoutMs, connectTimeoutMs: Math.min(connectTimeoutMs, timeoutMs), ...this.o.security });
-      this.decide('sessionEnded', { session: s.label, outcome: r.outcome, confirmedBy: r.confirmedBy.length, unreachable: r.unreachable.length, attaches: r.attaches });
+      const r = await endSession(this.o.connectString, s.id, s.password, {
+        timeoutMs,
+        connectTimeoutMs: Math.min(connectTimeoutMs, timeoutMs),
+        ...this.o.security,
+      });
+      this.decide('sessionEnded', {
+        session: s.label,
+        outcome: r.outcome,
+        confirmedBy: r.confirmedBy.length,
+        unreachable: r.unreachable.length,
+        attaches: r.attaches,
+      });
     } catch (e) {
       const closed = e instanceof EndSessionTimeoutError && (e.result.outcome === 'closed' || e.result.confirmedBy.length > 0);
       this.decide(closed ? 'sessionEnded' : 'endSessionFailed', {
@@ -455,7 +479,10 @@ export class Watchdog extends EventEmitter<{ decision: [WatchdogDecision] }> {
           this.decide('unkillable', {
             pid,
             state: st,
-            why: st === 'D' ? 'uninterruptible sleep (disk I/O): SIGKILL pending until the I/O returns; its session is already ended' : 'still alive after SIGKILL',
+            why:
+              st === 'D'
+                ? 'uninterruptible sleep (disk I/O): SIGKILL pending until the I/O returns; its session is already ended'
+                : 'still alive after SIGKILL',
           });
         }
       }

@@ -50,13 +50,17 @@ export class CpuCgroup {
       throw new LabEnvironmentError('the cgroup v1 cpu controller', `cannot create ${this.path}: ${(e as Error).message}`);
     }
     if (!existsSync(join(this.path, 'cpu.cfs_quota_us'))) {
-      throw new LabEnvironmentError('the cgroup v1 cpu controller', `${this.path} has no cpu.cfs_quota_us: ${cpuCgroupRoot()} is not a cgroup v1 cpu hierarchy`);
+      throw new LabEnvironmentError(
+        'the cgroup v1 cpu controller',
+        `${this.path} has no cpu.cfs_quota_us: ${cpuCgroupRoot()} is not a cgroup v1 cpu hierarchy`,
+      );
     }
   }
 
   /** Caps the group at `fraction` of one core (0.1 = 10 ms of CPU per 100 ms period; above 1 = several cores). */
   limit(fraction: number, periodUs = DEFAULT_CFS_PERIOD_US): CpuQuota {
-    if (!(fraction > 0) || !Number.isFinite(fraction)) throw new LabUsageError(`CPU share must be a positive number of cores (e.g. 0.1 for 10 %), got ${fraction}`);
+    if (!(fraction > 0) || !Number.isFinite(fraction))
+      throw new LabUsageError(`CPU share must be a positive number of cores (e.g. 0.1 for 10 %), got ${fraction}`);
     // The kernel refuses quotas below 1 ms.
     const quotaUs = Math.max(1000, Math.round(fraction * periodUs));
     writeFileSync(join(this.path, 'cpu.cfs_period_us'), `${periodUs}\n`);

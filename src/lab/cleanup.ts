@@ -175,7 +175,14 @@ export async function cleanLabs(opts: { all?: boolean; only?: string } = {}): Pr
     const record = readRecord(id);
     if (!record) {
       // A directory without a readable record cannot hold resources we know of.
-      if (existsSync(join(labDir(id), 'lab.json'))) result.cleaned.push({ lab: id, killed: [], released: [], removed: [], leftovers: [`unreadable record ${join(labDir(id), 'lab.json')}: ${safeRead(join(labDir(id), 'lab.json'))}`] });
+      if (existsSync(join(labDir(id), 'lab.json')))
+        result.cleaned.push({
+          lab: id,
+          killed: [],
+          released: [],
+          removed: [],
+          leftovers: [`unreadable record ${join(labDir(id), 'lab.json')}: ${safeRead(join(labDir(id), 'lab.json'))}`],
+        });
       else {
         releaseId(id);
         result.cleaned.push({ lab: id, killed: [], released: [], removed: [`state ${labDir(id)}`], leftovers: [] });

@@ -90,7 +90,8 @@ export class NodeDisk {
 
   /** The disk's faultfs; a plain disk has none. */
   get faultfs(): FaultFs {
-    if (this.kind === 'plain') throw new LabUsageError(`${this.node}'s disk is a plain directory (the lab was made with disk: 'plain'): it takes no disk faults`);
+    if (this.kind === 'plain')
+      throw new LabUsageError(`${this.node}'s disk is a plain directory (the lab was made with disk: 'plain'): it takes no disk faults`);
     this.fs ??= FaultFs.attach(this.root);
     return this.fs;
   }

@@ -150,7 +150,11 @@ export async function portFree(host: string, port: number): Promise<boolean> {
 function tail(file: string, lines = 40): string {
   try {
     const text = readFileSync(file, 'utf8');
-    return text.split('\n').slice(-lines - 1).join('\n').trimEnd();
+    return text
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n')
+      .trimEnd();
   } catch {
     return '';
   }
@@ -194,9 +198,7 @@ export class Ensemble {
     const size = options.size ?? 3;
     if (![1, 3, 5].includes(size)) throw new EnsembleError(`ensemble size must be 1, 3 or 5 (got ${size})`);
     if (!existsSync(join(ZOOKEEPER_JARS, 'zookeeper.jar'))) {
-      throw new EnsembleError(
-        `ZooKeeper is not installed (${join(ZOOKEEPER_JARS, 'zookeeper.jar')} is missing); run: apt-get install -y zookeeper`,
-      );
+      throw new EnsembleError(`ZooKeeper is not installed (${join(ZOOKEEPER_JARS, 'zookeeper.jar')} is missing); run: apt-get install -y zookeeper`);
     }
     const placement = options.placement;
     const subnet = placement ? null : (options.subnet ?? (await freeSubnet(size)));
@@ -298,7 +300,12 @@ export class Ensemble {
       for (const p of this.servers) cfg[`server.${p.id}`] = `${p.host}:${p.quorumPort}:${p.electionPort}`;
     }
     Object.assign(cfg, o.extraConfig ?? {}, o.serverConfig?.(s) ?? {});
-    writeFileSync(s.configFile, Object.entries(cfg).map(([k, v]) => `${k}=${v}`).join('\n') + '\n');
+    writeFileSync(
+      s.configFile,
+      Object.entries(cfg)
+        .map(([k, v]) => `${k}=${v}`)
+        .join('\n') + '\n',
+    );
     writeFileSync(
       join(s.dir, 'log4j.properties'),
       [

@@ -6,8 +6,7 @@
  */
 import { FaultFs, FaultFsError, FaultFsInputError, normalizeRules, type FaultFsStatus, type FaultRule, type OpClass } from './faultfs.ts';
 
-export const DISK_USAGE =
-  'healthy | stall | delay MS | error ERRNO | release [ERRNO] | status   [--ops read,write,fsync,metadata] [--path GLOB]';
+export const DISK_USAGE = 'healthy | stall | delay MS | error ERRNO | release [ERRNO] | status   [--ops read,write,fsync,metadata] [--path GLOB]';
 
 export interface DiskOptions {
   /** Comma-separated op classes, e.g. "write,fsync". */
@@ -37,7 +36,12 @@ export function parseDiskFault(words: string[], opts: DiskOptions = {}): FaultRu
   } catch (e) {
     // Name the command-line option, not the API field.
     if (e instanceof FaultFsInputError) {
-      const field = e.field.replace(/^rule\.(ops)(\[\d+\])?$/, '--ops').replace(/^rule\.path$/, '--path').replace(/^rule\.(mode)$/, 'mode').replace(/^rule\.errno$/, 'errno').replace(/^rule\.delayMs$/, 'delay');
+      const field = e.field
+        .replace(/^rule\.(ops)(\[\d+\])?$/, '--ops')
+        .replace(/^rule\.path$/, '--path')
+        .replace(/^rule\.(mode)$/, 'mode')
+        .replace(/^rule\.errno$/, 'errno')
+        .replace(/^rule\.delayMs$/, 'delay');
       throw new FaultFsInputError(field, e.message.slice(e.field.length + 2));
     }
     throw e;
@@ -51,7 +55,9 @@ export function describeRule(r: FaultRule): string {
 
 export function formatDiskStatus(mountpoint: string, st: FaultFsStatus): string {
   const rules = st.rules.length ? st.rules.map((r, i) => `  ${i + 1}. ${describeRule(r)}`).join('\n') : '  healthy (no rules)';
-  const counts = Object.entries(st.counts).map(([k, v]) => `${k} ${v}`).join(', ');
+  const counts = Object.entries(st.counts)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return `${mountpoint}: ${st.pending} pending (${st.stalled} stalled, ${st.delayed} delayed)\n${rules}\n  requests: ${counts}`;
 }
 
@@ -68,7 +74,8 @@ export async function runDiskCommand(mountpoint: string, words: string[], opts: 
   const verb = words[0];
   if (verb === undefined) throw new FaultFsInputError('mode', `expected one of: ${DISK_USAGE}`);
   if (verb === 'status' || verb === 'release' || verb === 'healthy') {
-    if (opts.ops !== undefined || opts.path !== undefined) throw new FaultFsInputError(opts.ops !== undefined ? '--ops' : '--path', `${verb} takes no --ops or --path`);
+    if (opts.ops !== undefined || opts.path !== undefined)
+      throw new FaultFsInputError(opts.ops !== undefined ? '--ops' : '--path', `${verb} takes no --ops or --path`);
   }
   const disk = FaultFs.attach(mountpoint);
   if (verb === 'status') {
@@ -78,7 +85,10 @@ export async function runDiskCommand(mountpoint: string, words: string[], opts: 
   if (verb === 'release') {
     if (words.length > 2) throw new FaultFsInputError('arguments', `release takes at most one errno (usage: ${DISK_USAGE})`);
     const released = await disk.release(words[1] === undefined ? {} : { errno: words[1] });
-    return { json: { mountpoint: disk.mountpoint, released }, text: `${disk.mountpoint}: released ${released} stalled request(s)${words[1] ? ` with ${words[1]}` : ''}` };
+    return {
+      json: { mountpoint: disk.mountpoint, released },
+      text: `${disk.mountpoint}: released ${released} stalled request(s)${words[1] ? ` with ${words[1]}` : ''}`,
+    };
   }
   const rule = parseDiskFault(words, opts);
   // Every verb replaces the disk's rules; healthy (which takes no --ops/--path) clears them.

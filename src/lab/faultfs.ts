@@ -179,7 +179,8 @@ export function normalizeRules(input: FaultRule[] | FaultRule, mountpoint?: stri
         throw new FaultFsInputError(`${at}.ops`, `expected a non-empty list of ${ALL_OPS.join(', ')}, got ${JSON.stringify(raw.ops)}`, mountpoint);
       }
       raw.ops.forEach((op, j) => {
-        if (!ALL_OPS.includes(op)) throw new FaultFsInputError(`${at}.ops[${j}]`, `expected one of ${ALL_OPS.join(', ')}, got ${JSON.stringify(op)}`, mountpoint);
+        if (!ALL_OPS.includes(op))
+          throw new FaultFsInputError(`${at}.ops[${j}]`, `expected one of ${ALL_OPS.join(', ')}, got ${JSON.stringify(op)}`, mountpoint);
       });
       rule.ops = ALL_OPS.filter((op) => raw.ops!.includes(op));
     }
@@ -194,7 +195,11 @@ export function normalizeRules(input: FaultRule[] | FaultRule, mountpoint?: stri
     }
     if (mode === 'delay') {
       if (!Number.isInteger(raw.delayMs) || raw.delayMs! <= 0 || raw.delayMs! > MAX_DELAY_MS) {
-        throw new FaultFsInputError(`${at}.delayMs`, `expected an integer number of ms from 1 to ${MAX_DELAY_MS}, got ${JSON.stringify(raw.delayMs)}`, mountpoint);
+        throw new FaultFsInputError(
+          `${at}.delayMs`,
+          `expected an integer number of ms from 1 to ${MAX_DELAY_MS}, got ${JSON.stringify(raw.delayMs)}`,
+          mountpoint,
+        );
       }
       rule.delayMs = raw.delayMs;
     } else if (raw.delayMs !== undefined) {
@@ -431,7 +436,12 @@ async function releaseResolved(mp: string, known: { connection: number; daemonPi
   const daemons = releaseNow(mp, known);
   if (known) daemons.push(known.daemonPid);
   await waitFor(`${mp}: faultfs mount removed`, () => !faultFsMounts().some((m) => m.mountpoint === mp), timeoutMs, mp);
-  await waitFor(`${mp}: faultfs daemon(s) ${daemons.join(', ')} exited`, () => daemons.every((pid) => !alive(pid) || !daemonsOf(mp).includes(pid)), timeoutMs, mp);
+  await waitFor(
+    `${mp}: faultfs daemon(s) ${daemons.join(', ')} exited`,
+    () => daemons.every((pid) => !alive(pid) || !daemonsOf(mp).includes(pid)),
+    timeoutMs,
+    mp,
+  );
 }
 
 // ---------------------------------------------------------------- the mount
@@ -512,9 +522,11 @@ export class FaultFs {
       throw new FaultFsInputError('mountpoint', `${mountpoint} is already a mount point (release it first: releaseMount)`, mountpoint);
     }
     const nice = opts.nice ?? -10;
-    if (!Number.isInteger(nice) || nice < -20 || nice > 19) throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
+    if (!Number.isInteger(nice) || nice < -20 || nice > 19)
+      throw new FaultFsInputError('nice', `expected an integer from -20 to 19, got ${JSON.stringify(opts.nice)}`, mountpoint);
     const threads = opts.threads ?? 16;
-    if (!Number.isInteger(threads) || threads < 2 || threads > 256) throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
+    if (!Number.isInteger(threads) || threads < 2 || threads > 256)
+      throw new FaultFsInputError('threads', `expected an integer from 2 to 256, got ${JSON.stringify(opts.threads)}`, mountpoint);
     let backing: string;
     try {
       backing = realpathSync(opts.backing);
@@ -527,7 +539,8 @@ export class FaultFs {
     }
     const controlSocket = opts.controlSocket ? resolve(opts.controlSocket) : defaultSocket(mountpoint);
     if (isInside(controlSocket, mountpoint)) throw new FaultFsInputError('controlSocket', `${controlSocket} must not be on the mount`, mountpoint);
-    if (Buffer.byteLength(controlSocket) > 107) throw new FaultFsInputError('controlSocket', `${controlSocket} is longer than a Unix socket path may be (107 bytes)`, mountpoint);
+    if (Buffer.byteLength(controlSocket) > 107)
+      throw new FaultFsInputError('controlSocket', `${controlSocket} is longer than a Unix socket path may be (107 bytes)`, mountpoint);
     const logFile = opts.logFile ? resolve(opts.logFile) : controlSocket.replace(/\.sock$/, '') + '.log';
     if (isInside(logFile, mountpoint)) throw new FaultFsInputError('logFile', `${logFile} must not be on the mount`, mountpoint);
 
@@ -544,7 +557,20 @@ export class FaultFs {
     mkdirSync(dirname(controlSocket), { recursive: true });
     mkdirSync(dirname(logFile), { recursive: true });
     const out = openSync(logFile, 'a');
-    const args = ['--backing', backing, '--mountpoint', mountpoint, '--socket', controlSocket, '--ready-fd', '3', '--nice', String(nice), '--threads', String(threads)];
+    const args = [
+      '--backing',
+      backing,
+      '--mountpoint',
+      mountpoint,
+      '--socket',
+      controlSocket,
+      '--ready-fd',
+      '3',
+      '--nice',
+      String(nice),
+      '--threads',
+      String(threads),
+    ];
     const child = spawn(helper, args, {
       stdio: ['ignore', out, out, 'pipe'],
       detached: true,
@@ -573,7 +599,7 @@ export class FaultFs {
         resolveReady(`could not start ${helper}: ${e.message}`);
       });
     });
-    (child.stdio[3] as NodeJS.ReadableStream & { destroy(): void } | null)?.destroy();
+    (child.stdio[3] as (NodeJS.ReadableStream & { destroy(): void }) | null)?.destroy();
     if (typeof ready === 'string') {
       kill(child.pid ?? 0, 'SIGKILL');
       await releaseMount(mountpoint).catch(() => undefined);
@@ -585,7 +611,16 @@ export class FaultFs {
       await releaseMount(mountpoint).catch(() => undefined);
       throw new FaultFsError(`${mountpoint}: the daemon (pid ${ready}) said ready but /proc/self/mountinfo has no faultfs mount there`, mountpoint);
     }
-    const fs = new FaultFs({ mountpoint, backing, controlSocket, logFile, daemonPid: ready, fuseConnection: entry.connection, child, ownsLog: opts.logFile === undefined });
+    const fs = new FaultFs({
+      mountpoint,
+      backing,
+      controlSocket,
+      logFile,
+      daemonPid: ready,
+      fuseConnection: entry.connection,
+      child,
+      ownsLog: opts.logFile === undefined,
+    });
     if (opts.detached) child.unref();
     else {
       // The daemon must not keep a finished process alive; the exit hook releases it.

@@ -57,7 +57,11 @@ export async function run(cmd: string, args: string[], opts: RunOptions = {}): P
     const child = execFile(cmd, args, { timeout: timeoutMs, killSignal: 'SIGKILL', maxBuffer: 16 << 20, encoding: 'utf8' }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { killed?: boolean; code?: number | string }) | null;
       if (e && typeof e.code === 'string') {
-        reject(e.code === 'ENOENT' ? new LabEnvironmentError(cmd, `'${cmd}' is not installed (not found in PATH)`) : new LabError(`${describe(cmd, args)}: ${e.message}`));
+        reject(
+          e.code === 'ENOENT'
+            ? new LabEnvironmentError(cmd, `'${cmd}' is not installed (not found in PATH)`)
+            : new LabError(`${describe(cmd, args)}: ${e.message}`),
+        );
         return;
       }
       if (e?.killed) {
@@ -125,7 +129,10 @@ const TOOLS: { binary: string; capability: string; pkg: string }[] = [
  */
 export function checkCapabilities(): void {
   if (typeof process.geteuid === 'function' && process.geteuid() !== 0) {
-    throw new LabEnvironmentError('root (CAP_NET_ADMIN and CAP_SYS_ADMIN)', `running as uid ${process.geteuid()}; network namespaces, iptables and cgroups need root`);
+    throw new LabEnvironmentError(
+      'root (CAP_NET_ADMIN and CAP_SYS_ADMIN)',
+      `running as uid ${process.geteuid()}; network namespaces, iptables and cgroups need root`,
+    );
   }
   for (const t of TOOLS) {
     if (!onPath(t.binary)) throw new LabEnvironmentError(t.capability, `'${t.binary}' is not installed (apt-get install -y ${t.pkg})`);

@@ -154,9 +154,18 @@ export class LabNet {
       if (!servers.has(key)) servers.set(key, EchoServer.start(c.to, c.port));
     }
     try {
-      return await Promise.all(resolved.map(async (c) => checkReach(c.from, c.to, c.port, () => this.faults.dropped(), await servers.get(`${c.to.name}:${c.port}`)!, timeoutMs)));
+      return await Promise.all(
+        resolved.map(async (c) => checkReach(c.from, c.to, c.port, () => this.faults.dropped(), await servers.get(`${c.to.name}:${c.port}`)!, timeoutMs)),
+      );
     } finally {
-      await Promise.all([...servers.values()].map((s) => s.then((x) => x.close(), () => undefined)));
+      await Promise.all(
+        [...servers.values()].map((s) =>
+          s.then(
+            (x) => x.close(),
+            () => undefined,
+          ),
+        ),
+      );
     }
   }
 }
@@ -353,7 +362,13 @@ export class Lab {
     const deadline = Date.now() + timeoutMs;
     while (n.pids().length > 0) {
       for (const pid of n.pids()) signalPid(pid, 'SIGKILL');
-      if (Date.now() > deadline) throw new LabError(`${n.name}: processes ${n.pids().join(', ')} still there ${timeoutMs} ms after the reboot's kill -9 (state ${n.pids().map((p) => processState(p)).join(', ')})`);
+      if (Date.now() > deadline)
+        throw new LabError(
+          `${n.name}: processes ${n.pids().join(', ')} still there ${timeoutMs} ms after the reboot's kill -9 (state ${n
+            .pids()
+            .map((p) => processState(p))
+            .join(', ')})`,
+        );
       await sleep(10);
     }
     this.events.push({ at: Date.now(), kind: 'node', action: 'reboot', target: n.name, detail: { killed, released } });
@@ -420,7 +435,10 @@ function eventSink(events: LabEvent[]): EventSink {
 
 /** A CLI lab's owner: a process that lives until the lab is brought down, in the lab's own cgroup so clean-up finds it. */
 function spawnKeeper(cgroupRoot: string): LabRecord['owner'] {
-  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1" && exec sleep infinity', 'zkwarden-lab-keeper', join(cgroupRoot, 'cgroup.procs')], { detached: true, stdio: 'ignore' });
+  const child = spawn('/bin/sh', ['-c', 'echo $$ > "$1" && exec sleep infinity', 'zkwarden-lab-keeper', join(cgroupRoot, 'cgroup.procs')], {
+    detached: true,
+    stdio: 'ignore',
+  });
   child.unref();
   const id = child.pid !== undefined ? identify(child.pid) : null;
   if (!id) throw new LabError('could not start the lab keeper process');

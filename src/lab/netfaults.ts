@@ -83,7 +83,14 @@ export function parseComment(text: string): NetFault | null {
     return { id, injectedAt, kind, a: kv.get('a')!, b: kv.get('b')!, ...(kv.has('oneway') ? { oneWay: true } : {}), ...(port !== undefined ? { port } : {}) };
   }
   if (kind === 'deaf' && kv.has('node')) {
-    return { id, injectedAt, kind, node: kv.get('node')!, ...(port !== undefined ? { port } : {}), ...(kv.has('peers') ? { peers: kv.get('peers')!.split(',') } : {}) };
+    return {
+      id,
+      injectedAt,
+      kind,
+      node: kv.get('node')!,
+      ...(port !== undefined ? { port } : {}),
+      ...(kv.has('peers') ? { peers: kv.get('peers')!.split(',') } : {}),
+    };
   }
   if (kind === 'isolate' && kv.has('node')) return { id, injectedAt, kind, node: kv.get('node')!, ...(kv.has('keephost') ? { keepHost: true } : {}) };
   return null;
@@ -109,8 +116,16 @@ export class NetFaults {
   /** The rules that make up a fault, per namespace. */
   private rules(f: NetFault): Rule[] {
     const c = `-m comment --comment "${faultComment(f)}"`;
-    const out = (n: NetNode, match: string): Rule => ({ netns: n.netns, chain: this.chains.output, spec: [`-o ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' ') });
-    const inp = (n: NetNode, match: string): Rule => ({ netns: n.netns, chain: this.chains.input, spec: [`-i ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' ') });
+    const out = (n: NetNode, match: string): Rule => ({
+      netns: n.netns,
+      chain: this.chains.output,
+      spec: [`-o ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' '),
+    });
+    const inp = (n: NetNode, match: string): Rule => ({
+      netns: n.netns,
+      chain: this.chains.input,
+      spec: [`-i ${NODE_IFACE}`, match, c, '-j DROP'].filter(Boolean).join(' '),
+    });
     switch (f.kind) {
       case 'cut': {
         const a = this.node(f.a);
@@ -151,11 +166,18 @@ export class NetFaults {
     const done: string[] = [];
     try {
       for (const [netns, rs] of byNs) {
-        await restore(netns, rs.map((r) => `-A ${r.chain} ${r.spec}`));
+        await restore(
+          netns,
+          rs.map((r) => `-A ${r.chain} ${r.spec}`),
+        );
         done.push(netns);
       }
     } catch (e) {
-      for (const netns of done) await restore(netns, byNs.get(netns)!.map((r) => `-D ${r.chain} ${r.spec}`)).catch(() => undefined);
+      for (const netns of done)
+        await restore(
+          netns,
+          byNs.get(netns)!.map((r) => `-D ${r.chain} ${r.spec}`),
+        ).catch(() => undefined);
       throw e;
     }
     return fault;
@@ -205,7 +227,10 @@ export class NetFaults {
       return [...healed.values()];
     }
     const mine = rules.filter((r) => r.fault?.id === faultId);
-    if (mine.length === 0) throw new LabUsageError(`no network fault '${faultId}' in this lab (in force: ${[...new Set(rules.map((r) => r.fault?.id).filter(Boolean))].join(', ') || 'none'})`);
+    if (mine.length === 0)
+      throw new LabUsageError(
+        `no network fault '${faultId}' in this lab (in force: ${[...new Set(rules.map((r) => r.fault?.id).filter(Boolean))].join(', ') || 'none'})`,
+      );
     const byNs = new Map<string, string[]>();
     for (const r of mine) {
       const netns = this.node(r.node).netns;

@@ -178,6 +178,8 @@ export async function checkReachable(ip: string, timeoutMs = 5000): Promise<void
     });
   });
   if (outcome !== 'ECONNREFUSED' && outcome !== 'connected') {
-    throw new LabError(`node ${ip} is not reachable from the root namespace through the lab's bridge (${outcome}); is bridged traffic dropped by the root namespace's iptables FORWARD chain?`);
+    throw new LabError(
+      `node ${ip} is not reachable from the root namespace through the lab's bridge (${outcome}); is bridged traffic dropped by the root namespace's iptables FORWARD chain?`,
+    );
   }
 }

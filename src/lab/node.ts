@@ -33,7 +33,12 @@ export class NodeCpu {
   limit(fraction: number, opts: { durationMs?: number; periodUs?: number } = {}): CpuQuota {
     clearTimeout(this.timer);
     const q = this.cgroup.limit(fraction, opts.periodUs);
-    this.emit({ kind: 'cpu', action: 'limit', target: this.node, detail: { fraction: q.fraction, quotaUs: q.quotaUs, periodUs: q.periodUs, durationMs: opts.durationMs ?? null } });
+    this.emit({
+      kind: 'cpu',
+      action: 'limit',
+      target: this.node,
+      detail: { fraction: q.fraction, quotaUs: q.quotaUs, periodUs: q.periodUs, durationMs: opts.durationMs ?? null },
+    });
     if (opts.durationMs !== undefined) {
       this.timer = setTimeout(() => {
         this.timer = undefined;

@@ -112,7 +112,9 @@ export class EchoServer extends Reporter {
       const err = s.has('error');
       if (err || s.process.hasExited || Date.now() > deadline) {
         await s.close();
-        throw new LabError(`${node.name}: echo server on ${node.ip}:${port} did not start (${String(err?.code ?? (s.process.hasExited ? 'exited' : 'timeout'))})`);
+        throw new LabError(
+          `${node.name}: echo server on ${node.ip}:${port} did not start (${String(err?.code ?? (s.process.hasExited ? 'exited' : 'timeout'))})`,
+        );
       }
       await sleep(5);
     }
@@ -159,7 +161,14 @@ async function retransmitted(from: Node, dst: string, local: string | undefined)
  * client's socket retransmitted (this flow was not answered), and the lab's DROP rules counted
  * packets meanwhile (the lab's rules did it). `droppedNow` reads those counters.
  */
-export async function checkReach(from: Node, to: Node, port: number, droppedNow: () => Promise<number>, server: EchoServer, timeoutMs = 20_000): Promise<ReachResult> {
+export async function checkReach(
+  from: Node,
+  to: Node,
+  port: number,
+  droppedNow: () => Promise<number>,
+  server: EchoServer,
+  timeoutMs = 20_000,
+): Promise<ReachResult> {
   const line = `probe-${process.pid}-${++probeSeq}`;
   const dst = `${to.ip}:${port}`;
   const before = await droppedNow();
@@ -183,7 +192,9 @@ export async function checkReach(from: Node, to: Node, port: number, droppedNow:
         }
       }
       if (Date.now() > deadline) {
-        throw new LabError(`${from.name} → ${to.name}:${port}: no answer, no refusal and no drop by the lab's rules within ${timeoutMs} ms (events: ${client.events.map((e) => e.event).join(', ') || 'none'})`);
+        throw new LabError(
+          `${from.name} → ${to.name}:${port}: no answer, no refusal and no drop by the lab's rules within ${timeoutMs} ms (events: ${client.events.map((e) => e.event).join(', ') || 'none'})`,
+        );
       }
       // The client's events wake us at once; the socket's state is looked at every 100 ms (a
       // retransmission takes 200 ms at the least).

@@ -43,7 +43,10 @@ export function parseStat(text: string): ProcStat | null {
   const close = text.lastIndexOf(')');
   if (open < 0 || close < open) return null;
   // Fields after the name, numbered as in proc(5) from field 3 (state).
-  const rest = text.slice(close + 2).trim().split(/\s+/);
+  const rest = text
+    .slice(close + 2)
+    .trim()
+    .split(/\s+/);
   if (rest.length < 20) return null;
   return {
     pid: Number(text.slice(0, open).trim()),
@@ -168,7 +171,12 @@ export async function commandLines(pids: number[], timeoutMs = 2000): Promise<Ma
   const out = new Map<number, string>();
   if (pids.length > 0) {
     const stdout = await new Promise<string>((resolve) => {
-      execFile('/bin/sh', ['-c', READ_CMDLINES, 'zkwarden-cmdlines', ...pids.map(String)], { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' }, (_err, text) => resolve(text ?? ''));
+      execFile(
+        '/bin/sh',
+        ['-c', READ_CMDLINES, 'zkwarden-cmdlines', ...pids.map(String)],
+        { timeout: timeoutMs, killSignal: 'SIGKILL', encoding: 'utf8' },
+        (_err, text) => resolve(text ?? ''),
+      );
     });
     for (const line of stdout.split('\n')) {
       const m = /^(\d+) (.*\S)\s*$/.exec(line);

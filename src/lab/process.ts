@@ -14,7 +14,18 @@ import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { CpuCgroup } from './cgroup.ts';
 import { LabError, netnsPath } from './host.ts';
-import { allThreadsStopped, cgroupOf, cpuTimeMs, identify, identityAlive, processState, signalPid, threadStates, type ProcessIdentity, type ProcState } from './proc.ts';
+import {
+  allThreadsStopped,
+  cgroupOf,
+  cpuTimeMs,
+  identify,
+  identityAlive,
+  processState,
+  signalPid,
+  threadStates,
+  type ProcessIdentity,
+  type ProcState,
+} from './proc.ts';
 
 // $1 the cgroup's procs file, $2 the namespace, $3 a file for stdout and stderr, $4 a working directory ('' for none).
 const ENTER_NODE =
@@ -27,7 +38,14 @@ const ENTER_NODE =
  * on a stalled node disk the open (or a spawn's chdir, which the parent waits for) would hang
  * whoever does it.
  */
-export function nodeCommandLine(cgroupProcsFile: string, netns: string, command: string, args: string[], outputFile = '', cwd = ''): { command: string; args: string[] } {
+export function nodeCommandLine(
+  cgroupProcsFile: string,
+  netns: string,
+  command: string,
+  args: string[],
+  outputFile = '',
+  cwd = '',
+): { command: string; args: string[] } {
   return { command: '/bin/sh', args: ['-c', ENTER_NODE, 'zkwarden-node', cgroupProcsFile, netnsPath(netns), outputFile, cwd, command, ...args] };
 }
 

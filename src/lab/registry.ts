@@ -219,7 +219,9 @@ function subnetHolder(subnet: string): string | null {
 
 function readClaim(subnet: string): { lab: string; record: string | null } | null {
   try {
-    const [lab, record] = readFileSync(join(subnetsDir(), subnet, 'lab'), 'utf8').trim().split(' ');
+    const [lab, record] = readFileSync(join(subnetsDir(), subnet, 'lab'), 'utf8')
+      .trim()
+      .split(' ');
     return lab ? { lab, record: record ?? null } : null;
   } catch {
     return null;

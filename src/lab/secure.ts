@@ -86,8 +86,27 @@ export class CertificateAuthority {
     const ext = join(dir, `${name}-ca.ext`);
     writeFileSync(ext, ['[v3]', 'basicConstraints=critical,CA:TRUE', 'keyUsage=critical,keyCertSign,cRLSign', 'subjectKeyIdentifier=hash', ''].join('\n'));
     openssl(
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', ca.keyFile, '-out', ca.certFile,
-        '-days', String(CERT_DAYS), '-subj', `/O=zkwarden lab/CN=${name} CA`, '-config', ext, '-extensions', 'v3'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        ca.keyFile,
+        '-out',
+        ca.certFile,
+        '-days',
+        String(CERT_DAYS),
+        '-subj',
+        `/O=zkwarden lab/CN=${name} CA`,
+        '-config',
+        ext,
+        '-extensions',
+        'v3',
+      ],
       `make the ${name} CA`,
     );
     chmodSync(ca.keyFile, 0o600);
@@ -118,10 +137,44 @@ export class CertificateAuthority {
         '',
       ].join('\n'),
     );
-    openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', keyFile, '-out', csr, '-subj', `/O=zkwarden lab/CN=${commonName}`], `make a key for ${commonName}`);
+    openssl(
+      [
+        'req',
+        '-new',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:P-256',
+        '-nodes',
+        '-keyout',
+        keyFile,
+        '-out',
+        csr,
+        '-subj',
+        `/O=zkwarden lab/CN=${commonName}`,
+      ],
+      `make a key for ${commonName}`,
+    );
     chmodSync(keyFile, 0o600);
     openssl(
-      ['x509', '-req', '-in', csr, '-CA', this.certFile, '-CAkey', this.keyFile, '-set_serial', String(randomInt(1, 2 ** 47)), '-days', String(CERT_DAYS), '-extfile', ext, '-out', certFile],
+      [
+        'x509',
+        '-req',
+        '-in',
+        csr,
+        '-CA',
+        this.certFile,
+        '-CAkey',
+        this.keyFile,
+        '-set_serial',
+        String(randomInt(1, 2 ** 47)),
+        '-days',
+        String(CERT_DAYS),
+        '-extfile',
+        ext,
+        '-out',
+        certFile,
+      ],
       `sign the certificate of ${commonName}`,
     );
     rmSync(csr, { force: true });
@@ -180,7 +233,8 @@ export class SecureLab {
     this.ca = tls ? CertificateAuthority.create(this.dir) : null;
     for (const name of options.clientCertificates ?? []) {
       if (!this.ca) throw new SecureLabError('client certificates need tls');
-      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new SecureLabError(`client certificate name ${JSON.stringify(name)}: expected letters, digits, . _ -`);
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name))
+        throw new SecureLabError(`client certificate name ${JSON.stringify(name)}: expected letters, digits, . _ -`);
       this.#clients.set(name, this.ca.issue(`client-${name}`, name, 'client'));
     }
     const users = options.saslUsers ?? [];
@@ -193,7 +247,8 @@ export class SecureLab {
     this.writeJaas();
     const enabled: SecureScheme[] = [...(this.ca ? (['x509'] as const) : []), ...(users.length > 0 ? (['sasl'] as const) : [])];
     this.enforce = options.enforce ?? enabled;
-    for (const s of this.enforce) if (!enabled.includes(s)) throw new SecureLabError(`enforce ${s}: that scheme is not enabled (${enabled.join(', ') || 'none'})`);
+    for (const s of this.enforce)
+      if (!enabled.includes(s)) throw new SecureLabError(`enforce ${s}: that scheme is not enabled (${enabled.join(', ') || 'none'})`);
   }
 
   private writeJaas(): void {
@@ -216,7 +271,7 @@ export class SecureLab {
   }
 
   static create(options: SecureLabOptions = {}): SecureLab {
-    if (!options.tls && !(options.saslUsers?.length)) throw new SecureLabError('a secure lab needs tls, saslUsers or both');
+    if (!options.tls && !options.saslUsers?.length) throw new SecureLabError('a secure lab needs tls, saslUsers or both');
     return new SecureLab(options);
   }
 
@@ -338,7 +393,10 @@ export class SecureLab {
 
   /** Every secret this lab made, for leak checks: the SASL passwords (retired ones too) and each private key's PEM text. */
   secretValues(): { kind: 'password' | 'privateKey'; value: string }[] {
-    const out: { kind: 'password' | 'privateKey'; value: string }[] = [...this.#saslPasswords.values(), ...this.#retiredPasswords].map((value) => ({ kind: 'password', value }));
+    const out: { kind: 'password' | 'privateKey'; value: string }[] = [...this.#saslPasswords.values(), ...this.#retiredPasswords].map((value) => ({
+      kind: 'password',
+      value,
+    }));
     for (const f of this.secretFiles()) {
       if (f === this.jaasFile || f.endsWith('.keystore.pem')) continue;
       out.push({ kind: 'privateKey', value: readFileSync(f, 'utf8') });

@@ -19,7 +19,8 @@ import { Perms, type ACL, type Id } from '../zk/index.ts';
 import { RecipeUsageError } from './errors.ts';
 
 export function clusterAcl(members: readonly Id[], readers: readonly Id[] | 'anyone' = 'anyone'): ACL[] {
-  if (!Array.isArray(members) || members.length === 0) throw new RecipeUsageError('members', 'at least one member identity, e.g. { scheme: "x509", id: "CN=meta1,O=example" }');
+  if (!Array.isArray(members) || members.length === 0)
+    throw new RecipeUsageError('members', 'at least one member identity, e.g. { scheme: "x509", id: "CN=meta1,O=example" }');
   for (const [i, m] of [...members, ...(readers === 'anyone' ? [] : readers)].entries()) {
     if (!m || typeof m.scheme !== 'string' || m.scheme === '' || typeof m.id !== 'string') {
       throw new RecipeUsageError(`identity ${i}`, 'expected { scheme, id } (schemes: x509, sasl, digest, ip, world)');

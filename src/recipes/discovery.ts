@@ -14,14 +14,7 @@
 import { EventEmitter } from 'node:events';
 import { WatchedRead } from './watched-read.ts';
 import { NoNodeError, type WatchListener, type ZooKeeperClient } from '../zk/index.ts';
-import {
-  DEFAULT_CANDIDATE_PREFIX,
-  DEFAULT_ELECTION_PATH,
-  checkPrefix,
-  checkRecipePath,
-  decodePayload,
-  sortCandidates,
-} from './layout.ts';
+import { DEFAULT_CANDIDATE_PREFIX, DEFAULT_ELECTION_PATH, checkPrefix, checkRecipePath, decodePayload, sortCandidates } from './layout.ts';
 
 export interface LeaderInfo {
   endpoint: string;

@@ -127,8 +127,10 @@ export class MembersWatcher extends EventEmitter<MembersEvents> {
     membersPath(opts);
     this.client = client;
     this.opts = opts;
-    this.follower = new WatchedRead(client, async (onWatch) => this.accept(await listMembers(this.client, this.opts, onWatch)), (err) =>
-      this.emit('warning', err),
+    this.follower = new WatchedRead(
+      client,
+      async (onWatch) => this.accept(await listMembers(this.client, this.opts, onWatch)),
+      (err) => this.emit('warning', err),
     );
   }
 

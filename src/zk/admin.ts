@@ -45,7 +45,12 @@ export async function probe(address: string, timeoutMs: number): Promise<Reach> 
   try {
     ip = (await lookup(hp.host)).address;
   } catch (e) {
-    return { ok: false, address, reason: 'unresolvable', message: `${address}: cannot resolve ${hp.host} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})` };
+    return {
+      ok: false,
+      address,
+      reason: 'unresolvable',
+      message: `${address}: cannot resolve ${hp.host} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+    };
   }
   return await new Promise<Reach>((resolve) => {
     const sock = connect({ host: ip, port: hp.port });
@@ -56,10 +61,14 @@ export async function probe(address: string, timeoutMs: number): Promise<Reach> 
     };
     const timer = setTimeout(() => done({ ok: false, address, reason: 'timeout', message: `${address}: no answer within ${timeoutMs} ms` }), timeoutMs);
     sock.once('connect', () => done({ ok: true, address, ms: performance.now() - t0 }));
-    sock.once('error', (e: NodeJS.ErrnoException) => done({
-      ok: false, address, reason: e.code === 'ECONNREFUSED' ? 'refused' : 'error',
-      message: `${address}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : e.code ?? e.message}`,
-    }));
+    sock.once('error', (e: NodeJS.ErrnoException) =>
+      done({
+        ok: false,
+        address,
+        reason: e.code === 'ECONNREFUSED' ? 'refused' : 'error',
+        message: `${address}: ${e.code === 'ECONNREFUSED' ? 'connection refused' : (e.code ?? e.message)}`,
+      }),
+    );
   });
 }
 

@@ -219,7 +219,7 @@ class LiveRequests {
 
   /** Oldest first; `visit` may delete the request it is given. */
   forEach(visit: (req: Request<unknown>) => void): void {
-    for (let req = this.head; req !== null; ) {
+    for (let req = this.head; req !== null;) {
       const next = req.nextLive;
       visit(req);
       req = next;
@@ -265,9 +265,7 @@ const NULL_VALUE = { value: null };
 const NO_BODY: OpRequest = { type: 0, path: undefined, sizeHint: 0, write: () => undefined };
 
 const eventTypeNames = new Map<number, WatchEventType>(
-  (Object.entries(EventType) as [keyof typeof EventType, number][])
-    .filter(([k]) => k !== 'none')
-    .map(([k, v]) => [v, k as WatchEventType]),
+  (Object.entries(EventType) as [keyof typeof EventType, number][]).filter(([k]) => k !== 'none').map(([k, v]) => [v, k as WatchEventType]),
 );
 
 export class ZooKeeperClient extends EventEmitter<ClientEvents> {
@@ -452,7 +450,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     }
     let timeoutMs: number;
     try {
-      timeoutMs = options.timeoutMs === undefined ? Math.max(this.opts.sessionTimeoutMs, this.timings.connectTimeoutMs * this.servers.length) : checkMillis(options.timeoutMs, 'timeoutMs');
+      timeoutMs =
+        options.timeoutMs === undefined
+          ? Math.max(this.opts.sessionTimeoutMs, this.timings.connectTimeoutMs * this.servers.length)
+          : checkMillis(options.timeoutMs, 'timeoutMs');
     } catch (e) {
       return Promise.reject(e as Error);
     }
@@ -701,10 +702,13 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
     if (!this.opts.localExpiry) return;
     const left = this.negotiatedTimeout - (Date.now() - this.lastContact);
     const sessionId = this._sessionId;
-    this.expiryTimer = setTimeout(() => {
-      this.expiryTimer = null;
-      this.machine.to({ to: 'expired', reason: 'local', sessionId });
-    }, Math.max(0, left));
+    this.expiryTimer = setTimeout(
+      () => {
+        this.expiryTimer = null;
+        this.machine.to({ to: 'expired', reason: 'local', sessionId });
+      },
+      Math.max(0, left),
+    );
   }
 
   private clearExpiryTimer(): void {
@@ -940,7 +944,10 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   private sendAuth(conn: Connection, a: AuthEntry): void {
     this.authInflight.push(a);
-    conn.sendSpecial(Xid.auth, buildFrame(OpCode.auth, (w) => writeAuthPacket(w, a.scheme, a.auth)));
+    conn.sendSpecial(
+      Xid.auth,
+      buildFrame(OpCode.auth, (w) => writeAuthPacket(w, a.scheme, a.auth)),
+    );
   }
 
   private failAuth(a: AuthEntry, err: Error): void {
@@ -1093,17 +1100,32 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
   }
 
   getACL(path: string, options: TimeoutOption = {}): Promise<{ acl: ACL[]; stat: Stat }> {
-    return this.call('getACL', () => pathRequest(OpCode.getACL, this.chroot, path), (_h, r) => readGetACLResponse(r), options);
+    return this.call(
+      'getACL',
+      () => pathRequest(OpCode.getACL, this.chroot, path),
+      (_h, r) => readGetACLResponse(r),
+      options,
+    );
   }
 
   /** Replaces the ACL if the ACL version (stat.aversion) matches (-1: any). */
   setACL(path: string, acl: readonly ACL[], version = -1, options: TimeoutOption = {}): Promise<Stat> {
-    return this.call('setACL', () => setACLRequest(this.chroot, path, acl, version), (_h, r) => readStat(r, 'SetACLResponse.stat'), options);
+    return this.call(
+      'setACL',
+      () => setACLRequest(this.chroot, path, acl, version),
+      (_h, r) => readStat(r, 'SetACLResponse.stat'),
+      options,
+    );
   }
 
   /** Waits until the connected server has applied every write the leader committed before. */
   sync(path = '/', options: TimeoutOption = {}): Promise<string> {
-    return this.call('sync', () => pathRequest(OpCode.sync, this.chroot, path), (_h, r) => this.strip(r.readUString('SyncResponse.path')), options);
+    return this.call(
+      'sync',
+      () => pathRequest(OpCode.sync, this.chroot, path),
+      (_h, r) => this.strip(r.readUString('SyncResponse.path')),
+      options,
+    );
   }
 
   /**
@@ -1111,7 +1133,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * of the failing op and every op's result (0 for ops that would have succeeded).
    */
   async multi(ops: readonly Op[], options: TimeoutOption = {}): Promise<OpResult[]> {
-    const results = await this.call('multi', () => multiRequest(this.chroot, ops), (_h, r) => readMultiResponse(r, ops.length), options);
+    const results = await this.call(
+      'multi',
+      () => multiRequest(this.chroot, ops),
+      (_h, r) => readMultiResponse(r, ops.length),
+      options,
+    );
     const mapped = results.map((res) => (res.op === 'create' ? { ...res, path: this.strip(res.path) } : res));
     const failed = mapped.findIndex((res) => res.op === 'error' && res.code !== 0);
     if (failed >= 0) {
@@ -1126,7 +1153,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * its own: a missing node gives { op: 'error', code } in its slot, the others still answer.
    */
   multiRead(ops: readonly ReadOp[], options: TimeoutOption = {}): Promise<OpResult[]> {
-    return this.call('multiRead', () => multiReadRequest(this.chroot, ops), (_h, r) => readMultiResponse(r, ops.length), options);
+    return this.call(
+      'multiRead',
+      () => multiReadRequest(this.chroot, ops),
+      (_h, r) => readMultiResponse(r, ops.length),
+      options,
+    );
   }
 
   /** Paths of this session's ephemeral nodes under prefixPath. */
@@ -1151,7 +1183,12 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
 
   /** The identities the server has attached to this session (ip, digest users, ...). */
   whoAmI(options: TimeoutOption = {}): Promise<ClientInfo[]> {
-    return this.call('whoAmI', () => ({ ...NO_BODY, type: OpCode.whoAmI }), (_h, r) => readWhoAmIResponse(r), options);
+    return this.call(
+      'whoAmI',
+      () => ({ ...NO_BODY, type: OpCode.whoAmI }),
+      (_h, r) => readWhoAmIResponse(r),
+      options,
+    );
   }
 
   /**
@@ -1230,12 +1267,7 @@ export class ZooKeeperClient extends EventEmitter<ClientEvents> {
    * removed listener receives a dataWatchRemoved / childWatchRemoved / persistentWatchRemoved
    * event. Throws NoWatcherError when nothing matched.
    */
-  async removeWatches(
-    path: string,
-    kind: WatcherKind = 'any',
-    listener?: WatchListener,
-    options: TimeoutOption & { local?: boolean } = {},
-  ): Promise<void> {
+  async removeWatches(path: string, kind: WatcherKind = 'any', listener?: WatchListener, options: TimeoutOption & { local?: boolean } = {}): Promise<void> {
     validatePath(path);
     checkWatcherKind(kind);
     const tables = tablesOf(kind);

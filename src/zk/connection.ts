@@ -24,7 +24,16 @@ import { describeTransportError, openTransport, type PreparedTls, type Transport
 import { SaslExchange } from './sasl-wire.ts';
 import type { SaslMechanism } from './sasl.ts';
 import { FrameDecoder, FrameLengthError, decodeHandshake, decodeServerMessage, type ServerMessage } from './decoder.ts';
-import { OpCode, Xid, writeConnectRequest, writeRequestHeader, type ConnectRequest, type ConnectResponse, type ReplyHeader, type WatcherEvent } from './protocol.ts';
+import {
+  OpCode,
+  Xid,
+  writeConnectRequest,
+  writeRequestHeader,
+  type ConnectRequest,
+  type ConnectResponse,
+  type ReplyHeader,
+  type WatcherEvent,
+} from './protocol.ts';
 
 /** A request on the wire. The frame holds [length][xid][type][body]; xid is patched at send. */
 export interface Packet {
@@ -94,9 +103,7 @@ export interface OpenOptions {
  */
 export type OpenFailure = 'refused' | 'unanswered' | 'dropped' | 'silent' | 'rejected' | 'protocol' | 'unauthenticated' | 'aborted';
 
-export type OpenResult =
-  | { ok: true; conn: Connection; response: ConnectResponse }
-  | { ok: false; failure: OpenFailure; error: Error; server: string };
+export type OpenResult = { ok: true; conn: Connection; response: ConnectResponse } | { ok: false; failure: OpenFailure; error: Error; server: string };
 
 /** Writes a request's body (an encoded operation, ops.ts). */
 export interface FrameBody {

@@ -238,7 +238,10 @@ export async function endSession(connectString: string, sessionId: bigint, passw
   const closeThrough = async (conn: Connection, i: number): Promise<'sent' | 'dropped'> => {
     const r = await closeAfterSettle(conn, Math.max(1, Math.min(connectTimeoutMs, left())));
     if (r === 'refused') {
-      throw new SessionClosedRequireSaslAuthError(undefined, `${names[i]} enforces authentication and refused the close of session ${hex}: give endSession the ensemble's TLS or SASL credential`);
+      throw new SessionClosedRequireSaslAuthError(
+        undefined,
+        `${names[i]} enforces authentication and refused the close of session ${hex}: give endSession the ensemble's TLS or SASL credential`,
+      );
     }
     if (r === 'sent') result.outcome = 'closed';
     else errors.push(`${names[i]}: replaced by another connection on the session before the close`);

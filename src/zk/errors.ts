@@ -70,7 +70,11 @@ function define(name: string, code: number, text: string): ErrorClass {
 }
 
 export const SystemError = define('SystemError', ErrorCode.SYSTEM_ERROR, 'system error');
-export const RuntimeInconsistencyError = define('RuntimeInconsistencyError', ErrorCode.RUNTIME_INCONSISTENCY, 'runtime inconsistency (an earlier op of the multi failed)');
+export const RuntimeInconsistencyError = define(
+  'RuntimeInconsistencyError',
+  ErrorCode.RUNTIME_INCONSISTENCY,
+  'runtime inconsistency (an earlier op of the multi failed)',
+);
 export const DataInconsistencyError = define('DataInconsistencyError', ErrorCode.DATA_INCONSISTENCY, 'data inconsistency');
 /** The connection dropped while the request was in flight: it may or may not have been applied. */
 export const ConnectionLossError = define('ConnectionLossError', ErrorCode.CONNECTION_LOSS, 'connection loss');
@@ -86,7 +90,11 @@ export const ApiError = define('ApiError', ErrorCode.API_ERROR, 'API error');
 export const NoNodeError = define('NoNodeError', ErrorCode.NO_NODE, 'no node');
 export const NoAuthError = define('NoAuthError', ErrorCode.NO_AUTH, 'not authorized');
 export const BadVersionError = define('BadVersionError', ErrorCode.BAD_VERSION, 'bad version');
-export const NoChildrenForEphemeralsError = define('NoChildrenForEphemeralsError', ErrorCode.NO_CHILDREN_FOR_EPHEMERALS, 'ephemeral nodes cannot have children');
+export const NoChildrenForEphemeralsError = define(
+  'NoChildrenForEphemeralsError',
+  ErrorCode.NO_CHILDREN_FOR_EPHEMERALS,
+  'ephemeral nodes cannot have children',
+);
 export const NodeExistsError = define('NodeExistsError', ErrorCode.NODE_EXISTS, 'node exists');
 export const NotEmptyError = define('NotEmptyError', ErrorCode.NOT_EMPTY, 'node has children');
 /** The session is gone (expired on the server, closed by another holder, or given up locally). */
@@ -100,7 +108,11 @@ export const EphemeralOnLocalSessionError = define('EphemeralOnLocalSessionError
 export const NoWatcherError = define('NoWatcherError', ErrorCode.NO_WATCHER, 'no such watcher');
 export const RequestTimeoutError = define('RequestTimeoutError', ErrorCode.REQUEST_TIMEOUT, 'request timeout');
 export const ReconfigDisabledError = define('ReconfigDisabledError', ErrorCode.RECONFIG_DISABLED, 'reconfig disabled');
-export const SessionClosedRequireSaslAuthError = define('SessionClosedRequireSaslAuthError', ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH, 'session closed: SASL authentication required');
+export const SessionClosedRequireSaslAuthError = define(
+  'SessionClosedRequireSaslAuthError',
+  ErrorCode.SESSION_CLOSED_REQUIRE_SASL_AUTH,
+  'session closed: SASL authentication required',
+);
 export const QuotaExceededError = define('QuotaExceededError', ErrorCode.QUOTA_EXCEEDED, 'quota exceeded');
 export const ThrottledOpError = define('ThrottledOpError', ErrorCode.THROTTLED_OP, 'operation throttled by the server');
 

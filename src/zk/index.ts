@@ -17,17 +17,7 @@ export type { WatchEvent, WatchListener } from './watches.ts';
 export type { ClientInfo, CreateMode, Op, OpResult, ReadOp, WatchEventType, WatcherKind, AddWatchModeName } from './protocol.ts';
 export { OpCode, CreateFlag, EventType } from './protocol.ts';
 export * from './errors.ts';
-export {
-  OPEN_ACL_UNSAFE,
-  READ_ACL_UNSAFE,
-  CREATOR_ALL_ACL,
-  Perms,
-  hex,
-  sessionHex,
-  bigintReplacer,
-  isTtlOwner,
-  CONTAINER_EPHEMERAL_OWNER,
-} from './records.ts';
+export { OPEN_ACL_UNSAFE, READ_ACL_UNSAFE, CREATOR_ALL_ACL, Perms, hex, sessionHex, bigintReplacer, isTtlOwner, CONTAINER_EPHEMERAL_OWNER } from './records.ts';
 export type { ACL, Id, Stat, StatPersisted } from './records.ts';
 export { digestId, digestAcl } from './acl.ts';
 export { JuteDecodeError, JuteUnderflowError } from './jute.ts';

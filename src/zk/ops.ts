@@ -252,7 +252,10 @@ function opsArray<T>(ops: readonly T[]): readonly T[] {
 
 /** multi: every op, each with its MultiHeader, then the end marker. */
 export function multiRequest(chroot: string, ops: readonly Op[]): OpRequest {
-  return new MultiBody(OpCode.multi, opsArray(ops).map((o, i) => transactionOpRequest(chroot, o, `ops[${i}].`)));
+  return new MultiBody(
+    OpCode.multi,
+    opsArray(ops).map((o, i) => transactionOpRequest(chroot, o, `ops[${i}].`)),
+  );
 }
 
 /** multiRead: getData and getChildren (without watches), each answered on its own. */

@@ -175,14 +175,7 @@ export function writeCreateRequest(w: JuteWriter, path: string, data: Uint8Array
   w.writeInt(flags);
 }
 
-export function writeCreateTTLRequest(
-  w: JuteWriter,
-  path: string,
-  data: Uint8Array | null,
-  acl: readonly ACL[],
-  flags: number,
-  ttl: number,
-): void {
+export function writeCreateTTLRequest(w: JuteWriter, path: string, data: Uint8Array | null, acl: readonly ACL[], flags: number, ttl: number): void {
   writeCreateRequest(w, path, data, acl, flags);
   w.writeLong(ttl);
 }

@@ -161,7 +161,8 @@ export class DigestMd5Client implements SaslMechanism {
 
   constructor(credentials: DigestMd5Credentials, options: DigestMd5Options = {}) {
     if (credentials === null || typeof credentials !== 'object') throw new InvalidArgumentError('sasl', 'expected { username, password }');
-    if (typeof credentials.username !== 'string' || credentials.username === '') throw new InvalidArgumentError('sasl.username', 'a non-empty string is needed');
+    if (typeof credentials.username !== 'string' || credentials.username === '')
+      throw new InvalidArgumentError('sasl.username', 'a non-empty string is needed');
     if (typeof credentials.password !== 'string' && !Buffer.isBuffer(credentials.password)) {
       throw new InvalidArgumentError('sasl.password', 'a string or a Buffer is needed');
     }
@@ -254,7 +255,7 @@ export class DigestMd5Client implements SaslMechanism {
     this.#ha1 = '';
     this.#expectedRspauth = '';
     if (got.length !== want.length || !timingSafeEqual(got, want)) {
-      throw new SaslMechanismError('the server\'s rspauth does not match: it does not know the credential (or the exchange was tampered with)');
+      throw new SaslMechanismError("the server's rspauth does not match: it does not know the credential (or the exchange was tampered with)");
     }
   }
 }

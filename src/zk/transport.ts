@@ -69,7 +69,8 @@ export class PreparedTls {
       throw new InvalidArgumentError(`${argument}.serverName`, 'expected a non-empty host name or IP address');
     }
     const minVersion = options.minVersion ?? 'TLSv1.2';
-    if (minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3') throw new InvalidArgumentError(`${argument}.minVersion`, `expected TLSv1.2 or TLSv1.3, got ${String(minVersion)}`);
+    if (minVersion !== 'TLSv1.2' && minVersion !== 'TLSv1.3')
+      throw new InvalidArgumentError(`${argument}.minVersion`, `expected TLSv1.2 or TLSv1.3, got ${String(minVersion)}`);
     this.serverName = options.serverName;
     this.checkServerName = options.checkServerName ?? true;
     this.minVersion = minVersion;
@@ -116,7 +117,11 @@ export function rfc2253(nodeSubject: string): string {
     .reverse()
     .map((l) => {
       const eq = l.indexOf('=');
-      const value = l.slice(eq + 1).replace(/([,+"\\<>;])/g, '\\$1').replace(/^([ #])/, '\\$1').replace(/ $/, '\\ ');
+      const value = l
+        .slice(eq + 1)
+        .replace(/([,+"\\<>;])/g, '\\$1')
+        .replace(/^([ #])/, '\\$1')
+        .replace(/ $/, '\\ ');
       return `${l.slice(0, eq)}=${value}`;
     })
     .join(',');

@@ -12,9 +12,7 @@ import { type ACL, readACLVector, writeACLVector } from './records.ts';
 /** Operation codes (ZooDefs.OpCode): one table for the wire client and the log readers. */
 export { OpCode };
 
-const OP_NAMES = new Map<number, string>(
-  Object.entries(OpCode).map(([k, v]) => [v, k === 'createTTL' ? 'createTtl' : k]),
-);
+const OP_NAMES = new Map<number, string>(Object.entries(OpCode).map(([k, v]) => [v, k === 'createTTL' ? 'createTtl' : k]));
 
 /** The operation's name as ZooKeeper's Request.op2String prints it. */
 export function opName(type: number): string {

@@ -69,7 +69,10 @@ describe('bench/client', () => {
   it('the own-process control (zkwarden driven like the Java client) is measured beside zkwarden, and a narrowed run leaves the docs alone', async () => {
     const docs = join(root, 'docs', 'benchmarks.md');
     const before = readFileSync(docs, 'utf8');
-    const { code, stdout, stderr } = await runBench(['--clients', 'zkwarden,own-process', '--only', 'getData', '--ops', '40', '--concurrency', '4', '--slices', '2', '--repeat', '1'], 120_000);
+    const { code, stdout, stderr } = await runBench(
+      ['--clients', 'zkwarden,own-process', '--only', 'getData', '--ops', '40', '--concurrency', '4', '--slices', '2', '--repeat', '1'],
+      120_000,
+    );
     assert.equal(code, 0, stderr);
     assert.equal(readFileSync(docs, 'utf8'), before, 'a narrowed run never writes the docs');
     for (const client of ['zkwarden', 'zkwarden (own process)']) {

@@ -19,7 +19,10 @@ describe('bench/end-session', () => {
     for (const way of ['attach+close', 'endSession']) {
       const row = stdout.split('\n').find((l) => l.startsWith(`| ${way} |`));
       assert.ok(row, `a row for ${way}`);
-      const cells = row.split('|').slice(2, 7).map((c) => Number.parseInt(c.trim(), 10));
+      const cells = row
+        .split('|')
+        .slice(2, 7)
+        .map((c) => Number.parseInt(c.trim(), 10));
       assert.equal(cells[0], 2, `${way}: two rounds`);
       assert.equal(cells[1]! + cells[2]! + cells[3]! + cells[4]!, 2, `${way}: every round has one outcome`);
       if (way === 'endSession') assert.equal(cells[1], 0, 'endSession left no session alive');

@@ -6,9 +6,7 @@ import { balancedOrders, medianOf, pairedRatio, percentile, tailEvents } from '.
 
 /** Slice rates around `level` with a deterministic ±spread wobble, `repeats` × `rounds`. */
 function rates(level: number, spread: number, repeats: number, rounds: number, phase = 0): number[][] {
-  return Array.from({ length: repeats }, (_, r) =>
-    Array.from({ length: rounds }, (_, i) => level * (1 + spread * Math.sin(r * 7.1 + i * 1.3 + phase))),
-  );
+  return Array.from({ length: repeats }, (_, r) => Array.from({ length: rounds }, (_, i) => level * (1 + spread * Math.sin(r * 7.1 + i * 1.3 + phase))));
 }
 
 describe('bench/client statistics', () => {
@@ -18,7 +16,11 @@ describe('bench/client statistics', () => {
       // n orders for an even n, 2n for an odd one (3 clients: all 3! orders).
       assert.equal(orders.length, n === 1 ? 1 : n % 2 ? 2 * n : n);
       assert.equal(new Set(orders.map((o) => o.join(','))).size, orders.length, `n=${n}: orders are distinct`);
-      for (const o of orders) assert.deepEqual([...o].sort(), Array.from({ length: n }, (_, i) => i));
+      for (const o of orders)
+        assert.deepEqual(
+          [...o].sort(),
+          Array.from({ length: n }, (_, i) => i),
+        );
       const count = (m: Map<string, number>, k: string): Map<string, number> => m.set(k, (m.get(k) ?? 0) + 1);
       const positions = new Map<string, number>();
       for (const o of orders) o.forEach((c, k) => count(positions, `${c}@${k}`));

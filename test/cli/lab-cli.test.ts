@@ -42,7 +42,10 @@ describe('zkwarden lab ensemble up|status|down', () => {
       const frozen = runCli(['lab', 'ensemble', 'status', '--dir', dir, '--json']);
       assert.equal(frozen.status, 0, frozen.stderr);
       const f = JSON.parse(frozen.stdout) as { quorum: boolean; servers: { pid: number; state: string; mode: string | null }[] };
-      assert.deepEqual(f.servers.map((x) => [x.pid, x.state]), pids.map((pid) => [pid, pid === follower.pid ? 'paused' : 'running']));
+      assert.deepEqual(
+        f.servers.map((x) => [x.pid, x.state]),
+        pids.map((pid) => [pid, pid === follower.pid ? 'paused' : 'running']),
+      );
       assert.equal(f.servers.find((x) => x.pid === follower.pid)!.mode, null);
       assert.equal(f.quorum, true, 'two of three still serve');
       assert.match(runCli(['lab', 'ensemble', 'status', '--dir', dir]).stdout, new RegExp(`paused +pid ${follower.pid} `));

@@ -50,11 +50,17 @@ describe('online commands fail fast', () => {
 
     const m = await runCliAsync(['members', '--servers', `${refused},${others[0]}`, '--path', MEMBERS, '--json', '--timeout', NEVER_MS]);
     assert.equal(m.status, 0, m.stderr);
-    assert.deepEqual((JSON.parse(m.stdout) as { members: { endpoint: string }[] }).members.map((x) => x.endpoint), ['10.1.88.101:10100']);
+    assert.deepEqual(
+      (JSON.parse(m.stdout) as { members: { endpoint: string }[] }).members.map((x) => x.endpoint),
+      ['10.1.88.101:10100'],
+    );
   });
 
   it('reads --min-epoch as a zxid (0x hex or decimal) and nothing else', async () => {
-    const epoch = Number((JSON.parse((await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--json'])).stdout) as { leader: { epoch: string } }).leader.epoch);
+    const epoch = Number(
+      (JSON.parse((await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--json'])).stdout) as { leader: { epoch: string } }).leader
+        .epoch,
+    );
     const above = await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--min-epoch', `0x${(epoch + 1).toString(16)}`]);
     assert.equal(above.status, 1, 'a leader below --min-epoch is no leader');
     const bad = await runCliAsync(['leader', '--servers', others.join(','), '--path', PATH, '--min-epoch', '1e3']);

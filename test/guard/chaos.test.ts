@@ -26,10 +26,22 @@ describe('chaos plans', () => {
   });
 
   it('bad options are named', () => {
-    assert.throws(() => chaosPlan({ seed: -1 }), (e: unknown) => e instanceof ChaosOptionError && e.field === 'seed');
-    assert.throws(() => chaosPlan({ seed: 1, faults: 0 }), (e: unknown) => e instanceof ChaosOptionError && e.field === 'faults');
-    assert.throws(() => chaosPlan({ seed: 1, maxHoldMs: 10 }), (e: unknown) => e instanceof ChaosOptionError && e.field === 'maxHoldMs');
-    assert.throws(() => chaosPlan({ seed: 1, kinds: ['melt' as never] }), (e: unknown) => e instanceof ChaosOptionError && /unknown fault 'melt'/.test(e.message));
+    assert.throws(
+      () => chaosPlan({ seed: -1 }),
+      (e: unknown) => e instanceof ChaosOptionError && e.field === 'seed',
+    );
+    assert.throws(
+      () => chaosPlan({ seed: 1, faults: 0 }),
+      (e: unknown) => e instanceof ChaosOptionError && e.field === 'faults',
+    );
+    assert.throws(
+      () => chaosPlan({ seed: 1, maxHoldMs: 10 }),
+      (e: unknown) => e instanceof ChaosOptionError && e.field === 'maxHoldMs',
+    );
+    assert.throws(
+      () => chaosPlan({ seed: 1, kinds: ['melt' as never] }),
+      (e: unknown) => e instanceof ChaosOptionError && /unknown fault 'melt'/.test(e.message),
+    );
   });
 });
 

@@ -185,7 +185,11 @@ describe('deposition on clients\u2019 evidence', () => {
     const route = (endpoint: string): string => paths.get(endpoint)!.address;
     const chunks = await startChunks(path, route);
     const first = g1.guard.term!;
-    await until('g2 to see itself next behind the leader', () => g2.guard.status().deposer?.next === true && g2.guard.status().deposer?.leaderEpoch === first.epoch, 10_000);
+    await until(
+      'g2 to see itself next behind the leader',
+      () => g2.guard.status().deposer?.next === true && g2.guard.status().deposer?.leaderEpoch === first.epoch,
+      10_000,
+    );
     // The term is old enough to be deposed (minTermMs, as g2 sees it), so the figure below is the cut's alone.
     await until('the term to be older than minTermMs', () => (g2.guard.status().deposer?.termAgeMs ?? 0) >= MIN_TERM, 10_000);
     await until('the chunks to get answers', () => chunks.every((c) => c.witness.suspecting === null), 10_000);
@@ -244,7 +248,9 @@ describe('deposition on clients\u2019 evidence', () => {
     // The rule's measure is the deposer's own: since it first saw the term (this test hears of
     // the election through the new leader's event, which on a loaded machine can come later).
     const { termAgeMs } = dep3.detail as { termAgeMs: number };
-    t.diagnostic(`second deposition ${Date.parse(dep3.at) - t2At} ms after the term began by this test's clock, ${termAgeMs} ms by the deposer's (minTermMs ${MIN_TERM})`);
+    t.diagnostic(
+      `second deposition ${Date.parse(dep3.at) - t2At} ms after the term began by this test's clock, ${termAgeMs} ms by the deposer's (minTermMs ${MIN_TERM})`,
+    );
     assert.ok(termAgeMs >= MIN_TERM, `a young term is not deposed: ${termAgeMs} ms`);
     assert.ok(t3At >= Date.parse(dep3.at));
     await stale.clear();
@@ -282,7 +288,9 @@ describe('deposition on clients\u2019 evidence', () => {
     const frozeAt = performance.now();
     leader.kill('SIGSTOP');
     const { term: t2 } = await elected;
-    t.diagnostic(`frozen leader (session 15 s) deposed by its clients' evidence: successor elected ${(performance.now() - frozeAt).toFixed(0)} ms after the freeze`);
+    t.diagnostic(
+      `frozen leader (session 15 s) deposed by its clients' evidence: successor elected ${(performance.now() - frozeAt).toFixed(0)} ms after the freeze`,
+    );
     await g2.guard.writer().create(`${logPath}/w-`, JSON.stringify({ epoch: t2.epoch, who: 'node2' }), 'persistent_sequential');
     const linesAtWake = leader.lines.length;
     const wokeAt = Date.now();
@@ -295,15 +303,25 @@ describe('deposition on clients\u2019 evidence', () => {
     const deposed = after.find((l) => l.ev === 'deposed')!;
     assert.equal(deposed.reason, 'znodeGone');
     assert.equal(deposed.epoch, epoch1);
-    assert.equal(after.filter((l) => l.ev === 'write' && l.ok === true && (l.issuedAt as number) >= wokeAt).length, 0, `no write issued after waking lands: ${JSON.stringify(after)}`);
+    assert.equal(
+      after.filter((l) => l.ev === 'write' && l.ok === true && (l.issuedAt as number) >= wokeAt).length,
+      0,
+      `no write issued after waking lands: ${JSON.stringify(after)}`,
+    );
     const failed = after.filter((l) => l.ev === 'write' && l.ok === false);
-    assert.ok(failed.every((l) => l.reason === 'znodeGone' || l.reason === 'notLeader'), JSON.stringify(failed));
+    assert.ok(
+      failed.every((l) => l.reason === 'znodeGone' || l.reason === 'notLeader'),
+      JSON.stringify(failed),
+    );
     // ZooKeeper's record: the successor's write is last; nothing of epoch 1 after it.
     const { children } = await admin.getChildren(logPath);
     const epochs: number[] = [];
     for (const n of children.sort()) epochs.push((JSON.parse((await admin.getData(`${logPath}/${n}`)).data.toString()) as { epoch: number }).epoch);
     assert.equal(epochs.at(-1), t2.epoch);
-    assert.deepEqual(epochs, [...epochs].sort((a, b) => a - b));
+    assert.deepEqual(
+      epochs,
+      [...epochs].sort((a, b) => a - b),
+    );
     for (const c of chunks) c.stop();
     leader.send('stop');
     await leader.exited;

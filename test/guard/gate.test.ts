@@ -86,7 +86,9 @@ describe('in-process health gate', () => {
     const at = performance.now();
     ep.deaf = true;
     const { term: t2 } = await elected;
-    t.diagnostic(`endpoint deaf → successor elected: ${(performance.now() - at).toFixed(0)} ms (the model's worst case to resign: ${timingBounds(guard.timing).inProcessResignMs} ms)`);
+    t.diagnostic(
+      `endpoint deaf → successor elected: ${(performance.now() - at).toFixed(0)} ms (the model's worst case to resign: ${timingBounds(guard.timing).inProcessResignMs} ms)`,
+    );
     assert.ok(t2.epoch > first.epoch);
     assert.deepEqual(reasons, [{ reason: 'unhealthy', leaderInTick: false, term: null }], 'deposed, not leading, no term: in the same tick');
     await assert.rejects(writer.setData(path, 'late'), (e: unknown) => e instanceof FencedError && e.reason === 'notLeader');
@@ -114,7 +116,7 @@ describe('in-process health gate', () => {
     assert.equal(await again, 'unhealthy');
     await until('the guard to wait', () => guard.state === 'waiting', 10_000);
     assert.equal(guard.gate.failures[0]?.probe, 'flag');
-    assert.equal((await readLeader(admin, { path })), null, 'nobody leads: no healthy candidate');
+    assert.equal(await readLeader(admin, { path }), null, 'nobody leads: no healthy candidate');
     sick = false;
     await until('the guard to lead again when healthy', () => guard.isLeader(), 20_000);
     await guard.stop();

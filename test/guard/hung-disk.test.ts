@@ -81,7 +81,15 @@ describe('guard on a hung disk (faultfs)', () => {
     const { mnt, ffs } = await disk();
     mkdirSync(join(mnt, 'data'));
     const host = serviceHost(ens.server(1).host, 1);
-    const svc = startService({ connectString: ens.connectString, path, name: 'node1', node: 'node1', host, port: 10100, probes: ['endpoint', `disk:${join(mnt, 'data')}`] });
+    const svc = startService({
+      connectString: ens.connectString,
+      path,
+      name: 'node1',
+      node: 'node1',
+      host,
+      port: 10100,
+      probes: ['endpoint', `disk:${join(mnt, 'data')}`],
+    });
     procs.push(svc);
     const ready = await svc.line('the service to lead', (l) => l.ev === 'ready', 60_000);
     assert.equal(ready.leader, true);
@@ -93,7 +101,11 @@ describe('guard on a hung disk (faultfs)', () => {
     const linesBefore = svc.lines.length;
     await until('two disk checks under the delay', async () => ((await serviceStatus(svc)).diskChecks as number) >= before + 2, 30_000);
     const during = svc.lines.slice(linesBefore);
-    assert.equal(during.filter((l) => l.ev === 'decision' && l.kind === 'health').length, 0, `the gate never left healthy: ${JSON.stringify(during.filter((l) => l.ev === 'decision'))}`);
+    assert.equal(
+      during.filter((l) => l.ev === 'decision' && l.kind === 'health').length,
+      0,
+      `the gate never left healthy: ${JSON.stringify(during.filter((l) => l.ev === 'decision'))}`,
+    );
     assert.equal(during.filter((l) => l.ev === 'deposed').length, 0);
     assert.equal(e2.isLeader(), false);
     await ffs.set({ mode: 'healthy' });
@@ -113,7 +125,7 @@ describe('guard on a hung disk (faultfs)', () => {
     const st = await serviceStatus(svc);
     assert.equal(st.gate, 'unhealthy');
     assert.equal(st.state, 'waiting');
-    assert.ok(((await ffs.status()).stalled) >= 1);
+    assert.ok((await ffs.status()).stalled >= 1);
 
     // The disk comes back: the stalled probe answers late, the gate heals, the guard stands again.
     const from = svc.lines.length;
@@ -134,7 +146,20 @@ describe('guard on a hung disk (faultfs)', () => {
     const host = serviceHost(ens.server(1).host, 2);
     const config = join(mnt, 'svc', 'config.json');
     // The gate off: the watchdog alone.
-    writeFileSync(config, JSON.stringify({ connectString: ens.connectString, path, name: 'node1', node: 'node1', host, port: 10100, probes: ['endpoint'], gate: false, watchdog: 'env' }));
+    writeFileSync(
+      config,
+      JSON.stringify({
+        connectString: ens.connectString,
+        path,
+        name: 'node1',
+        node: 'node1',
+        host,
+        port: 10100,
+        probes: ['endpoint'],
+        gate: false,
+        watchdog: 'env',
+      }),
+    );
     const logFile = join(mnt, 'log', 'watchdog.log');
     const svc = guardRun(
       ['--servers', ens.connectString, '--path', path, '--name', name, '--log', logFile],
@@ -166,7 +191,9 @@ describe('guard on a hung disk (faultfs)', () => {
       20_000,
     );
     const s = await watchdogStatus(control);
-    t.diagnostic(`watchdog status during the stall: state ${s.state}, process ${JSON.stringify(s.processStates)}, log write stalled ${s.log.writeStalledMs} ms, ${s.log.pending} lines pending, ${s.log.dropped} dropped`);
+    t.diagnostic(
+      `watchdog status during the stall: state ${s.state}, process ${JSON.stringify(s.processStates)}, log write stalled ${s.log.writeStalledMs} ms, ${s.log.pending} lines pending, ${s.log.dropped} dropped`,
+    );
     assert.equal(s.processStates[String(pid)], 'D');
     assert.notEqual(s.log.writeStalledMs, null, 'its own log write is stuck on the disk, and it decides anyway');
     const kinds = s.decisions.map((d) => d.kind);
@@ -179,7 +206,14 @@ describe('guard on a hung disk (faultfs)', () => {
     await ffs.release();
     assert.equal((await svc.exited).code, 1);
     const log = readFileSync(logFile, 'utf8');
-    for (const want of [/watchdog\.intervene reason=silent/, /watchdog\.sessionEnded session=#1 outcome=closed/, /watchdog\.znodeGone/, /watchdog\.kill pid=\d+ signal=SIGKILL/, /watchdog\.unkillable pid=\d+ state=D/, /watchdog\.exited pid=\d+/]) {
+    for (const want of [
+      /watchdog\.intervene reason=silent/,
+      /watchdog\.sessionEnded session=#1 outcome=closed/,
+      /watchdog\.znodeGone/,
+      /watchdog\.kill pid=\d+ signal=SIGKILL/,
+      /watchdog\.unkillable pid=\d+ state=D/,
+      /watchdog\.exited pid=\d+/,
+    ]) {
       assert.match(log, want);
     }
     await e2.leave();

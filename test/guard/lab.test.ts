@@ -14,7 +14,13 @@ import { builtin, runScenario, type RunOptions, type RunResult } from '../../src
 const alone = (gate: boolean, watchdog: boolean, deposition: boolean): RunOptions['guard'] => ({ defences: { gate, watchdog, deposition } });
 
 function explain(r: RunResult): string {
-  return `${r.error ?? ''}\n${r.expectations.filter((x) => !x.ok).map((x) => `${x.name}: ${x.detail}`).join('\n')}\n${r.safety.checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail}`).join('\n')}\n${r.timeline.map((e) => `${e.source} ${e.what}`).join('\n')}`;
+  return `${r.error ?? ''}\n${r.expectations
+    .filter((x) => !x.ok)
+    .map((x) => `${x.name}: ${x.detail}`)
+    .join('\n')}\n${r.safety.checks
+    .filter((c) => !c.ok)
+    .map((c) => `${c.name}: ${c.detail}`)
+    .join('\n')}\n${r.timeline.map((e) => `${e.source} ${e.what}`).join('\n')}`;
 }
 
 /** Ran to the end, safe, every expectation of the scenario met, and a later leader served a chunk. */
@@ -28,7 +34,10 @@ function failedOver(r: RunResult): void {
 }
 
 const deposedFor = (r: RunResult, node: string): string[] =>
-  r.timeline.filter((e) => e.source === node).map((e) => /no longer leads epoch \S+: (\S+)/.exec(e.what)?.[1]).filter((x): x is string => x !== undefined);
+  r.timeline
+    .filter((e) => e.source === node)
+    .map((e) => /no longer leads epoch \S+: (\S+)/.exec(e.what)?.[1])
+    .filter((x): x is string => x !== undefined);
 
 describe('the guard in the lab: each defence alone', () => {
   const dirs: string[] = [];
@@ -36,10 +45,13 @@ describe('the guard in the lab: each defence alone', () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("(a) the in-process gate alone resigns the leader whose data disk stalls (hba-hang)", async () => {
+  it('(a) the in-process gate alone resigns the leader whose data disk stalls (hba-hang)', async () => {
     const r = await runScenario(builtin('hba-hang')!, { guard: alone(true, false, false) });
     failedOver(r);
-    assert.ok(r.timeline.some((e) => e.source === 'node1' && e.what === "node1's guard: unhealthy, resigns"), `node1's gate resigned: ${explain(r)}`);
+    assert.ok(
+      r.timeline.some((e) => e.source === 'node1' && e.what === "node1's guard: unhealthy, resigns"),
+      `node1's gate resigned: ${explain(r)}`,
+    );
     assert.deepEqual(deposedFor(r, 'node1'), ['unhealthy'], "node1's term ended by its own verdict");
   });
 
@@ -50,7 +62,9 @@ describe('the guard in the lab: each defence alone', () => {
     failedOver(r);
     const bundle = join(keep, 'run', 'bundle');
     // The first incarnation's candidacy session (the reboot starts another).
-    const joined = readFileSync(join(bundle, 'node1', 'zbs-metad.INFO'), 'utf8').split('\n').find((l) => l.includes('joined election as'));
+    const joined = readFileSync(join(bundle, 'node1', 'zbs-metad.INFO'), 'utf8')
+      .split('\n')
+      .find((l) => l.includes('joined election as'));
     const session = / session (0x[0-9a-f]+)/.exec(joined ?? '')?.[1];
     assert.ok(session, `node1's meta logged its candidacy session: ${joined}`);
     const zkLogs = readdirSync(bundle)

@@ -49,12 +49,18 @@ describe('timing model', () => {
     refused({ probeIntervalMs: 0 }, 'probeIntervalMs', /positive integer/);
     refused({ graceMs: 1.5 }, 'graceMs', /positive integer/);
     refused({ probeTimeoutMs: 150 }, 'probeTimeoutMs', /exceed probeIntervalMs/);
-    assert.throws(() => new HealthGate({ probes: [{ name: 'p', timeoutMs: 100, check: async () => true }], timing: resolveTiming() }), (e: unknown) => e instanceof GuardConfigError && e.option === "probes['p'].timeoutMs");
+    assert.throws(
+      () => new HealthGate({ probes: [{ name: 'p', timeoutMs: 100, check: async () => true }], timing: resolveTiming() }),
+      (e: unknown) => e instanceof GuardConfigError && e.option === "probes['p'].timeoutMs",
+    );
     refused({ graceMs: 100 }, 'graceMs', /one late tick/);
     refused({ watchdogDeadlineMs: 600 }, 'watchdogDeadlineMs', /resigns before its watchdog/);
     refused({ heartbeatIntervalMs: 800 }, 'heartbeatIntervalMs', /three missed beats/);
     refused({ sessionTimeoutMs: 2000 }, 'sessionTimeoutMs', /expire on its own/);
-    assert.throws(() => checkNegotiatedTimeout(resolveTiming(), 2000), (e: unknown) => e instanceof GuardConfigError && /granted a session timeout of 2000/.test(e.message));
+    assert.throws(
+      () => checkNegotiatedTimeout(resolveTiming(), 2000),
+      (e: unknown) => e instanceof GuardConfigError && /granted a session timeout of 2000/.test(e.message),
+    );
     checkNegotiatedTimeout(resolveTiming(), 4000);
   });
 });

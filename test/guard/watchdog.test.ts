@@ -70,7 +70,7 @@ function zookeeperPassword(sessionId: bigint): Buffer {
     return Number(BigInt.asIntN(32, seed >> 16n));
   };
   const out = Buffer.alloc(16);
-  for (let i = 0; i < 16; ) {
+  for (let i = 0; i < 16;) {
     let rnd = next32();
     for (let n = Math.min(16 - i, 4); n-- > 0; rnd >>= 8) out[i++] = rnd & 0xff;
   }
@@ -145,7 +145,13 @@ describe('watchdog', () => {
     const end = await wd.exited;
     assert.equal(end.code, 1, `guard run exits 1 after an intervention: ${wd.stderr.join('\n')}`);
     const log = readFileSync(logFile, 'utf8');
-    for (const want of [/watchdog\.intervene reason=ill illMs=\d+ illReason="disk \/data: fsync no answer"/, /watchdog\.sessionEnded session=#1 outcome=closed/, /watchdog\.znodeGone session=#1/, /watchdog\.kill pid=\d+ signal=SIGKILL/, /watchdog\.exited pid=\d+ code=null signal=SIGKILL/]) {
+    for (const want of [
+      /watchdog\.intervene reason=ill illMs=\d+ illReason="disk \/data: fsync no answer"/,
+      /watchdog\.sessionEnded session=#1 outcome=closed/,
+      /watchdog\.znodeGone session=#1/,
+      /watchdog\.kill pid=\d+ signal=SIGKILL/,
+      /watchdog\.exited pid=\d+ code=null signal=SIGKILL/,
+    ]) {
       assert.match(log, want);
     }
     // Nothing it wrote, printed or was started with names the session.
@@ -193,7 +199,9 @@ describe('watchdog', () => {
     process.kill(pid, 'SIGSTOP');
     const { term } = await elected;
     const failoverMs = performance.now() - stoppedAt;
-    t.diagnostic(`SIGSTOP → successor elected: ${failoverMs.toFixed(0)} ms (deadline ${DEFAULT_TIMING.watchdogDeadlineMs} ms, session timeout ${DEFAULT_TIMING.sessionTimeoutMs} ms)`);
+    t.diagnostic(
+      `SIGSTOP → successor elected: ${failoverMs.toFixed(0)} ms (deadline ${DEFAULT_TIMING.watchdogDeadlineMs} ms, session timeout ${DEFAULT_TIMING.sessionTimeoutMs} ms)`,
+    );
     assert.ok(term.epoch > leader.epoch);
     const end = await svc.exited;
     assert.equal(end.code, 1);
@@ -207,7 +215,7 @@ describe('watchdog', () => {
     await e2.leave();
   });
 
-  it("a service whose main thread is blocked for good (its gate cannot run) is ended by the watchdog", async (t) => {
+  it('a service whose main thread is blocked for good (its gate cannot run) is ended by the watchdog', async (t) => {
     const path = '/w3/__mj_j';
     const { svc, e2 } = await guardedLeader(path, `blocked-${tag}`, 3);
     const elected = nextElected(e2);
@@ -226,10 +234,26 @@ describe('watchdog', () => {
   it('bad input: one line naming the option, exit 2; no watchdog there: exit 3 (a JSON error under --json)', async () => {
     const cases: [string[], number, RegExp][] = [
       [['guard', 'run', '--servers', 'zk1.example:2181', '--', 'true'], 2, /^zkwarden: --servers: 'zk1\.example' is not an IP literal/],
-      [['guard', 'run', '--servers', ens.connectString, '--deadline', '250', '--', 'true'], 2, /^zkwarden: --heartbeat-interval: at most a third of the watchdog deadline \(250\)/],
-      [['guard', 'run', '--servers', ens.connectString, '--deadline', '5000', '--session-timeout', '4000', '--', 'true'], 2, /^zkwarden: --session-timeout: must exceed the watchdog deadline/],
-      [['guard', 'run', '--servers', ens.connectString, '--listen', '10.0.0.1:9000', '--', 'true'], 2, /^zkwarden: --listen: the watchdog listens on loopback only/],
-      [['guard', 'run', '--servers', ens.connectString, '--name', `nocmd-${tag}`, '--', '/nonexistent/service'], 2, /^zkwarden: cannot start \/nonexistent\/service: spawn \/nonexistent\/service ENOENT/],
+      [
+        ['guard', 'run', '--servers', ens.connectString, '--deadline', '250', '--', 'true'],
+        2,
+        /^zkwarden: --heartbeat-interval: at most a third of the watchdog deadline \(250\)/,
+      ],
+      [
+        ['guard', 'run', '--servers', ens.connectString, '--deadline', '5000', '--session-timeout', '4000', '--', 'true'],
+        2,
+        /^zkwarden: --session-timeout: must exceed the watchdog deadline/,
+      ],
+      [
+        ['guard', 'run', '--servers', ens.connectString, '--listen', '10.0.0.1:9000', '--', 'true'],
+        2,
+        /^zkwarden: --listen: the watchdog listens on loopback only/,
+      ],
+      [
+        ['guard', 'run', '--servers', ens.connectString, '--name', `nocmd-${tag}`, '--', '/nonexistent/service'],
+        2,
+        /^zkwarden: cannot start \/nonexistent\/service: spawn \/nonexistent\/service ENOENT/,
+      ],
       [['guard', 'status', '--name', `nobody-${tag}`], 3, /^zkwarden: no watchdog at @zkwarden-guard\/nobody-/],
     ];
     // All at once: each is a CLI start.

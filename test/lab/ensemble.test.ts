@@ -155,16 +155,13 @@ describe('ensemble life cycle', () => {
   });
 
   it('names the server and quotes its log on a bad configuration', async () => {
-    await assert.rejects(
-      Ensemble.start({ size: 1, tickTime: 200, extraConfig: { tickTime: 'not-a-number' }, startTimeoutMs: 20_000 }),
-      (err: unknown) => {
-        assert.ok(err instanceof EnsembleError);
-        assert.equal(err.serverId, 1);
-        assert.match(err.message, /server 1 .* exited/);
-        assert.match(err.logTail, /not-a-number|NumberFormatException|Invalid config/);
-        return true;
-      },
-    );
+    await assert.rejects(Ensemble.start({ size: 1, tickTime: 200, extraConfig: { tickTime: 'not-a-number' }, startTimeoutMs: 20_000 }), (err: unknown) => {
+      assert.ok(err instanceof EnsembleError);
+      assert.equal(err.serverId, 1);
+      assert.match(err.message, /server 1 .* exited/);
+      assert.match(err.logTail, /not-a-number|NumberFormatException|Invalid config/);
+      return true;
+    });
   });
 
   it('refuses an ensemble size ZooKeeper cannot form a clean majority with', async () => {

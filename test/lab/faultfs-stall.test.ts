@@ -89,7 +89,7 @@ describe('faultfs stall', () => {
     assert.equal((await ffs.status()).counts.released, 2);
   });
 
-  it('stalls requests beyond a thread pool\'s worth while other requests keep being answered', async () => {
+  it("stalls requests beyond a thread pool's worth while other requests keep being answered", async () => {
     // 40 stalled callers: more than libfuse's worker threads, so no thread can be held per request.
     await ffs.set({ mode: 'stall', ops: ['write'], path: 'many' });
     fs.mkdirSync(M('many'));
@@ -100,7 +100,10 @@ describe('faultfs stall', () => {
     await ffs.set([]);
     assert.equal(await ffs.release(), 40);
     const results = await Promise.all(writers.map((w) => w.exited));
-    assert.ok(results.every((r) => r.code === 0), 'every released write completed');
+    assert.ok(
+      results.every((r) => r.code === 0),
+      'every released write completed',
+    );
   });
 
   it('release with an errno fails the stalled requests instead', async () => {
@@ -166,7 +169,7 @@ describe('faultfs clean-up', () => {
     assert.equal((await victim.exited).signal, 'SIGKILL');
     assert.equal(mounted(s.mountpoint), false);
     assert.equal(alive(ffs.daemonPid), false);
-    assert.equal(fs.existsSync(ffs.controlSocket), false, 'the killed daemon\'s control socket is removed');
+    assert.equal(fs.existsSync(ffs.controlSocket), false, "the killed daemon's control socket is removed");
     await ffs.unmount(); // idempotent after someone else's clean-up
   });
 

@@ -82,7 +82,10 @@ describe('ZooKeeper with all its files on faultfs', () => {
 
     for (const srv of ens.servers) {
       const files = fs.readdirSync(join(s.backing, 'ensemble', `zk${srv.id}`, 'data', 'version-2'));
-      assert.ok(files.some((f) => f.startsWith('snapshot.')), `server ${srv.id} wrote a snapshot (${files.join(', ')})`);
+      assert.ok(
+        files.some((f) => f.startsWith('snapshot.')),
+        `server ${srv.id} wrote a snapshot (${files.join(', ')})`,
+      );
       assert.ok(files.filter((f) => f.startsWith('log.')).length >= 2, `server ${srv.id} rolled its transaction log`);
       assert.ok(files.includes('currentEpoch') && files.includes('acceptedEpoch'), `server ${srv.id} wrote its epochs`);
       assert.ok(!files.some((f) => f.endsWith('.tmp')), 'no epoch tmp file was left behind');
@@ -99,16 +102,22 @@ describe('ZooKeeper with all its files on faultfs', () => {
     for (const srv of ens.servers) assert.deepEqual(await readAll(ens, srv.id), expected, `server ${srv.id} restored the tree from its files`);
   });
 
-  it('a stalled fsync on one follower\'s log holds it while the other two keep a quorum; release lets it go on', async () => {
+  it("a stalled fsync on one follower's log holds it while the other two keep a quorum; release lets it go on", async () => {
     await ens.waitForQuorum({ timeoutMs: 180_000 });
     const leader = await ens.leaderId();
     const follower = ens.servers.find((x) => x.id !== leader)!.id;
     await ffs.set({ mode: 'stall', ops: ['fsync'], path: `ensemble/zk${follower}/data/version-2/log.*` });
-    const w = createClient(ens.servers.filter((x) => x.id !== follower).map((x) => ens.address(x.id)).join(','), { sessionTimeoutMs: 8000 });
+    const w = createClient(
+      ens.servers
+        .filter((x) => x.id !== follower)
+        .map((x) => ens.address(x.id))
+        .join(','),
+      { sessionTimeoutMs: 8000 },
+    );
     await w.connect({ timeoutMs: 20_000 });
     try {
       await w.create('/stalled-follower');
-      await until('the follower\'s log fsync is stalled', async () => (await ffs.status()).stalled >= 1, 20_000);
+      await until("the follower's log fsync is stalled", async () => (await ffs.status()).stalled >= 1, 20_000);
       // The quorum of the other two still commits.
       for (let i = 0; i < 20; i++) await w.create(`/stalled-follower/c${i}`);
       assert.equal((await w.getChildren('/stalled-follower')).children.length, 20);

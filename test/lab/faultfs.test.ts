@@ -82,7 +82,7 @@ describe('faultfs pass-through', () => {
     assert.throws(() => fs.openSync(M('missing/x'), 'r'), { code: 'ENOENT' });
   });
 
-  it('renames over an existing file (ZooKeeper\'s currentEpoch: tmp + fsync + rename) and unlinks', () => {
+  it("renames over an existing file (ZooKeeper's currentEpoch: tmp + fsync + rename) and unlinks", () => {
     fs.writeFileSync(M('currentEpoch'), '1');
     const fd = fs.openSync(M('currentEpoch.tmp'), 'w');
     fs.writeSync(fd, '2');
@@ -348,7 +348,11 @@ describe('faultfs bad input', () => {
 
   it('names the field of an unknown mode, op, errno, a bad glob, a missing delay or an unknown key', async () => {
     await refused({ mode: 'explode' }, 'rule.mode', /expected one of healthy, stall, delay, error, got "explode"/);
-    await refused([{ mode: 'stall' }, { mode: 'stall', ops: ['write', 'writes'] }], 'rules[1].ops[1]', /expected one of read, write, fsync, metadata, got "writes"/);
+    await refused(
+      [{ mode: 'stall' }, { mode: 'stall', ops: ['write', 'writes'] }],
+      'rules[1].ops[1]',
+      /expected one of read, write, fsync, metadata, got "writes"/,
+    );
     await refused([{ mode: 'stall', ops: [] }], 'rules[0].ops', /non-empty list/);
     await refused({ mode: 'error', errno: 'EFOO' }, 'rule.errno', /errno name such as EIO or ENOSPC, got "EFOO"/);
     await refused({ mode: 'error' }, 'rule.errno', /got undefined/);
@@ -375,9 +379,18 @@ describe('faultfs bad input', () => {
 
   it('refuses bad mount options with the field named, and a second mount on the same mount point', async () => {
     await assert.rejects(FaultFs.mount({ backing: join(s.dir, 'nope'), mountpoint: join(s.dir, 'm2') }), { name: 'FaultFsInputError', message: /^backing: / });
-    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: s.mountpoint }), { name: 'FaultFsInputError', message: /^mountpoint: .*already a mount point/ });
-    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.backing, 'inside') }), { name: 'FaultFsInputError', message: /must not contain each other/ });
-    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), threads: 1 }), { name: 'FaultFsInputError', message: /^threads: expected an integer from 2 to 256, got 1/ });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: s.mountpoint }), {
+      name: 'FaultFsInputError',
+      message: /^mountpoint: .*already a mount point/,
+    });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.backing, 'inside') }), {
+      name: 'FaultFsInputError',
+      message: /must not contain each other/,
+    });
+    await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), threads: 1 }), {
+      name: 'FaultFsInputError',
+      message: /^threads: expected an integer from 2 to 256, got 1/,
+    });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm4'), nice: -40 }), { name: 'FaultFsInputError', message: /^nice: / });
     await assert.rejects(FaultFs.mount({ backing: s.backing, mountpoint: join(s.dir, 'm3'), controlSocket: join(s.dir, 'm3', 'c.sock') }), {
       name: 'FaultFsInputError',
@@ -386,10 +399,18 @@ describe('faultfs bad input', () => {
   });
 
   it('the CLI verbs parse faults, name the option at fault, and act on an attached mount', async () => {
-    assert.deepEqual(parseDiskFault(['delay', '250'], { ops: 'write,fsync', path: 'zk1' }), { mode: 'delay', delayMs: 250, ops: ['write', 'fsync'], path: 'zk1' });
+    assert.deepEqual(parseDiskFault(['delay', '250'], { ops: 'write,fsync', path: 'zk1' }), {
+      mode: 'delay',
+      delayMs: 250,
+      ops: ['write', 'fsync'],
+      path: 'zk1',
+    });
     assert.throws(() => parseDiskFault(['delay', 'soon']), { name: 'FaultFsInputError', message: /^delay: expected a number of milliseconds/ });
     assert.throws(() => parseDiskFault(['error', 'EWHAT']), { name: 'FaultFsInputError', message: /^errno: / });
-    assert.throws(() => parseDiskFault(['stall'], { ops: 'reads' }), { name: 'FaultFsInputError', message: /^--ops: expected one of read, write, fsync, metadata, got "reads"/ });
+    assert.throws(() => parseDiskFault(['stall'], { ops: 'reads' }), {
+      name: 'FaultFsInputError',
+      message: /^--ops: expected one of read, write, fsync, metadata, got "reads"/,
+    });
     assert.throws(() => parseDiskFault(['stall'], { path: '/x' }), { name: 'FaultFsInputError', message: /^--path: / });
     assert.throws(() => parseDiskFault(['hang']), { name: 'FaultFsInputError', message: /^mode: / });
     assert.throws(() => parseDiskFault(['stall', '5']), { name: 'FaultFsInputError', message: /^arguments: stall takes no argument/ });
@@ -397,11 +418,17 @@ describe('faultfs bad input', () => {
     assert.match(set.text, /error EIO for write on every path/);
     const st = await runDiskCommand(s.mountpoint, ['status']);
     assert.deepEqual((st.json as { rules: unknown }).rules, [{ mode: 'error', errno: 'EIO', ops: ['write'] }]);
-    await assert.rejects(runDiskCommand(s.mountpoint, ['healthy'], { path: 'zk1' }), { name: 'FaultFsInputError', message: /^--path: healthy takes no --ops or --path/ });
+    await assert.rejects(runDiskCommand(s.mountpoint, ['healthy'], { path: 'zk1' }), {
+      name: 'FaultFsInputError',
+      message: /^--path: healthy takes no --ops or --path/,
+    });
     const healed = await runDiskCommand(s.mountpoint, ['healthy']);
     assert.equal((healed.json as { released: number }).released, 0);
     assert.deepEqual((await ffs.status()).rules, []);
-    await assert.rejects(runDiskCommand(join(s.dir, 'not-mounted'), ['status']), (e: unknown) => e instanceof FaultFsError && !(e instanceof FaultFsInputError) && /no faultfs mounted there/.test(e.message));
+    await assert.rejects(
+      runDiskCommand(join(s.dir, 'not-mounted'), ['status']),
+      (e: unknown) => e instanceof FaultFsError && !(e instanceof FaultFsInputError) && /no faultfs mounted there/.test(e.message),
+    );
   });
 
   it('a control socket that nobody answers is a typed error naming the socket', async () => {
@@ -409,11 +436,17 @@ describe('faultfs bad input', () => {
     const o = await FaultFs.mount({ backing: other.backing, mountpoint: other.mountpoint });
     try {
       process.kill(o.daemonPid, 'SIGSTOP');
-      await assert.rejects(o.status({ timeoutMs: 1000 }), (e: unknown) => e instanceof FaultFsError && e.message.includes(o.controlSocket) && /no answer to "status" within 1000 ms/.test(e.message));
+      await assert.rejects(
+        o.status({ timeoutMs: 1000 }),
+        (e: unknown) => e instanceof FaultFsError && e.message.includes(o.controlSocket) && /no answer to "status" within 1000 ms/.test(e.message),
+      );
     } finally {
       await o.unmount();
       fs.rmSync(other.dir, { recursive: true, force: true });
     }
-    assert.equal(faultFsMounts().some((m) => m.mountpoint === other.mountpoint), false);
+    assert.equal(
+      faultFsMounts().some((m) => m.mountpoint === other.mountpoint),
+      false,
+    );
   });
 });

@@ -35,7 +35,9 @@ interface Started {
 /** Starts a lab run in another process and waits until its lab is made and recorded. */
 async function startRunner(mode: 'wait' | 'throw', stall = false): Promise<Started> {
   const child = spawn(process.execPath, ['--import', 'tsx', RUNNER, mode, ...(stall ? ['stall'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   const first = await new Promise<string>((resolve, reject) => {
@@ -88,7 +90,10 @@ describe('lab clean-up leaves nothing behind', () => {
       const report = JSON.parse(clean.stdout) as { cleaned: { lab: string; leftovers: string[] }[]; skipped: { lab: string }[] };
       const mine = report.cleaned.find((c) => c.lab === r.record.id);
       assert.deepEqual(mine?.leftovers, []);
-      assert.ok(report.skipped.some((s) => s.lab === live.id), 'a lab whose owner lives is kept');
+      assert.ok(
+        report.skipped.some((s) => s.lab === live.id),
+        'a lab whose owner lives is kept',
+      );
       await assertNothingLeft(r.record, r.pids);
       assert.deepEqual(await leftovers(live.record).then((l) => l.filter((x) => x.startsWith('network namespace')).length), 1, 'the live lab is intact');
     } finally {
@@ -136,7 +141,7 @@ describe('lab clean-up leaves nothing behind', () => {
     const [d1, d2] = r.record.nodes.map((n) => faultFsMounts().find((m) => m.mountpoint === n.disk.root)!.daemonPid);
     process.kill(d1!, 'SIGSTOP');
     process.kill(d2!, 'SIGKILL');
-    await until('node2\'s daemon to be gone', () => !pidAlive(d2!));
+    await until("node2's daemon to be gone", () => !pidAlive(d2!));
     assert.equal(processState(writer), 'D');
     const clean = runCli(['lab', 'clean', '--json']);
     assert.equal(clean.status, 0, clean.stderr);

@@ -16,7 +16,12 @@ interface Run {
 
 /** The real `zkwarden` command, as a user runs it (with `env` added to this process's). */
 function zkwarden(args: string[], env: NodeJS.ProcessEnv = {}, timeoutMs = 180_000): Run {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], { cwd: root, encoding: 'utf8', timeout: timeoutMs, env: { ...process.env, ...env } });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    env: { ...process.env, ...env },
+  });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -58,7 +63,10 @@ describe('zkwarden lab node|net|cpu|disk|clean', () => {
     assert.equal(list.status, 0, list.stderr);
     const l = json<{ owner: { alive: boolean }; nodes: { processes: { command: string }[] }[]; zookeeper: { servers: { mode: string | null }[] } }>(list);
     assert.equal(l.owner.alive, true, 'a keeper process owns the lab');
-    assert.ok(l.nodes.every((n) => n.processes.some((p) => p.command.includes('QuorumPeerMain'))), 'each node runs its ZooKeeper server');
+    assert.ok(
+      l.nodes.every((n) => n.processes.some((p) => p.command.includes('QuorumPeerMain'))),
+      'each node runs its ZooKeeper server',
+    );
     assert.equal(l.zookeeper.servers.filter((x) => x.mode !== null).length, 3);
     assert.match(zkwarden(['lab', 'node', 'list', ...lab]).stdout, new RegExp(`lab ${id} +${subnet.replace(/\./g, '\\.')}\\.0/24`));
   });
@@ -104,7 +112,11 @@ describe('zkwarden lab node|net|cpu|disk|clean', () => {
     const timed = zkwarden(['lab', 'cpu', 'limit', 'node3', '--percent', '25', '--for', '300ms', ...lab, '--json']);
     assert.equal(timed.status, 0, timed.stderr);
     assert.ok(json<{ heldMs: number }>(timed).heldMs >= 300);
-    assert.equal(json<{ nodes: { fraction: number | null }[] }>(zkwarden(['lab', 'cpu', 'show', ...lab, '--json'])).nodes[2]!.fraction, null, 'lifted when the time was up');
+    assert.equal(
+      json<{ nodes: { fraction: number | null }[] }>(zkwarden(['lab', 'cpu', 'show', ...lab, '--json'])).nodes[2]!.fraction,
+      null,
+      'lifted when the time was up',
+    );
   });
 
   it('runs, lists, stops and kills processes on a node, and refuses any other process', () => {
@@ -112,7 +124,10 @@ describe('zkwarden lab node|net|cpu|disk|clean', () => {
     assert.equal(exec.status, 0, exec.stderr);
     const { pid } = json<{ pid: number }>(exec);
     const ps = json<{ processes: { pid: number; state: string }[] }>(zkwarden(['lab', 'node', 'ps', 'node1', ...lab, '--json']));
-    assert.ok(ps.processes.some((p) => p.pid === pid), 'the process is on node1');
+    assert.ok(
+      ps.processes.some((p) => p.pid === pid),
+      'the process is on node1',
+    );
     const stop = zkwarden(['lab', 'node', 'kill', 'node1', String(pid), '--signal', 'STOP', ...lab, '--json']);
     assert.equal(json<{ state: string }>(stop).state, 'T');
     const kill = zkwarden(['lab', 'node', 'kill', 'node1', String(pid), ...lab, '--json']);
@@ -159,17 +174,37 @@ describe('zkwarden lab node|net|cpu|disk|clean', () => {
   it('exits 3 naming the capability the machine lacks', () => {
     const noCgroup = zkwarden(['lab', 'node', 'up', '--subnet', '198.19.9', '--json'], { ZKWARDEN_CGROUP_CPU: '/nonexistent' });
     assert.equal(noCgroup.status, 3);
-    assert.match(json<{ error: { message: string } }>(noCgroup).error.message, /^the lab needs the cgroup v1 cpu controller: \/nonexistent\/cpu\.cfs_quota_us not found/);
+    assert.match(
+      json<{ error: { message: string } }>(noCgroup).error.message,
+      /^the lab needs the cgroup v1 cpu controller: \/nonexistent\/cpu\.cfs_quota_us not found/,
+    );
     const bin = mkdtempSync(join(tmpdir(), 'zkwarden-no-iptables-'));
     try {
-      for (const tool of ['ip', 'ss', 'nsenter', 'sh']) symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
+      for (const tool of ['ip', 'ss', 'nsenter', 'sh'])
+        symlinkSync(spawnSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).stdout.trim(), join(bin, tool));
       const noIptables = zkwarden(['lab', 'node', 'up', '--subnet', '198.19.9'], { PATH: bin });
       assert.equal(noIptables.status, 3);
       assert.match(noIptables.stderr, /the lab needs iptables: 'iptables' is not installed/);
     } finally {
       rmSync(bin, { recursive: true, force: true });
     }
-    const notRoot = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, '--import', 'tsx', join(root, 'src', 'cli', 'main.ts'), 'lab', 'node', 'up', '--json'], { cwd: root, encoding: 'utf8', timeout: 60_000 });
+    const notRoot = spawnSync(
+      'setpriv',
+      [
+        '--reuid=65534',
+        '--regid=65534',
+        '--clear-groups',
+        process.execPath,
+        '--import',
+        'tsx',
+        join(root, 'src', 'cli', 'main.ts'),
+        'lab',
+        'node',
+        'up',
+        '--json',
+      ],
+      { cwd: root, encoding: 'utf8', timeout: 60_000 },
+    );
     assert.equal(notRoot.status, 3, notRoot.stderr);
     assert.match((JSON.parse(notRoot.stdout) as { error: { message: string } }).error.message, /^the lab needs root/);
   });

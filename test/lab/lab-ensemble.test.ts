@@ -26,7 +26,7 @@ describe('a real ZooKeeper ensemble inside lab nodes', () => {
     assert.deepEqual((await lab?.close())?.leftovers, []);
   });
 
-  it("runs server N in node N: its address, its namespace and cgroup, its disk", () => {
+  it('runs server N in node N: its address, its namespace and cgroup, its disk', () => {
     for (const n of lab.nodes) {
       const s = ens.server(n.index);
       assert.equal(s.host, n.ip);
@@ -49,7 +49,11 @@ describe('a real ZooKeeper ensemble inside lab nodes', () => {
     for (const n of lab.nodes) {
       const peers = logLines(ens, n.index, /Received connection request from \//).map((l) => /from \/([\d.]+):/.exec(l)![1]);
       accepted += peers.length;
-      for (const ip of peers) assert.ok(lab.nodes.some((m) => m !== n && m.ip === ip), `server ${n.index}: election connection from ${ip}, a peer node's address`);
+      for (const ip of peers)
+        assert.ok(
+          lab.nodes.some((m) => m !== n && m.ip === ip),
+          `server ${n.index}: election connection from ${ip}, a peer node's address`,
+        );
       assert.deepEqual(logLines(ens, n.index, /LearnerHandler-\/127\.|connection request from \/127\./), []);
     }
     assert.ok(accepted > 0, 'the servers accepted election connections');

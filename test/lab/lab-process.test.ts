@@ -40,7 +40,10 @@ describe('processes on lab nodes', () => {
     const out = await output(p);
     const [pid, ...rest] = out.trim().split('\n');
     assert.equal(Number(pid), p.pid, 'one pid from the wrapper to the command');
-    assert.ok(rest.some((l) => l.endsWith(`:cpu:/zkwarden-${lab.id}/node1`)), `in node1's cpu cgroup: ${rest.join(' | ')}`);
+    assert.ok(
+      rest.some((l) => l.endsWith(`:cpu:/zkwarden-${lab.id}/node1`)),
+      `in node1's cpu cgroup: ${rest.join(' | ')}`,
+    );
     assert.equal(rest.at(-1), `net:[${statSync(netnsPath(n.netns)).ino}]`, "in node1's network namespace");
   });
 
@@ -64,7 +67,10 @@ describe('processes on lab nodes', () => {
     await p.waitFor('running', () => p.state() === 'S' || p.state() === 'R');
     await p.stop();
     assert.equal(p.state(), 'T');
-    assert.ok([...p.threads().values()].every((s) => s === 'T'), 'every thread stopped');
+    assert.ok(
+      [...p.threads().values()].every((s) => s === 'T'),
+      'every thread stopped',
+    );
     await p.cont();
     assert.notEqual(p.state(), 'T');
     const exit = await p.kill();

@@ -25,7 +25,10 @@ describe('zkwarden lab run: bad input', () => {
   });
 
   it('a scenario file with a bad field names the file and the field', () => {
-    const f = file('bad.json', JSON.stringify({ name: 'x', description: 'd', steps: [{ do: 'start' }, { do: 'inject', fault: { kind: 'stal', node: 'node1' } }] }));
+    const f = file(
+      'bad.json',
+      JSON.stringify({ name: 'x', description: 'd', steps: [{ do: 'start' }, { do: 'inject', fault: { kind: 'stal', node: 'node1' } }] }),
+    );
     const r = runCli(['lab', 'run', f]);
     assert.equal(r.status, 2, r.stderr);
     assert.ok(r.stderr.includes(`${f}: steps[1].fault.kind: expected one of "disk-stall"`), r.stderr);
@@ -42,8 +45,15 @@ describe('zkwarden lab run: bad input', () => {
   });
 
   it('a YAML scenario file reads as the same scenario as its JSON twin; a bad one names the line and column, or the field', () => {
-    const scenario = { name: 'y', description: 'd', steps: [{ do: 'start' }, { do: 'inject', fault: { kind: 'disk-stall', node: 'node1' }, name: 'hba' }, { do: 'heal', name: 'hba' }] };
-    const yaml = file('good.yaml', 'name: y\ndescription: d\nsteps:\n  - do: start\n  - do: inject\n    fault: { kind: disk-stall, node: node1 }\n    name: hba\n  - do: heal\n    name: hba\n');
+    const scenario = {
+      name: 'y',
+      description: 'd',
+      steps: [{ do: 'start' }, { do: 'inject', fault: { kind: 'disk-stall', node: 'node1' }, name: 'hba' }, { do: 'heal', name: 'hba' }],
+    };
+    const yaml = file(
+      'good.yaml',
+      'name: y\ndescription: d\nsteps:\n  - do: start\n  - do: inject\n    fault: { kind: disk-stall, node: node1 }\n    name: hba\n  - do: heal\n    name: hba\n',
+    );
     assert.deepEqual(readScenarioFile(yaml), readScenarioFile(file('good.json', JSON.stringify(scenario))));
     const broken = file('broken.yml', 'name: x\nsteps: [\n  - do: start\n');
     const r = runCli(['lab', 'run', broken]);
@@ -80,7 +90,20 @@ describe('zkwarden lab list', () => {
     const r = runCli(['lab', 'list', '--json']);
     assert.equal(r.status, 0, r.stderr);
     const names = (JSON.parse(r.stdout) as { scenarios: { name: string }[] }).scenarios.map((s) => s.name);
-    for (const n of ['hba-hang', 'hba-hang-remedy', 'leader-kill', 'leader-pause', 'leader-pause-short', 'zk-leader-kill', 'partition-leader-from-clients', 'leader-deaf', 'disk-slow', 'disk-eio', 'cpu-starve']) assert.ok(names.includes(n), n);
+    for (const n of [
+      'hba-hang',
+      'hba-hang-remedy',
+      'leader-kill',
+      'leader-pause',
+      'leader-pause-short',
+      'zk-leader-kill',
+      'partition-leader-from-clients',
+      'leader-deaf',
+      'disk-slow',
+      'disk-eio',
+      'cpu-starve',
+    ])
+      assert.ok(names.includes(n), n);
     const text = runCli(['lab', 'list']);
     assert.match(text.stdout, /^hba-hang +the seed/m);
   });

@@ -8,11 +8,23 @@ import { LabUsageError } from '../../src/lab/host.ts';
 import { describeFault, faultComment, parseComment, type NetFault } from '../../src/lab/netfaults.ts';
 import { labNames } from '../../src/lab/network.ts';
 import { identify, parseStat } from '../../src/lab/proc.ts';
-import { claimSubnet, createRecord, LAB_ID_PATTERN, listLabIds, newLabId, parseSubnet, readRecord, releaseSubnet, subnetClaims, type LabRecord } from '../../src/lab/registry.ts';
+import {
+  claimSubnet,
+  createRecord,
+  LAB_ID_PATTERN,
+  listLabIds,
+  newLabId,
+  parseSubnet,
+  readRecord,
+  releaseSubnet,
+  subnetClaims,
+  type LabRecord,
+} from '../../src/lab/registry.ts';
 
 describe('/proc/PID/stat', () => {
   it('reads the state after a command name holding spaces and parentheses', () => {
-    const line = '4242 (java (main) x) D 1 4242 4242 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 33 0 123456 1000000 500 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0';
+    const line =
+      '4242 (java (main) x) D 1 4242 4242 0 -1 4194560 100 0 0 0 250 17 0 0 20 0 33 0 123456 1000000 500 18446744073709551615 1 1 0 0 0 0 0 4096 0 0 0 0 17 1 0 0 0 0 0';
     const st = parseStat(line)!;
     assert.equal(st.pid, 4242);
     assert.equal(st.comm, 'java (main) x');

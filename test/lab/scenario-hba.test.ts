@@ -21,9 +21,18 @@ import { runCliAsync } from '../cli/run-cli.ts';
 async function assertNothingLeft(rec: LabRecord, pids: Set<number>): Promise<void> {
   assert.deepEqual(await leftovers(rec), []);
   for (const pid of pids) assert.equal(pidAlive(pid), false, `process ${pid} is gone`);
-  assert.deepEqual((await listNetns()).filter((n) => n.includes(`-${rec.id}-`)), []);
-  assert.deepEqual((await listLinks()).filter((l) => l.startsWith(`zkw${rec.id}`)), []);
-  assert.deepEqual(faultFsMounts().filter((m) => m.mountpoint.includes(rec.id)), []);
+  assert.deepEqual(
+    (await listNetns()).filter((n) => n.includes(`-${rec.id}-`)),
+    [],
+  );
+  assert.deepEqual(
+    (await listLinks()).filter((l) => l.startsWith(`zkw${rec.id}`)),
+    [],
+  );
+  assert.deepEqual(
+    faultFsMounts().filter((m) => m.mountpoint.includes(rec.id)),
+    [],
+  );
   assert.equal(existsSync(rec.cgroupRoot), false, 'no cgroup');
   assert.equal(existsSync(rec.baseDir), false, 'no files');
   assert.equal(existsSync(labDir(rec.id)), false, 'no record');
@@ -56,8 +65,14 @@ describe('hba-hang with no remedy reproduces the seed', () => {
 
   it('meets every expectation and every safety check', () => {
     assert.equal(result.error, null);
-    assert.deepEqual(result.expectations.filter((x) => !x.ok), []);
-    assert.deepEqual(result.safety.checks.filter((c) => !c.ok), []);
+    assert.deepEqual(
+      result.expectations.filter((x) => !x.ok),
+      [],
+    );
+    assert.deepEqual(
+      result.safety.checks.filter((c) => !c.ok),
+      [],
+    );
     assert.equal(result.ok, true);
     assert.equal(injections.fault.node, 'node1');
     assert.equal(injections.fault.leader.node, 'node1', "node1's meta led when its disk stalled");
@@ -82,7 +97,10 @@ describe('hba-hang with no remedy reproduces the seed', () => {
       assert.equal(x.named?.node, 'node1', `sample at ${x.at}`);
       assert.equal(x.named?.epoch, injections.fault.leader.epoch);
     }
-    assert.ok(during().some((x) => x.metas.node1?.proc === 'D'), "node1's meta in D");
+    assert.ok(
+      during().some((x) => x.metas.node1?.proc === 'D'),
+      "node1's meta in D",
+    );
   });
 
   it("the chunks on node2 and node3 time out against node1's meta and expire", () => {
@@ -90,7 +108,10 @@ describe('hba-hang with no remedy reproduces the seed', () => {
       const log = readFileSync(join(bundle, n, 'zbs-chunkd.INFO'), 'utf8');
       assert.match(log, new RegExp(`\\[ETimedOut\\]: .* socket: ${ip(n).replaceAll('.', '\\.')}:\\d+-->${ip('node1').replaceAll('.', '\\.')}:10100`));
       assert.match(log, /\[Session expired\]/);
-      assert.ok(during().some((x) => x.chunks[n]?.state === 'expired'), `${n}'s chunk expired`);
+      assert.ok(
+        during().some((x) => x.chunks[n]?.state === 'expired'),
+        `${n}'s chunk expired`,
+      );
     }
   });
 

@@ -25,7 +25,7 @@ describe('built-in scenarios: the leader stays in ZooKeeper', () => {
     assert.equal(r.metrics.newTerms, 0);
   });
 
-  it("cpu-starve: node1 at 20 % of a core for 5 s is slower, not a failover", async () => {
+  it('cpu-starve: node1 at 20 % of a core for 5 s is slower, not a failover', async () => {
     const r = await runBuiltin('cpu-starve');
     assertOk(r);
     checked(r, 'noFailover');

@@ -210,14 +210,29 @@ describe('examples/read-snapshot.ts', () => {
 });
 
 describe('examples/guarded-leader-service.ts', () => {
-  it('leads only while its data disk answers (the gate resigns) and while it runs (its watchdog ends a frozen leader\'s session)', async () => {
+  it("leads only while its data disk answers (the gate resigns) and while it runs (its watchdog ends a frozen leader's session)", async () => {
     const tag = `${process.pid}-${Date.now().toString(36)}`;
     const dirs = { nodeA: mkdtempSync(join(tmpdir(), 'zkwarden-example-a-')), nodeB: mkdtempSync(join(tmpdir(), 'zkwarden-example-b-')) };
     // As the example's header says: each instance started by its watchdog, `zkwarden guard run`.
     const guarded = (node: 'nodeA' | 'nodeB'): Program => {
       const p = new Program(null, [
-        process.execPath, '--import', 'tsx', cliMain, 'guard', 'run', '--servers', ens.connectString, '--name', `example-${node}-${tag}`, '--',
-        process.execPath, ...nodeArgs, example('guarded-leader-service.ts'), ens.connectString, node, dirs[node],
+        process.execPath,
+        '--import',
+        'tsx',
+        cliMain,
+        'guard',
+        'run',
+        '--servers',
+        ens.connectString,
+        '--name',
+        `example-${node}-${tag}`,
+        '--',
+        process.execPath,
+        ...nodeArgs,
+        example('guarded-leader-service.ts'),
+        ens.connectString,
+        node,
+        dirs[node],
       ]);
       running.push(p);
       return p;

@@ -150,17 +150,30 @@ describe('election under churn', () => {
       highest = v.epoch;
     }
     // Epochs of elected views grow from term to term.
-    const electedEpochs = obs.elections().filter((v) => !v.resumed).map((v) => v.epoch);
-    assert.deepEqual(electedEpochs, [...electedEpochs].sort((a, b) => a - b));
+    const electedEpochs = obs
+      .elections()
+      .filter((v) => !v.resumed)
+      .map((v) => v.epoch);
+    assert.deepEqual(
+      electedEpochs,
+      [...electedEpochs].sort((a, b) => a - b),
+    );
     // ZooKeeper's record of the fenced writes: each acknowledged one is there, in epoch order.
     const { children } = await admin.getChildren(logPath);
     const logged: number[] = [];
     for (const n of children.sort()) logged.push(Number((await admin.getData(`${logPath}/${n}`)).data.toString()));
     // A write in flight when its client was closed may have landed unacknowledged; never the reverse.
     const names = new Set(children.map((n) => `${logPath}/${n}`));
-    assert.ok(writes.every((w) => names.has(w.path)), 'every acknowledged write is in ZooKeeper');
+    assert.ok(
+      writes.every((w) => names.has(w.path)),
+      'every acknowledged write is in ZooKeeper',
+    );
     assert.ok(logged.length >= writes.length);
-    assert.deepEqual(logged, [...logged].sort((a, b) => a - b), 'fenced writes never interleave terms');
+    assert.deepEqual(
+      logged,
+      [...logged].sort((a, b) => a - b),
+      'fenced writes never interleave terms',
+    );
     disc.stop();
   });
 });

@@ -175,7 +175,9 @@ describe('election', () => {
     child.stdin!.write('flush\n');
     await until('the child to flush', () => lines.some((l) => l.ev === 'flushed'), 20_000);
     const afterWake = lines.slice(linesAtStop);
-    t.diagnostic(`the frozen leader after SIGCONT: ${afterWake.map((l) => `${String(l.ev)}${l.reason ? `(${String(l.reason)})` : ''}${l.state ? `(${String(l.state)})` : ''}${l.ev === 'write' ? `(${l.ok ? 'ok' : String(l.error)})` : ''}`).join(' ')}`);
+    t.diagnostic(
+      `the frozen leader after SIGCONT: ${afterWake.map((l) => `${String(l.ev)}${l.reason ? `(${String(l.reason)})` : ''}${l.state ? `(${String(l.state)})` : ''}${l.ev === 'write' ? `(${l.ok ? 'ok' : String(l.error)})` : ''}`).join(' ')}`,
+    );
     assert.ok(
       afterWake.some((l) => l.ev === 'deposed'),
       `the child reports being deposed: ${JSON.stringify(afterWake)}`,
@@ -229,10 +231,13 @@ describe('election', () => {
     c1.election.once('deposed', ({ reason }) => {
       assert.equal(reason, 'suspended');
       // In the same tick: no leadership, no term, and the writer refuses.
-      const fenced = c1.election.writer().multi([]).then(
-        () => null,
-        (e: unknown) => e,
-      );
+      const fenced = c1.election
+        .writer()
+        .multi([])
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
       seenAtDeposal.push({ isLeader: c1.election.isLeader(), state: c1.election.state, term: c1.election.term, fenced });
     });
     const resumed = nextElected(c1.election);
@@ -300,7 +305,10 @@ describe('election', () => {
     await assert.rejects(c1.election.writer().setData(path, 'stale'), (e: unknown) => e instanceof FencedError && e.reason === 'notLeader');
     // Its old term, sent by anyone, is refused by ZooKeeper: the znode went with the session.
     const admin = await pool.client();
-    await assert.rejects(fencedMulti(admin, term, [{ op: 'setData', path, data: 'stale' }]), (e: unknown) => e instanceof FencedError && e.reason === 'znodeGone');
+    await assert.rejects(
+      fencedMulti(admin, term, [{ op: 'setData', path, data: 'stale' }]),
+      (e: unknown) => e instanceof FencedError && e.reason === 'znodeGone',
+    );
     assert.equal(obs.violation, null);
     assert.deepEqual(obs.inconsistent, []);
     await c2.election.leave();
@@ -357,7 +365,10 @@ describe('election', () => {
     assert.equal((await admin.getData('/e5-data')).data.toString(), 'by c2');
     // A failing op after the guard is a MultiError indexed into the caller's ops; nothing applied.
     await assert.rejects(
-      c1.election.writer().multi([{ op: 'setData', path: '/e5-data', data: 'x' }, { op: 'delete', path: '/nope' }]),
+      c1.election.writer().multi([
+        { op: 'setData', path: '/e5-data', data: 'x' },
+        { op: 'delete', path: '/nope' },
+      ]),
       (e: unknown) => e instanceof MultiError && e.index === 1 && e.cause instanceof NoNodeError,
     );
     assert.equal((await admin.getData('/e5-data')).data.toString(), 'by c2');
@@ -431,7 +442,13 @@ describe('election', () => {
       obs.elections().map(() => 'm0'),
       'only m0 was ever elected',
     );
-    assert.ok(obs.elections().slice(1).every((v) => v.resumed === true && v.epoch === term.epoch), 'later elections only resume the term');
+    assert.ok(
+      obs
+        .elections()
+        .slice(1)
+        .every((v) => v.resumed === true && v.epoch === term.epoch),
+      'later elections only resume the term',
+    );
     t.diagnostic(`m0's views: ${obs.views.map((v) => `${v.ev}${v.reason ? `:${v.reason}` : ''}${v.resumed ? ':resumed' : ''}`).join(' ')}`);
     assert.equal(obs.violation, null);
     assert.deepEqual(obs.inconsistent, []);
@@ -481,4 +498,3 @@ describe('election', () => {
     }
   });
 });
-

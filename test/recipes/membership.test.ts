@@ -87,8 +87,17 @@ describe('membership', () => {
     const back = await registerMember(intruder, nodes[0], { role: 'meta', node: 1, restarted: true });
     await until('node 1 back', () => watcher.members.length === 1);
     assert.equal(watcher.members[0].sessionId, back.sessionId);
-    assert.deepEqual(changes.slice(0, 3).flatMap((c) => c.joined).sort(), nodes);
-    assert.deepEqual(changes.flatMap((c) => c.left), nodes);
+    assert.deepEqual(
+      changes
+        .slice(0, 3)
+        .flatMap((c) => c.joined)
+        .sort(),
+      nodes,
+    );
+    assert.deepEqual(
+      changes.flatMap((c) => c.left),
+      nodes,
+    );
     watcher.stop();
   });
 
@@ -179,7 +188,10 @@ describe('membership', () => {
     watch.kill('SIGINT');
     assert.equal(await exited, 0);
     const epochs = lines.map((l) => (l.leader ? Number(l.leader.epoch) : 0)).filter((e) => e > 0);
-    assert.deepEqual(epochs, [...epochs].sort((a, b) => a - b));
+    assert.deepEqual(
+      epochs,
+      [...epochs].sort((a, b) => a - b),
+    );
     await e2.leave();
   });
 });

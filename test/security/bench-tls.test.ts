@@ -27,7 +27,8 @@ describe('bench/tls', () => {
         assert.match(stdout, new RegExp(`\\| ${op} \\| ${level} \\| \\d+\\.\\d{3} \\| \\d+\\.\\d{3}–\\d+\\.\\d{3} \\| 2 \\|`));
       }
     }
-    for (const kind of ['plain', 'TLS (client certificate)', 'TLS + SASL DIGEST-MD5']) assert.match(stdout, new RegExp(`\\| ${kind.replace(/[()+]/g, '\\$&')} \\| [\\d.,]+ \\| [\\d.,]+ \\| 2 \\|`));
+    for (const kind of ['plain', 'TLS (client certificate)', 'TLS + SASL DIGEST-MD5'])
+      assert.match(stdout, new RegExp(`\\| ${kind.replace(/[()+]/g, '\\$&')} \\| [\\d.,]+ \\| [\\d.,]+ \\| 2 \\|`));
   });
 
   it('rejects bad arguments with one line and exit 2', async () => {

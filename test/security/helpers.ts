@@ -54,7 +54,10 @@ export function textSecret(what: string, value: string): Secret {
 }
 
 export function bytesSecret(what: string, value: Buffer): Secret {
-  return { what, forms: [Buffer.from(value), Buffer.from(value.toString('hex')), Buffer.from(value.toString('hex').toUpperCase()), Buffer.from(value.toString('base64'))] };
+  return {
+    what,
+    forms: [Buffer.from(value), Buffer.from(value.toString('hex')), Buffer.from(value.toString('hex').toUpperCase()), Buffer.from(value.toString('base64'))],
+  };
 }
 
 /**
@@ -81,7 +84,10 @@ export function findLeaks(sources: { where: string; content: Buffer }[], secrets
 /** The files under `dirs`, minus `excluded` (exact paths), as leak-scan sources. */
 export function fileSources(dirs: string[], excluded: string[]): { where: string; content: Buffer }[] {
   const skip = new Set(excluded.map((p) => resolve(p)));
-  return dirs.flatMap((d) => filesUnder(d)).filter((f) => !skip.has(resolve(f))).map((f) => ({ where: f, content: readFileSync(f) }));
+  return dirs
+    .flatMap((d) => filesUnder(d))
+    .filter((f) => !skip.has(resolve(f)))
+    .map((f) => ({ where: f, content: readFileSync(f) }));
 }
 
 /** ZooKeeper's session password for a session id: java.util.Random(id ^ 0xB3415C00).nextBytes(16) (ZooKeeperServer.generatePasswd). */
@@ -94,7 +100,7 @@ export function zookeeperSessionPassword(sessionId: bigint): Buffer {
     return Number(BigInt.asIntN(32, seed >> 16n));
   };
   const out = Buffer.alloc(16);
-  for (let i = 0; i < out.length; ) {
+  for (let i = 0; i < out.length;) {
     let rnd = nextInt();
     for (let n = Math.min(out.length - i, 4); n-- > 0; rnd >>= 8) out[i++] = rnd & 0xff;
   }

@@ -73,9 +73,9 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
 
     const seen = await readLeader(outsider, { path: PATH });
     assert.equal(seen?.endpoint, '10.1.88.101:10100', 'anyone may find the leader');
-    await noAuth('delete the leader\'s znode', outsider.delete(t1.znode));
+    await noAuth("delete the leader's znode", outsider.delete(t1.znode));
     await noAuth('forge a claim', outsider.setData(PATH, JSON.stringify({ epoch: t1.epoch + 1, znode: 'x', endpoint: '6.6.6.6:1', name: 'forged' })));
-    await noAuth('bump the leader\'s znode (fencing it)', outsider.setData(t1.znode, 'x'));
+    await noAuth("bump the leader's znode (fencing it)", outsider.setData(t1.znode, 'x'));
     await noAuth('stand as a candidate', outsider.create(`${PATH}/`, 'x', { mode: 'ephemeral_sequential' }));
     await noAuth('open the ACL', outsider.setACL(PATH, OPEN_ACL_UNSAFE));
     assert.equal(e1.isLeader(), true);
@@ -98,7 +98,10 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const m = await registerMember(c1, '10.1.88.101:10100', { role: 'meta' }, { acl });
     await caughtUp(outsider, MEMBERS);
     assert.deepEqual((await outsider.getACL(m.znode)).acl, acl);
-    assert.deepEqual((await listMembers(outsider, { path: MEMBERS })).map((x) => x.endpoint), ['10.1.88.101:10100']);
+    assert.deepEqual(
+      (await listMembers(outsider, { path: MEMBERS })).map((x) => x.endpoint),
+      ['10.1.88.101:10100'],
+    );
     await noAuth('remove a member', outsider.delete(m.znode));
     await noAuth('register as a member', outsider.create(`${MEMBERS}/6.6.6.6:1`, '{}', { mode: 'ephemeral' }));
     await c2.delete(m.znode);
@@ -106,7 +109,7 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     assert.deepEqual(await listMembers(outsider, { path: MEMBERS }), []);
   });
 
-  it('no ACL protects a session: an authenticated outsider who reads a leader\'s session id can end it', async () => {
+  it("no ACL protects a session: an authenticated outsider who reads a leader's session id can end it", async () => {
     // Documented in docs/security.md: the session id is in every znode's Stat (exists needs no
     // permission) and the password derives from it. Only authentication at the door and trust in
     // everyone who holds a credential stand between a leader and its end.
@@ -127,7 +130,7 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     assert.equal(await outsider.exists(term.znode), null);
   });
 
-  it('the watchdog ends a wedged leader\'s session over TLS and SASL; its log, output, argv and its service\'s environment hold none of the secrets', async () => {
+  it("the watchdog ends a wedged leader's session over TLS and SASL; its log, output, argv and its service's environment hold none of the secrets", async () => {
     const path = '/guarded/__mj_j';
     const acl = clusterAcl([member('meta1'), member('meta2'), { scheme: 'sasl', id: 'guard' }]);
     const [holder, c2] = await Promise.all([as('meta1'), as('meta2')]);
@@ -147,7 +150,24 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     const sasl = lab.saslCredentials('guard');
     const name = `secure-wd-${process.pid}`;
     const wd = guardRun(
-      ['--servers', lab.connectString(ens), '--path', path, '--name', name, '--log', files.log, '--tls-ca', files.ca, '--tls-cert', files.cert, '--tls-key', files.key, '--sasl-user', 'guard'],
+      [
+        '--servers',
+        lab.connectString(ens),
+        '--path',
+        path,
+        '--name',
+        name,
+        '--log',
+        files.log,
+        '--tls-ca',
+        files.ca,
+        '--tls-cert',
+        files.cert,
+        '--tls-key',
+        files.key,
+        '--sasl-user',
+        'guard',
+      ],
       ['bash', join(import.meta.dirname, '..', 'guard', 'fixtures', 'bash-service.sh')],
       { ZKWARDEN_SASL_PASSWORD: sasl.password },
     );
@@ -157,7 +177,9 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     // The watchdog runs under tsx here, whose esbuild service (a child of one of its threads)
     // is there whenever a source file was not in tsx's cache: the service is the child running
     // the fixture, not the only child.
-    const children = readdirSync(`/proc/${wd.pid}/task`).flatMap((t) => readFileSync(`/proc/${wd.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean));
+    const children = readdirSync(`/proc/${wd.pid}/task`).flatMap((t) =>
+      readFileSync(`/proc/${wd.pid}/task/${t}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
+    );
     const commandOf = (pid: string): string => {
       try {
         return readFileSync(`/proc/${pid}/cmdline`, 'latin1').replace(/\0/g, ' ');
@@ -181,19 +203,23 @@ describe('recipes with the cluster ACL, on an ensemble that requires client cert
     assert.match(log, /watchdog\.znodeGone session=#1/);
 
     const secrets = [
-      bytesSecret('the holder\'s session password', holder.sessionPassword),
-      textSecret('the watchdog\'s SASL password', sasl.password),
-      pemSecret('the watchdog\'s private key', tls.key as string),
+      bytesSecret("the holder's session password", holder.sessionPassword),
+      textSecret("the watchdog's SASL password", sasl.password),
+      pemSecret("the watchdog's private key", tls.key as string),
     ];
     const sources = [
       ...fileSources([dir], [files.key]),
       { where: 'watchdog stdout', content: Buffer.from(JSON.stringify(wd.lines)) },
       { where: 'watchdog stderr', content: Buffer.from(wd.stderr.join('\n')) },
       { where: 'watchdog argv', content: watchdogCmdline },
-      { where: 'the service\'s environment', content: serviceEnviron },
+      { where: "the service's environment", content: serviceEnviron },
     ];
     assert.deepEqual(findLeaks(sources, secrets), []);
-    assert.deepEqual(findLeaks(fileSources([dir], []), secrets).map(([where]) => where), [files.key], 'the scan finds the key where it is');
+    assert.deepEqual(
+      findLeaks(fileSources([dir], []), secrets).map(([where]) => where),
+      [files.key],
+      'the scan finds the key where it is',
+    );
     await e2.leave();
   });
 });

@@ -55,7 +55,11 @@ describe('SASL on reconnect (a real ensemble that enforces SASL)', () => {
     const again = seen.reconnected!;
     assert.equal(again.sessionId, first.sessionId, 'the same session');
     assert.notEqual(again.server, first.server, 'on another server');
-    assert.deepEqual((await c.whoAmI()).filter((i) => i.authScheme === 'sasl'), [{ authScheme: 'sasl', user: 'member' }], 'the new connection logged in');
+    assert.deepEqual(
+      (await c.whoAmI()).filter((i) => i.authScheme === 'sasl'),
+      [{ authScheme: 'sasl', user: 'member' }],
+      'the new connection logged in',
+    );
     assert.equal((await c.getData(ZNODE)).data.toString(), 'v0');
     assert.equal((await c.setData(ZNODE, 'v1')).version, 1);
     assert.equal((await c.getData(ZNODE)).data.toString(), 'v1');
@@ -102,7 +106,7 @@ describe('SASL on reconnect (a real ensemble that enforces SASL)', () => {
     assert.ok(!error.message.includes(old.password) && !error.message.includes(fresh.password), 'no password in the message');
     assert.equal(c.state, 'authFailed');
     assert.deepEqual(states, ['authFailed'], 'refused, with no reconnect before it');
-    await assert.rejects(queuedWrite, (e: unknown) => e === error, 'the queued write fails with the server\'s refusal');
+    await assert.rejects(queuedWrite, (e: unknown) => e === error, "the queued write fails with the server's refusal");
     await assert.rejects(queuedRead, (e: unknown) => e === error, 'so does the queued read');
     await assert.rejects(c.getData(ZNODE), AuthFailedError, 'and every later request');
     await assert.rejects(c.connect(), AuthFailedError, 'final: connect() does not start over');
@@ -115,7 +119,10 @@ describe('SASL on reconnect (a real ensemble that enforces SASL)', () => {
     const { data, stat } = await renewed.getData(ZNODE);
     assert.equal(data.toString(), 'v1', 'the queued write was never applied');
     assert.equal(stat.version, 1);
-    assert.deepEqual((await renewed.whoAmI()).filter((i) => i.authScheme === 'sasl'), [{ authScheme: 'sasl', user: 'member' }]);
+    assert.deepEqual(
+      (await renewed.whoAmI()).filter((i) => i.authScheme === 'sasl'),
+      [{ authScheme: 'sasl', user: 'member' }],
+    );
     assert.notEqual(renewed.sessionId, first.sessionId);
     assert.deepEqual(states, ['authFailed'], 'the refused client stayed authFailed');
   });

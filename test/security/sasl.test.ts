@@ -16,7 +16,7 @@ function rfcClient(protocol: string, cnonce: string): DigestMd5Client {
   return new DigestMd5Client({ username: 'chris', password: 'secret' }, { protocol, serverName: 'elwood.innosoft.com', cnonce });
 }
 
-test('RFC 2831 section 4, IMAP example: the response and the server\'s rspauth match the RFC', () => {
+test("RFC 2831 section 4, IMAP example: the response and the server's rspauth match the RFC", () => {
   const c = rfcClient('imap', 'OA6MHXh6VqTrRk');
   assert.equal(c.initialResponse().length, 0, 'DIGEST-MD5 has no initial response');
   const response = parseDirectives(c.evaluateChallenge(Buffer.from(IMAP_CHALLENGE))!.toString());
@@ -39,7 +39,7 @@ test('RFC 2831 section 4, ACAP example', () => {
   assert.equal(c.isComplete, true);
 });
 
-test('ZooKeeper\'s digest-uri by default: zookeeper/zk-sasl-md5', () => {
+test("ZooKeeper's digest-uri by default: zookeeper/zk-sasl-md5", () => {
   const c = new DigestMd5Client({ username: 'u', password: 'p' });
   const r = parseDirectives(c.evaluateChallenge(Buffer.from('realm="zk-sasl-md5",nonce="n",qop="auth",charset=utf-8,algorithm=md5-sess'))!.toString());
   assert.deepEqual(r.get('digest-uri'), ['zookeeper/zk-sasl-md5']);
@@ -50,7 +50,10 @@ test('ZooKeeper\'s digest-uri by default: zookeeper/zk-sasl-md5', () => {
 test('a wrong or missing rspauth fails the exchange: a server that does not know the password cannot pass as one', () => {
   const wrong = rfcClient('imap', 'OA6MHXh6VqTrRk');
   wrong.evaluateChallenge(Buffer.from(IMAP_CHALLENGE));
-  assert.throws(() => wrong.evaluateChallenge(Buffer.from('rspauth=00000000000000000000000000000000')), (e: unknown) => e instanceof SaslMechanismError && /does not match/.test(e.message));
+  assert.throws(
+    () => wrong.evaluateChallenge(Buffer.from('rspauth=00000000000000000000000000000000')),
+    (e: unknown) => e instanceof SaslMechanismError && /does not match/.test(e.message),
+  );
   assert.equal(wrong.isComplete, false);
   assert.throws(() => wrong.evaluateChallenge(Buffer.from('rspauth=ea40f60335c427b5527b84dbabcdfffd')), /no further challenge expected \(exchange failed\)/);
   const missing = rfcClient('imap', 'OA6MHXh6VqTrRk');
@@ -74,12 +77,15 @@ test('challenges the mechanism refuses, each with the reason', () => {
   ];
   for (const [challenge, why] of cases) {
     const c = new DigestMd5Client({ username: 'u', password: 'hunter2-secret' });
-    assert.throws(() => c.evaluateChallenge(Buffer.from(challenge)), (e: unknown) => {
-      assert.ok(e instanceof SaslMechanismError, `${challenge}: ${String(e)}`);
-      assert.match(e.message, why, challenge);
-      assert.ok(!e.message.includes('hunter2-secret'), 'the password is never in a message');
-      return true;
-    });
+    assert.throws(
+      () => c.evaluateChallenge(Buffer.from(challenge)),
+      (e: unknown) => {
+        assert.ok(e instanceof SaslMechanismError, `${challenge}: ${String(e)}`);
+        assert.match(e.message, why, challenge);
+        assert.ok(!e.message.includes('hunter2-secret'), 'the password is never in a message');
+        return true;
+      },
+    );
   }
 });
 
@@ -108,8 +114,14 @@ test('ISO 8859-1 and UTF-8 (RFC 2831 2.1.2.1): hashed as Java does; outside ISO 
 });
 
 test('credentials are checked up front and invisible to inspect and JSON', () => {
-  assert.throws(() => new DigestMd5Client({ username: '', password: 'p' }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sasl.username');
-  assert.throws(() => new DigestMd5Client({ username: 'u', password: 3 as unknown as string }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sasl.password');
+  assert.throws(
+    () => new DigestMd5Client({ username: '', password: 'p' }),
+    (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sasl.username',
+  );
+  assert.throws(
+    () => new DigestMd5Client({ username: 'u', password: 3 as unknown as string }),
+    (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sasl.password',
+  );
   assert.throws(() => digestMd5Factory(null as unknown as { username: string; password: string }), InvalidArgumentError);
   const secret = 'pw-that-must-not-show-7f3a';
   const c = new DigestMd5Client({ username: 'u', password: secret });
@@ -144,7 +156,7 @@ test('GetSASLRequest on the wire: length, RequestHeader {xid, 102}, buffer token
   assert.deepEqual(decodeSaslReply(reply(7, -115)), { xid: 7, err: -115, token: null });
 });
 
-test('the exchange: two round trips, then done; the server\'s refusals map to AuthFailed or SessionClosedRequireSaslAuth', () => {
+test("the exchange: two round trips, then done; the server's refusals map to AuthFailed or SessionClosedRequireSaslAuth", () => {
   const good = new SaslExchange(rfcClient('imap', 'OA6MHXh6VqTrRk'), 'zk1:2281');
   const first = good.start();
   assert.equal(first.readInt32BE(12), 0, 'an empty first token');
@@ -157,7 +169,10 @@ test('the exchange: two round trips, then done; the server\'s refusals map to Au
   const refused = new SaslExchange(new DigestMd5Client({ username: 'u', password: 'p' }), 'zk1:2281');
   refused.start();
   refused.onReply(reply(1, 0, Buffer.from('nonce="n",algorithm=md5-sess')));
-  assert.throws(() => refused.onReply(reply(2, -115, Buffer.alloc(0))), (e: unknown) => e instanceof AuthFailedError && /zk1:2281 refused the credential \(code -115\)/.test(e.message));
+  assert.throws(
+    () => refused.onReply(reply(2, -115, Buffer.alloc(0))),
+    (e: unknown) => e instanceof AuthFailedError && /zk1:2281 refused the credential \(code -115\)/.test(e.message),
+  );
 
   const required = new SaslExchange(new DigestMd5Client({ username: 'u', password: 'p' }), 'zk1:2281');
   required.start();
@@ -165,12 +180,18 @@ test('the exchange: two round trips, then done; the server\'s refusals map to Au
 
   const badServer = new SaslExchange(new DigestMd5Client({ username: 'u', password: 'p' }), 'zk1:2281');
   badServer.start();
-  assert.throws(() => badServer.onReply(reply(1, 0, Buffer.from('nonce="n",algorithm=md5'))), (e: unknown) => e instanceof AuthFailedError && /expected md5-sess/.test(e.message));
+  assert.throws(
+    () => badServer.onReply(reply(1, 0, Buffer.from('nonce="n",algorithm=md5'))),
+    (e: unknown) => e instanceof AuthFailedError && /expected md5-sess/.test(e.message),
+  );
 
   const wrongXid = new SaslExchange(new DigestMd5Client({ username: 'u', password: 'p' }), 'zk1:2281');
   wrongXid.start();
   assert.throws(() => wrongXid.onReply(reply(9, 0, Buffer.alloc(0))), /SASL reply xid 9, expected 1/);
   const truncated = new SaslExchange(new DigestMd5Client({ username: 'u', password: 'p' }), 'zk1:2281');
   truncated.start();
-  assert.throws(() => truncated.onReply(Buffer.from([0, 0, 0, 1])), (e: unknown) => e instanceof ProtocolError && /bad SASL reply/.test(e.message));
+  assert.throws(
+    () => truncated.onReply(Buffer.from([0, 0, 0, 1])),
+    (e: unknown) => e instanceof ProtocolError && /bad SASL reply/.test(e.message),
+  );
 });

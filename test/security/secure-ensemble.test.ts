@@ -82,7 +82,10 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     const ids = await c.whoAmI();
     assert.deepEqual(
       ids.filter((i) => i.authScheme !== 'ip').sort((a, b) => a.authScheme.localeCompare(b.authScheme)),
-      [{ authScheme: 'sasl', user: 'member' }, { authScheme: 'x509', user: lab.x509Id('member') }],
+      [
+        { authScheme: 'sasl', user: 'member' },
+        { authScheme: 'x509', user: lab.x509Id('member') },
+      ],
     );
     assert.equal(lab.x509Id('member'), 'CN=member,O=zkwarden lab', 'X500Principal.getName(): RFC 2253, most specific first');
     // Four-letter words are answered over TLS too (the online audit relies on it).
@@ -106,8 +109,16 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
       { op: 'setData', path: '/watched', data: 'v2' },
       { op: 'check', path: '/watched', version: 2 },
     ]);
-    assert.deepEqual(results.map((r) => r.op), ['create', 'setData', 'check']);
-    const failed = await rejection(a.multi([{ op: 'create', path: '/multi-2' }, { op: 'check', path: '/watched', version: 99 }]));
+    assert.deepEqual(
+      results.map((r) => r.op),
+      ['create', 'setData', 'check'],
+    );
+    const failed = await rejection(
+      a.multi([
+        { op: 'create', path: '/multi-2' },
+        { op: 'check', path: '/watched', version: 99 },
+      ]),
+    );
     assert.ok(failed instanceof MultiError && failed.index === 1);
     assert.equal(await a.exists('/multi-2'), null, 'nothing of a failed multi applied');
   });
@@ -126,8 +137,14 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     assert.notEqual(again.server, first.server);
     assert.match(again.server, /:2281$/);
     const ids = await c.whoAmI();
-    assert.ok(ids.some((i) => i.authScheme === 'sasl' && i.user === 'member'), 'SASL was done on the new connection');
-    assert.ok(ids.some((i) => i.authScheme === 'x509'), 'the new connection is TLS with the client certificate');
+    assert.ok(
+      ids.some((i) => i.authScheme === 'sasl' && i.user === 'member'),
+      'SASL was done on the new connection',
+    );
+    assert.ok(
+      ids.some((i) => i.authScheme === 'x509'),
+      'the new connection is TLS with the client certificate',
+    );
     const other = member();
     await other.connect({ timeoutMs: 15_000 });
     await other.setData('/reconnect', 'after');
@@ -136,7 +153,7 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     await ens.waitForQuorum();
   });
 
-  it('endSession with the credential ends a live holder\'s session; the session id and password without it cannot', async () => {
+  it("endSession with the credential ends a live holder's session; the session id and password without it cannot", async () => {
     const holder = member({ localExpiry: false });
     await holder.connect({ timeoutMs: 15_000 });
     await holder.create('/held', 'x', { mode: 'ephemeral' });
@@ -212,7 +229,10 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
   });
 
   it('a bad SASL password (or user) moves the client to authFailed, on the first connection', async () => {
-    for (const sasl of [{ username: 'member', password: 'not-the-password' }, { username: 'nobody', password: 'x' }]) {
+    for (const sasl of [
+      { username: 'member', password: 'not-the-password' },
+      { username: 'nobody', password: 'x' },
+    ]) {
       const c = client({ tls: lab.clientTls('member'), sasl });
       const failed = new Promise<Error | undefined>((resolve) => c.once('authFailed', ({ error }) => resolve(error)));
       const err = await rejection(c.connect({ timeoutMs: 15_000 }));
@@ -230,10 +250,18 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     const reader = client({ tls: lab.clientTls('outsider'), sasl: lab.saslCredentials('reader') });
     const digestUser = client({ tls: lab.clientTls('outsider'), auth: [{ scheme: 'digest', auth: `alice:${DIGEST_PASSWORD}` }] });
     await Promise.all([m, outsider, reader, digestUser].map((c) => c.connect({ timeoutMs: 15_000 })));
-    assert.deepEqual((await outsider.whoAmI()).find((i) => i.authScheme === 'x509'), { authScheme: 'x509', user: 'CN=outsider,O=zkwarden lab' });
+    assert.deepEqual(
+      (await outsider.whoAmI()).find((i) => i.authScheme === 'x509'),
+      { authScheme: 'x509', user: 'CN=outsider,O=zkwarden lab' },
+    );
 
     await m.create('/x509-only', 'm', { acl: [{ perms: Perms.ALL, id: { scheme: 'x509', id: lab.x509Id('member') } }] });
-    await m.create('/sasl-only', 's', { acl: [{ perms: Perms.ALL, id: { scheme: 'sasl', id: 'member' } }, { perms: Perms.READ, id: { scheme: 'sasl', id: 'reader' } }] });
+    await m.create('/sasl-only', 's', {
+      acl: [
+        { perms: Perms.ALL, id: { scheme: 'sasl', id: 'member' } },
+        { perms: Perms.READ, id: { scheme: 'sasl', id: 'reader' } },
+      ],
+    });
     await m.create('/digest-only', 'd', { acl: [...digestAcl('alice', DIGEST_PASSWORD), { perms: Perms.ALL, id: { scheme: 'sasl', id: 'member' } }] });
     // Reads are consistent per client only: the others' servers catch up with m's writes first,
     // or a lagging one answers NoNode where the ACL is the point.
@@ -260,7 +288,9 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     const tlsArgs = ['--tls-ca', files.ca, '--tls-cert', files.cert, '--tls-key', files.key];
     const servers = lab.connectString(ens);
 
-    const byEnv = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member', '--json'], { ZKWARDEN_SASL_PASSWORD: lab.saslCredentials('member').password });
+    const byEnv = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member', '--json'], {
+      ZKWARDEN_SASL_PASSWORD: lab.saslCredentials('member').password,
+    });
     cliRuns.push(byEnv);
     assert.equal(byEnv.status, 0, byEnv.stderr);
     assert.deepEqual(JSON.parse(byEnv.stdout).members, []);
@@ -273,7 +303,10 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     const audit = await runCliWithEnv(['audit', '--servers', servers, ...tlsArgs, '--sasl-user', 'member', '--sasl-password-file', files.pw, '--json']);
     cliRuns.push(audit);
     assert.equal(audit.status, 0, audit.stderr);
-    const report = JSON.parse(audit.stdout) as { class: string; members: { status: string; nodeCount: number | null; zxidBefore: number | null; mntr: { znodes: number | null } }[] };
+    const report = JSON.parse(audit.stdout) as {
+      class: string;
+      members: { status: string; nodeCount: number | null; zxidBefore: number | null; mntr: { znodes: number | null } }[];
+    };
     // Sessions of earlier tests expire meanwhile (each a transaction): whether the trees were
     // comparable is not the point here; that every server was read over TLS and SASL is.
     assert.notEqual(report.class, 'diverged');
@@ -283,10 +316,15 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
       assert.ok(x.zxidBefore !== null && x.mntr.znodes !== null, 'srvr and mntr over TLS');
     }
 
-    const badPassword = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member'], { ZKWARDEN_SASL_PASSWORD: 'wrong-password-9d1' });
+    const badPassword = await runCliWithEnv(['members', '--servers', servers, ...tlsArgs, '--sasl-user', 'member'], {
+      ZKWARDEN_SASL_PASSWORD: 'wrong-password-9d1',
+    });
     cliRuns.push(badPassword);
     assert.equal(badPassword.status, 2);
-    assert.match(badPassword.stderr, /^zkwarden: ZooKeeper refused the connection's authentication \(a wrong credential, or none where the ensemble requires one\): /);
+    assert.match(
+      badPassword.stderr,
+      /^zkwarden: ZooKeeper refused the connection's authentication \(a wrong credential, or none where the ensemble requires one\): /,
+    );
     assert.equal(badPassword.stderr.trim().split('\n').length, 1, badPassword.stderr);
 
     // No credential on the plain port: the server refuses the first request; one line, exit 2.
@@ -317,7 +355,9 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
   it('no secret appears in anything the run wrote or printed (the key files and the JAAS file excepted, by path)', async () => {
     const sasl = ['member', 'reader'].map((u) => lab.saslCredentials(u));
     const secrets = [
-      ...clients.filter((c) => c.sessionId !== 0n).map((c) => bytesSecret(`session password of 0x${BigInt.asUintN(64, c.sessionId).toString(16)}`, c.sessionPassword)),
+      ...clients
+        .filter((c) => c.sessionId !== 0n)
+        .map((c) => bytesSecret(`session password of 0x${BigInt.asUintN(64, c.sessionId).toString(16)}`, c.sessionPassword)),
       ...sasl.map((s) => textSecret(`SASL password of ${s.username}`, s.password)),
       // What a DIGEST-MD5 server stores in place of the password: H(user:realm:password).
       ...sasl.map((s) => bytesSecret(`DIGEST-MD5 secret of ${s.username}`, createHash('md5').update(`${s.username}:zk-sasl-md5:${s.password}`).digest())),
@@ -338,7 +378,10 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
       }),
       ...errors.map((e, i) => ({ where: `error ${i}: ${e.name}`, content: Buffer.from(`${e.message}\n${e.stack ?? ''}`) })),
       // A log line that dumps a client object.
-      ...clients.map((c, i) => ({ where: `util.inspect(client ${i})`, content: Buffer.from(inspect(c, { depth: 6, showHidden: true }).replace(/<Buffer ([0-9a-f ]+)>/g, (_m, h: string) => h.replace(/ /g, ''))) })),
+      ...clients.map((c, i) => ({
+        where: `util.inspect(client ${i})`,
+        content: Buffer.from(inspect(c, { depth: 6, showHidden: true }).replace(/<Buffer ([0-9a-f ]+)>/g, (_m, h: string) => h.replace(/ /g, ''))),
+      })),
       ...cliRuns.flatMap((r, i) => [
         { where: `CLI run ${i} stdout`, content: Buffer.from(r.stdout) },
         { where: `CLI run ${i} stderr`, content: Buffer.from(r.stderr) },
@@ -347,7 +390,10 @@ describe('a secured ensemble (TLS + SASL, authentication enforced)', () => {
     ];
     assert.ok(sources.length > 30, `the scan covers the run (${sources.length} sources)`);
     assert.ok(errors.length >= 10, `the scan covers the errors (${errors.length})`);
-    assert.ok(sources.some((s) => s.where.endsWith('zookeeper.log') && s.content.includes('sasl')), 'the server logs did record the SASL logins');
+    assert.ok(
+      sources.some((s) => s.where.endsWith('zookeeper.log') && s.content.includes('sasl')),
+      'the server logs did record the SASL logins',
+    );
     assert.deepEqual(findLeaks(sources, secrets), []);
     // The scan does find secrets where they must be: it is not blind.
     const control = findLeaks(fileSources([lab.dir], []), secrets).map(([where]) => where);

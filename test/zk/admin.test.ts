@@ -40,13 +40,15 @@ describe('four-letter words', () => {
     assert.deepEqual(parseMntr('k\tv\twith tab\r\nno tab here\n'), { k: 'v\twith tab' });
   });
 
-  it('dump: the tracker\'s sessions and the ephemerals per session, not the connections section', () => {
+  it("dump: the tracker's sessions and the ephemerals per session, not the connections section", () => {
     for (const name of ['follower-dump', 'leader-dump']) {
       const d = parseDump(fixture(name));
       assert.deepEqual([...d.sessions], [SESSION], name);
       assert.deepEqual([...d.ephemerals], [[SESSION, ['/e1', '/e2']]], name);
     }
-    const noEphemerals = parseDump('SessionTracker dump:\nGlobal Sessions(0):\nephemeral nodes dump:\nSessions with Ephemerals (0):\nConnections dump:\n\tip: /127.0.0.1:1 sessionId: 0x5\n');
+    const noEphemerals = parseDump(
+      'SessionTracker dump:\nGlobal Sessions(0):\nephemeral nodes dump:\nSessions with Ephemerals (0):\nConnections dump:\n\tip: /127.0.0.1:1 sessionId: 0x5\n',
+    );
     assert.equal(noEphemerals.ephemerals.size, 0);
     assert.equal(noEphemerals.sessions.size, 0);
     assert.equal(parseDump(fixture('looking-srvr')).ephemerals.size, 0);
@@ -62,7 +64,7 @@ describe('four-letter words', () => {
 });
 
 describe('reachability before a session', () => {
-  it('reads host:port by the connect string\'s rules', () => {
+  it("reads host:port by the connect string's rules", () => {
     const cases: [string, { host: string; port: number } | null][] = [
       ['h', { host: 'h', port: 2181 }],
       [' h:2182 ', { host: 'h', port: 2182 }],
@@ -95,8 +97,18 @@ describe('reachability before a session', () => {
       const up = `127.0.0.1:${(listening.address() as AddressInfo).port}`;
       const refused = `127.0.0.1:${closedPort}`;
       const r = await probeAll([up, refused, 'h:99999'], 5000);
-      assert.deepEqual(r.map((x) => [x.address, x.ok]), [[up, true], [refused, false], ['h:99999', false]]);
-      assert.deepEqual(r.slice(1).map((x) => (x.ok ? null : x.reason)), ['refused', 'bad-address']);
+      assert.deepEqual(
+        r.map((x) => [x.address, x.ok]),
+        [
+          [up, true],
+          [refused, false],
+          ['h:99999', false],
+        ],
+      );
+      assert.deepEqual(
+        r.slice(1).map((x) => (x.ok ? null : x.reason)),
+        ['refused', 'bad-address'],
+      );
       assert.equal(r[1]!.ok ? '' : r[1]!.message, `${refused}: connection refused`);
       // A bracketed IPv6 address is read, not refused as a bad one (refused, or no IPv6 here).
       const v6 = await probe(`[::1]:${closedPort}`, 5000);

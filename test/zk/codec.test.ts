@@ -65,7 +65,11 @@ const samples: { name: string; body: Buffer; decode: (r: JuteReader) => unknown 
     decode: readConnectResponse,
   },
   { name: 'ReplyHeader', body: frame((w) => w.writeInt(7).writeLong(9n).writeInt(0)), decode: (r) => decodeServerMessage(r.buf.subarray(r.pos)) },
-  { name: 'Notification', body: frame((w) => w.writeInt(-1).writeLong(9n).writeInt(0).writeInt(3).writeInt(3).writeString('/a/b')), decode: (r) => decodeServerMessage(r.buf.subarray(r.pos)) },
+  {
+    name: 'Notification',
+    body: frame((w) => w.writeInt(-1).writeLong(9n).writeInt(0).writeInt(3).writeInt(3).writeString('/a/b')),
+    decode: (r) => decodeServerMessage(r.buf.subarray(r.pos)),
+  },
   { name: 'WatcherEvent', body: frame((w) => w.writeInt(3).writeInt(3).writeString('/a/b')), decode: readWatcherEvent },
   { name: 'Create2Response', body: frame((w) => (w.writeString('/x-0000000001'), writeStat(w, stat))), decode: readCreate2Response },
   { name: 'GetDataResponse', body: frame((w) => (w.writeBuffer(Buffer.from('hello')), writeStat(w, stat))), decode: readGetDataResponse },
@@ -115,8 +119,15 @@ const samples: { name: string; body: Buffer; decode: (r: JuteReader) => unknown 
 describe('jute codec', () => {
   it('round-trips every primitive and refuses lengths it cannot satisfy', () => {
     const w = new JuteWriter(4);
-    w.writeByte(-5).writeBool(true).writeInt(-123456).writeLong(-(2n ** 63n)).writeLong(2 ** 52);
-    w.writeBuffer(Buffer.from([1, 2, 3])).writeBuffer(null).writeString('zk✓').writeString(null);
+    w.writeByte(-5)
+      .writeBool(true)
+      .writeInt(-123456)
+      .writeLong(-(2n ** 63n))
+      .writeLong(2 ** 52);
+    w.writeBuffer(Buffer.from([1, 2, 3]))
+      .writeBuffer(null)
+      .writeString('zk✓')
+      .writeString(null);
     w.writeVector([1, 2], (ww, v) => void ww.writeInt(v));
     const r = new JuteReader(w.toBuffer());
     assert.equal(r.readByte(), -5);
@@ -128,24 +139,50 @@ describe('jute codec', () => {
     assert.equal(r.readBuffer(), null);
     assert.equal(r.readString(), 'zk✓');
     assert.equal(r.readString(), null);
-    assert.deepEqual(r.readVector('v', 4, (rr) => rr.readInt()), [1, 2]);
+    assert.deepEqual(
+      r.readVector('v', 4, (rr) => rr.readInt()),
+      [1, 2],
+    );
     assert.equal(r.remaining, 0);
 
     // A huge length in a short input fails before any allocation, naming field and offset.
-    const huge = new JuteReader(frame((ww) => ww.writeInt(0x7fffffff).writeInt(1)), 0, undefined, 100);
+    const huge = new JuteReader(
+      frame((ww) => ww.writeInt(0x7fffffff).writeInt(1)),
+      0,
+      undefined,
+      100,
+    );
     assert.throws(
       () => huge.readBuffer('GetDataResponse.data'),
       (e: unknown) => e instanceof JuteUnderflowError && e.field === 'GetDataResponse.data' && e.offset === 104,
     );
     const negative = new JuteReader(frame((ww) => ww.writeInt(-7)));
-    assert.throws(() => negative.readString('path'), (e: unknown) => e instanceof JuteDecodeError && /-7/.test(e.message));
+    assert.throws(
+      () => negative.readString('path'),
+      (e: unknown) => e instanceof JuteDecodeError && /-7/.test(e.message),
+    );
     const manyItems = new JuteReader(frame((ww) => ww.writeInt(1_000_000_000)));
     assert.throws(() => manyItems.readVector('children', 4, (rr) => rr.readUString()), JuteUnderflowError);
     assert.throws(() => new JuteReader(frame((ww) => ww.writeInt(-1))).readUString('path'), /got null/);
   });
 
   it('reads every long exactly and writes every string as UTF-8, on the fast paths and off them', () => {
-    const longs = [0n, 1n, -1n, 2n ** 32n, -(2n ** 32n), 2n ** 53n - 1n, -(2n ** 53n), 2n ** 53n, -(2n ** 53n) - 1n, 0x1fffffn << 32n, 0x200000n << 32n, 2n ** 63n - 1n, -(2n ** 63n), 0x01000000000000abn];
+    const longs = [
+      0n,
+      1n,
+      -1n,
+      2n ** 32n,
+      -(2n ** 32n),
+      2n ** 53n - 1n,
+      -(2n ** 53n),
+      2n ** 53n,
+      -(2n ** 53n) - 1n,
+      0x1fffffn << 32n,
+      0x200000n << 32n,
+      2n ** 63n - 1n,
+      -(2n ** 63n),
+      0x01000000000000abn,
+    ];
     const lw = new JuteWriter(8);
     for (const v of longs) lw.writeLong(v);
     const bytes = lw.toBuffer();
@@ -180,10 +217,7 @@ describe('jute codec', () => {
       writeConnectRequest(w, { protocolVersion: 0, lastZxidSeen: 5n, timeOut: 4000, sessionId: 0n, passwd: Buffer.alloc(16), readOnly: true }),
     );
     const r = new JuteReader(req);
-    assert.deepEqual(
-      [r.readInt(), r.readLong(), r.readInt(), r.readLong(), r.readBuffer()?.length, r.readBool(), r.remaining],
-      [0, 5n, 4000, 0n, 16, true, 0],
-    );
+    assert.deepEqual([r.readInt(), r.readLong(), r.readInt(), r.readLong(), r.readBuffer()?.length, r.readBool(), r.remaining], [0, 5n, 4000, 0n, 16, true, 0]);
   });
 
   it('survives a fuzz run of random and mutated frames with typed errors only', () => {
@@ -238,7 +272,15 @@ describe('jute codec', () => {
         const cut = rand() < 0.3 ? body.subarray(0, Math.floor(rand() * body.length)) : body;
         return withLength(Buffer.concat([frame((w) => w.writeInt(xid).writeLong(1n).writeInt(0)), cut]));
       }
-      if (k < 0.8) return withLength(frame((w) => w.writeInt(xid).writeLong(1n).writeInt(-Math.floor(rand() * 130))));
+      if (k < 0.8)
+        return withLength(
+          frame((w) =>
+            w
+              .writeInt(xid)
+              .writeLong(1n)
+              .writeInt(-Math.floor(rand() * 130)),
+          ),
+        );
       const noise = Buffer.alloc(Math.floor(rand() * 40));
       for (let j = 0; j < noise.length; j++) noise[j] = Math.floor(rand() * 256);
       return noise;
@@ -285,7 +327,10 @@ describe('jute codec', () => {
       }
       // Every request settled (a value or a typed error); decode errors, server error codes and
       // broken framing all occurred, and the client is still usable.
-      assert.equal([...outcomes.values()].reduce((a, b) => a + b, 0), requests);
+      assert.equal(
+        [...outcomes.values()].reduce((a, b) => a + b, 0),
+        requests,
+      );
       assert.ok(outcomes.has('JuteUnderflowError') || outcomes.has('JuteDecodeError'), JSON.stringify([...outcomes]));
       assert.ok(outcomes.has('ConnectionLossError'), JSON.stringify([...outcomes]));
       assert.ok(['connected', 'suspended'].includes(zk.state), zk.state);

@@ -17,7 +17,13 @@ const reply = (xid: number, err = 0, body?: (w: JuteWriter) => void): Buffer =>
 
 describe('FrameDecoder', () => {
   it('gives the same frames however the stream is cut, and keeps only the incomplete tail', () => {
-    const stream = Buffer.concat([reply(1), reply(-2), reply(2, 0, (w) => w.writeString('/x')), frame(() => undefined), reply(-1, 0, (w) => w.writeInt(3).writeInt(3).writeString('/w'))]);
+    const stream = Buffer.concat([
+      reply(1),
+      reply(-2),
+      reply(2, 0, (w) => w.writeString('/x')),
+      frame(() => undefined),
+      reply(-1, 0, (w) => w.writeInt(3).writeInt(3).writeString('/w')),
+    ]);
     const whole: string[] = [];
     new FrameDecoder(1024).push(stream, (b, start, end) => void whole.push(b.toString('hex', start, end)));
     assert.equal(whole.length, 5);
@@ -47,7 +53,11 @@ describe('FrameDecoder', () => {
         // The next read overwrites the buffer: nothing decoded from it may depend on it now.
         read.fill(0xee);
       }
-      assert.deepEqual(got, [reply(1), big, reply(2), reply(3)].map((f) => f.subarray(4).toString('hex')), `reads of ${size}`);
+      assert.deepEqual(
+        got,
+        [reply(1), big, reply(2), reply(3)].map((f) => f.subarray(4).toString('hex')),
+        `reads of ${size}`,
+      );
       assert.equal(d.buffered, 0);
     }
   });
@@ -116,7 +126,13 @@ describe('messages', () => {
     assert.deepEqual([n.kind, n.event], ['notification', { type: 4, state: 3, path: '/kids' }]);
     const body = decodeServerMessage(reply(9, 0, (w) => w.writeString('/created')).subarray(4)).body;
     assert.equal(body.readUString(), '/created', 'the body reader starts after the header');
-    assert.throws(() => decodeServerMessage(Buffer.alloc(14)), (e: unknown) => e instanceof JuteDecodeError && e.field === 'ReplyHeader.err');
-    assert.throws(() => decodeServerMessage(reply(-1).subarray(4)), (e: unknown) => e instanceof JuteDecodeError && e.field === 'WatcherEvent.type');
+    assert.throws(
+      () => decodeServerMessage(Buffer.alloc(14)),
+      (e: unknown) => e instanceof JuteDecodeError && e.field === 'ReplyHeader.err',
+    );
+    assert.throws(
+      () => decodeServerMessage(reply(-1).subarray(4)),
+      (e: unknown) => e instanceof JuteDecodeError && e.field === 'WatcherEvent.type',
+    );
   });
 });

@@ -21,7 +21,6 @@ import {
   type ZooKeeperClient,
 } from '../../src/zk/index.ts';
 
-
 describe('endSession', () => {
   let ens: Ensemble;
   let observer: ZooKeeperClient;
@@ -45,7 +44,7 @@ describe('endSession', () => {
     return { c, states };
   }
 
-  it('ends a live, reconnecting holder\'s session through its own server: ephemerals go, the holder learns it expired', async () => {
+  it("ends a live, reconnecting holder's session through its own server: ephemerals go, the holder learns it expired", async () => {
     // The attach kicks the holder off server 1, which it reconnects to at once: the case where a
     // plain attach-and-close left the session alive, or a connection serving a closed session.
     for (let round = 0; round < 5; round++) {
@@ -83,7 +82,7 @@ describe('endSession', () => {
     assert.equal(await watcher.exists(probe), null, `${what}: nothing written on the ended session`);
   }
 
-  it('ends it through another server than the holder\'s', async () => {
+  it("ends it through another server than the holder's", async () => {
     const { c } = await holder(2, '/end-other');
     const r = await endSession(`${ens.address(3)},${ens.address(1)},${ens.address(2)}`, c.sessionId, c.sessionPassword);
     assert.equal(r.outcome, 'closed');
@@ -174,7 +173,10 @@ describe('endSession', () => {
         // A live server is never reported unreachable; the dead leader may be either, depending on
         // whether it was visited before the kill.
         for (const s of survivors) assert.ok(r.confirmedBy.includes(s), `${what}: ${s} confirmed (${JSON.stringify(r)})`);
-        assert.ok(r.unreachable.every((s) => s === ens.address(leaderId)), `${what}: unreachable ${r.unreachable.join(', ')}`);
+        assert.ok(
+          r.unreachable.every((s) => s === ens.address(leaderId)),
+          `${what}: unreachable ${r.unreachable.join(', ')}`,
+        );
         assert.equal(r.confirmedBy.length + r.unreachable.length, 3, what);
 
         await ens.waitForQuorum({ timeoutMs: 60_000 });
@@ -198,7 +200,13 @@ describe('endSession', () => {
     await assert.rejects(endSession('', 1n, pwd), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'connectString');
     await assert.rejects(endSession(ens.connectString, 0n, pwd), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'sessionId');
     await assert.rejects(endSession(ens.connectString, 1n, Buffer.alloc(0)), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'password');
-    await assert.rejects(endSession(ens.connectString, 1n, pwd, { timeoutMs: 0 }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'timeoutMs');
-    await assert.rejects(endSession('127.0.0.1:1', 1n, pwd, { connectTimeoutMs: 500 }), (e: unknown) => e instanceof ConnectionLossError && /127\.0\.0\.1:1/.test(e.message));
+    await assert.rejects(
+      endSession(ens.connectString, 1n, pwd, { timeoutMs: 0 }),
+      (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'timeoutMs',
+    );
+    await assert.rejects(
+      endSession('127.0.0.1:1', 1n, pwd, { connectTimeoutMs: 500 }),
+      (e: unknown) => e instanceof ConnectionLossError && /127\.0\.0\.1:1/.test(e.message),
+    );
   });
 });

@@ -130,7 +130,10 @@ describe('operations', () => {
     const other = await client();
     assert.deepEqual(await other.getEphemerals('/count'), []);
     const who = await zk.whoAmI();
-    assert.ok(who.some((w) => w.authScheme === 'ip'), JSON.stringify(who));
+    assert.ok(
+      who.some((w) => w.authScheme === 'ip'),
+      JSON.stringify(who),
+    );
   });
 
   it('container nodes vanish after their last child; TTL nodes after their TTL', async () => {
@@ -146,12 +149,19 @@ describe('operations', () => {
     await until('TTL nodes to expire', async () => (await zk.exists('/ttl')) === null && (await zk.exists(ttl.path)) === null, 20_000);
   });
 
-  it('TTLs beyond ZooKeeper\'s maximum (2^40-1 ms) or the wire are refused before encoding, in create and in multi; the maximum is accepted', async () => {
+  it("TTLs beyond ZooKeeper's maximum (2^40-1 ms) or the wire are refused before encoding, in create and in multi; the maximum is accepted", async () => {
     const zk = await client();
     for (const ttlMs of [2 ** 40, 2 ** 63, Number.MAX_SAFE_INTEGER, 1.5, 0, -1, Number.NaN]) {
-      await assert.rejects(zk.create('/ttl-bad', null, { mode: 'ttl', ttlMs }), (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'ttlMs', String(ttlMs));
       await assert.rejects(
-        zk.multi([{ op: 'check', path: '/', version: -1 }, { op: 'create', path: '/ttl-bad', mode: 'ttl', ttlMs }]),
+        zk.create('/ttl-bad', null, { mode: 'ttl', ttlMs }),
+        (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'ttlMs',
+        String(ttlMs),
+      );
+      await assert.rejects(
+        zk.multi([
+          { op: 'check', path: '/', version: -1 },
+          { op: 'create', path: '/ttl-bad', mode: 'ttl', ttlMs },
+        ]),
         (e: unknown) => e instanceof InvalidArgumentError && e.argument === 'ops[1].ttlMs',
         String(ttlMs),
       );
@@ -171,7 +181,13 @@ describe('operations', () => {
     await assert.rejects(zk.setData('/x', 'y', 2 ** 31), named('version'));
     await assert.rejects(zk.multi([{ op: 'setData', path: '/x', data: 'y', version: 2 ** 31 }]), named('ops[0].version'));
     await assert.rejects(zk.delete('x'), named('path'));
-    await assert.rejects(zk.multi([{ op: 'check', path: '/', version: 0 }, { op: 'delete', path: 'x' }]), named('ops[1].path'));
+    await assert.rejects(
+      zk.multi([
+        { op: 'check', path: '/', version: 0 },
+        { op: 'delete', path: 'x' },
+      ]),
+      named('ops[1].path'),
+    );
     await assert.rejects(zk.create('/x', 42 as unknown as string), named('data'));
     await assert.rejects(zk.multi([{ op: 'create', path: '/x', data: 42 as unknown as string }]), named('ops[0].data'));
     await assert.rejects(zk.create('/x', null, { mode: 'bogus' as 'ttl' }), named('mode'));

@@ -65,7 +65,10 @@ describe('overdue pings against a scripted server', () => {
     assert.ok(zk.overduePings >= 3);
     conn.reply(r1.xid, { body: (w) => void (w.writeBuffer(Buffer.from('A')), ScriptedConnection.stat(w)) });
     conn.reply(r2.xid, { body: (w) => void (w.writeBuffer(Buffer.from('B')), ScriptedConnection.stat(w)) });
-    assert.deepEqual((await Promise.all(reads)).map((r) => r.data.toString()), ['A', 'B']);
+    assert.deepEqual(
+      (await Promise.all(reads)).map((r) => r.data.toString()),
+      ['A', 'B'],
+    );
     // Idle again: the next request still gets its own reply.
     const next = zk.exists('/c');
     const r3 = await conn.request('exists');
@@ -75,7 +78,10 @@ describe('overdue pings against a scripted server', () => {
 
   it('overduePingMs takes 0 (never) or a positive duration; anything else is an InvalidArgumentError', () => {
     for (const bad of [-1, 1.5, Number.NaN, '100', 2 ** 31]) {
-      assert.throws(() => createClient('127.0.0.1:1', { overduePingMs: bad as number }), (e: unknown) => e instanceof InvalidArgumentError && /overduePingMs/.test(e.message));
+      assert.throws(
+        () => createClient('127.0.0.1:1', { overduePingMs: bad as number }),
+        (e: unknown) => e instanceof InvalidArgumentError && /overduePingMs/.test(e.message),
+      );
     }
     for (const ok of [0, 1, 250]) assert.equal(createClient('127.0.0.1:1', { overduePingMs: ok }).state, 'idle');
   });

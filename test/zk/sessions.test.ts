@@ -30,7 +30,6 @@ function open(connectString: string, opts: ClientOptions = {}): ZooKeeperClient 
   return zk;
 }
 
-
 function once<T>(zk: ZooKeeperClient, event: 'suspended' | 'reconnected' | 'expired' | 'connected'): Promise<T> {
   return new Promise((resolve) => zk.once(event, ((info: T) => resolve(info)) as never));
 }
@@ -76,29 +75,29 @@ describe('sessions', () => {
     const reconnected = once<{ server: string; sessionId: bigint }>(a, 'reconnected');
     await ens.kill(victim);
     try {
-    // The changes race with the reconnect: whichever way it goes, each watch fires once.
-    await b.setData('/k', 'v1');
-    await b.create('/k/new');
-    assert.equal((await suspended).server, ens.address(victim));
-    const info = await reconnected;
-    assert.equal(info.server, ens.address(other));
-    assert.equal(info.sessionId, id);
-    assert.equal(a.sessionId, id);
-    await until('three one-shot events', () => events.length >= 3);
-    await b.setData('/k', 'v2');
-    await until('the persistent watch to see v2', () => persistent.some((e) => e.type === 'dataChanged'));
-    await a.sync('/k');
-    const sorted = events.map((e) => `${e.type} ${e.path}`).sort();
-    assert.deepEqual(sorted, ['childrenChanged /k', 'created /k/new', 'dataChanged /k']);
-    // The persistent watch sees each change at most once: changes made while disconnected
-    // are not replayed to persistent watches (ZooKeeper semantics), later ones all arrive.
-    const seen = persistent.map((e) => `${e.type} ${e.path}`);
-    const all = ['dataChanged /k', 'childrenChanged /k', 'dataChanged /k'];
-    assert.deepEqual(seen, all.slice(all.length - seen.length), `persistent events ${seen.join(', ')}`);
-    assert.ok(seen.length >= 1);
-    // The ephemeral node of the session is still there, seen from another client.
-    await b.sync('/k');
-    assert.equal((await b.exists('/k/eph'))?.ephemeralOwner, id);
+      // The changes race with the reconnect: whichever way it goes, each watch fires once.
+      await b.setData('/k', 'v1');
+      await b.create('/k/new');
+      assert.equal((await suspended).server, ens.address(victim));
+      const info = await reconnected;
+      assert.equal(info.server, ens.address(other));
+      assert.equal(info.sessionId, id);
+      assert.equal(a.sessionId, id);
+      await until('three one-shot events', () => events.length >= 3);
+      await b.setData('/k', 'v2');
+      await until('the persistent watch to see v2', () => persistent.some((e) => e.type === 'dataChanged'));
+      await a.sync('/k');
+      const sorted = events.map((e) => `${e.type} ${e.path}`).sort();
+      assert.deepEqual(sorted, ['childrenChanged /k', 'created /k/new', 'dataChanged /k']);
+      // The persistent watch sees each change at most once: changes made while disconnected
+      // are not replayed to persistent watches (ZooKeeper semantics), later ones all arrive.
+      const seen = persistent.map((e) => `${e.type} ${e.path}`);
+      const all = ['dataChanged /k', 'childrenChanged /k', 'dataChanged /k'];
+      assert.deepEqual(seen, all.slice(all.length - seen.length), `persistent events ${seen.join(', ')}`);
+      assert.ok(seen.length >= 1);
+      // The ephemeral node of the session is still there, seen from another client.
+      await b.sync('/k');
+      assert.equal((await b.exists('/k/eph'))?.ephemeralOwner, id);
     } finally {
       await ens.startServer(victim);
     }
@@ -110,7 +109,12 @@ describe('sessions', () => {
     const a = open(ens.address(only), { sessionTimeoutMs: 10_000 });
     await a.connect();
     // The writer must not share the doomed server, or its writes fail with the kill.
-    const b = open(ens.servers.filter((s) => s.id !== only).map((s) => ens.address(s.id)).join(','));
+    const b = open(
+      ens.servers
+        .filter((s) => s.id !== only)
+        .map((s) => ens.address(s.id))
+        .join(','),
+    );
     await b.connect();
     await b.create('/sw');
     await b.create('/sw/d', 'x');
@@ -129,28 +133,28 @@ describe('sessions', () => {
     await ens.kill(only);
     let restarted = false;
     try {
-    await suspended;
-    // In flight or queued while suspended: a request waits in the outbox for the reconnect.
-    const queued = a.getData('/sw/d', { timeoutMs: 30_000 });
-    await b.setData('/sw/d', 'y');
-    await b.create('/sw/new');
-    assert.equal(events.length, 0, 'nothing can arrive while disconnected');
-    const reconnected = once(a, 'reconnected');
-    await ens.startServer(only);
-    restarted = true;
-    await reconnected;
-    assert.equal((await queued).data.toString(), 'y');
-    await until('the missed events', () => events.length >= 3);
-    // One round trip on the watched connection: its reply follows every notification the
-    // server had sent, so a duplicate would have arrived before it.
-    await a.sync('/sw');
-    assert.deepEqual(events.map((e) => `${e.type} ${e.path}`).sort(), ['childrenChanged /sw', 'created /sw/new', 'dataChanged /sw/d']);
-    // Every one of the 1500 watches is registered on the new connection's server.
-    await Promise.all(many.map((p) => a.checkWatches(p, 'data')));
-    // The untouched exist watch is still registered and fires on its own change, once.
-    await b.create('/sw/untouched');
-    await until('the untouched watch', () => events.length >= 4);
-    assert.deepEqual(events[3], { type: 'created', path: '/sw/untouched' });
+      await suspended;
+      // In flight or queued while suspended: a request waits in the outbox for the reconnect.
+      const queued = a.getData('/sw/d', { timeoutMs: 30_000 });
+      await b.setData('/sw/d', 'y');
+      await b.create('/sw/new');
+      assert.equal(events.length, 0, 'nothing can arrive while disconnected');
+      const reconnected = once(a, 'reconnected');
+      await ens.startServer(only);
+      restarted = true;
+      await reconnected;
+      assert.equal((await queued).data.toString(), 'y');
+      await until('the missed events', () => events.length >= 3);
+      // One round trip on the watched connection: its reply follows every notification the
+      // server had sent, so a duplicate would have arrived before it.
+      await a.sync('/sw');
+      assert.deepEqual(events.map((e) => `${e.type} ${e.path}`).sort(), ['childrenChanged /sw', 'created /sw/new', 'dataChanged /sw/d']);
+      // Every one of the 1500 watches is registered on the new connection's server.
+      await Promise.all(many.map((p) => a.checkWatches(p, 'data')));
+      // The untouched exist watch is still registered and fires on its own change, once.
+      await b.create('/sw/untouched');
+      await until('the untouched watch', () => events.length >= 4);
+      assert.deepEqual(events[3], { type: 'created', path: '/sw/untouched' });
     } finally {
       if (!restarted) await ens.startServer(only);
     }
@@ -285,7 +289,10 @@ describe('sessions', () => {
       await first.close();
       await suspended;
       const held = await hole.connection(0);
-      const queued = zk.getData('/abandoned').then(() => 'answered', (e: Error) => e.name);
+      const queued = zk.getData('/abandoned').then(
+        () => 'answered',
+        (e: Error) => e.name,
+      );
       assert.deepEqual(await zk.close({ timeoutMs: 600_000 }), { session: 'abandoned', sessionId: id });
       await held.closedByPeer;
       assert.equal(await queued, 'ClientClosedError', 'the request queued while suspended fails with the close');
@@ -318,7 +325,11 @@ describe('sessions', () => {
       await held.closedByPeer;
       const report = JSON.parse(lines.find((l) => l.startsWith('{'))!) as { result: string; state: string; connect: string; resources: string[] };
       assert.deepEqual([report.result, report.state, report.connect], ['none', 'closed', 'ClientClosedError']);
-      assert.deepEqual(report.resources.filter((r) => /TCP|Timeout|Timer/.test(r)), [], `resources left: ${report.resources.join(', ')}`);
+      assert.deepEqual(
+        report.resources.filter((r) => /TCP|Timeout|Timer/.test(r)),
+        [],
+        `resources left: ${report.resources.join(', ')}`,
+      );
     } finally {
       child.kill('SIGKILL');
       await hole.close();
@@ -337,7 +348,10 @@ describe('sessions', () => {
       for (const e of ['connected', 'reconnected', 'expired', 'closed', 'authFailed'] as const) assert.equal(zk.listenerCount(e), 0, e);
       // Warnings are emitted on the next tick: one round trip later any would have been.
       await zk.sync('/');
-      assert.deepEqual(warnings.map((w) => w.name), []);
+      assert.deepEqual(
+        warnings.map((w) => w.name),
+        [],
+      );
     } finally {
       process.off('warning', onWarning);
     }

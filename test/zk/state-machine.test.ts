@@ -7,7 +7,15 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SessionStateMachine, TRANSITIONS, sessionTiming, type ClientState, type Transition } from '../../src/zk/session-state.ts';
-import { AuthFailedError, ClientClosedError, ConnectionLossError, SessionExpiredError, createClient, type ClientOptions, type ZooKeeperClient } from '../../src/zk/index.ts';
+import {
+  AuthFailedError,
+  ClientClosedError,
+  ConnectionLossError,
+  SessionExpiredError,
+  createClient,
+  type ClientOptions,
+  type ZooKeeperClient,
+} from '../../src/zk/index.ts';
 import { OpCode } from '../../src/zk/protocol.ts';
 import { ScriptedConnection, ScriptedServer } from './fixtures/scripted-server.ts';
 

@@ -47,7 +47,10 @@ function nextVerdict(zk: ZooKeeperClient): Promise<string> {
 async function scenario(ens: Ensemble, requestMs: number, healthy: string): Promise<{ zk: ZooKeeperClient; first: Proxy; hole: BlackHole }> {
   const first = await Proxy.start(ens.address(ens.servers[0]!.id));
   const hole = await BlackHole.start();
-  closers.push(() => first.close(), () => hole.close());
+  closers.push(
+    () => first.close(),
+    () => hole.close(),
+  );
   const zk = createClient([first.address, hole.address, healthy].join(','), { sessionTimeoutMs: requestMs, shuffleServers: false });
   closers.push(() => zk.close({ timeoutMs: 1000 }));
   assert.equal(zk.timing.connectTimeoutMs, Math.max(250, Math.floor(requestMs / 3)), 'before the handshake: from the request');
@@ -67,7 +70,9 @@ async function ridesThrough(zk: ZooKeeperClient, first: Proxy, hole: BlackHole, 
   assert.equal(await verdict, `reconnected ${healthy}`);
   assert.equal(zk.sessionId, id);
   // The client left the black hole at its own connect timeout: the socket was closed by the client.
-  await (await hole.connection(earlier)).closedByPeer;
+  await (
+    await hole.connection(earlier)
+  ).closedByPeer;
   assert.equal(hole.held.length, earlier + 1, 'one attempt on the black hole on the way to the healthy server');
   assert.equal((await zk.exists('/held'))?.ephemeralOwner, id, 'the session and its ephemeral survived');
 }

@@ -97,7 +97,11 @@ export function globToRegExp(glob: string): RegExp {
       const end = glob.indexOf('}', i);
       if (end < 0) re += '\\{';
       else {
-        re += `(?:${glob.slice(i + 1, end).split(',').map((p) => p.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*')).join('|')})`;
+        re += `(?:${glob
+          .slice(i + 1, end)
+          .split(',')
+          .map((p) => p.replace(/[.+^$()|\\]/g, '\\$&').replace(/\*/g, '[^/]*'))
+          .join('|')})`;
         i = end;
       }
     } else if (c === '[') {
@@ -222,7 +226,16 @@ export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; 
   const cwd = opts.cwd ?? process.cwd();
   const root = opts.root ? resolve(cwd, opts.root) : cwd;
   const plan: BundlePlan = {
-    root, nodes: [], sharedNodes: [], files: [], skipped: [], dataDirs: [], config: {}, zkServers: new Map(), myids: new Map(), warnings: [],
+    root,
+    nodes: [],
+    sharedNodes: [],
+    files: [],
+    skipped: [],
+    dataDirs: [],
+    config: {},
+    zkServers: new Map(),
+    myids: new Map(),
+    warnings: [],
   };
   const base = opts.root || !opts.nodeSpecs?.length ? root : cwd;
   const walker = new Walker(base);
@@ -320,8 +333,16 @@ export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; 
         }
       }
       plan.files.push({
-        abs: f.abs, rel: f.rel, node: f.node, service: 'zookeeper', size: f.st.size, mtimeMs: f.st.mtimeMs, gzip: false,
-        kind: dataKind(name), sniff: { kind: dataKind(name), parsedShare: 0 }, dataDir: relative(base, dataFolder.get(f) ?? folder) || '.',
+        abs: f.abs,
+        rel: f.rel,
+        node: f.node,
+        service: 'zookeeper',
+        size: f.st.size,
+        mtimeMs: f.st.mtimeMs,
+        gzip: false,
+        kind: dataKind(name),
+        sniff: { kind: dataKind(name), parsedShare: 0 },
+        dataDir: relative(base, dataFolder.get(f) ?? folder) || '.',
       });
       continue;
     }
@@ -344,15 +365,27 @@ export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; 
     }
     const sn = sniff(head);
     if (sn.kind === 'binary') {
-      plan.skipped.push({ rel: f.rel, node: f.node, reason: 'binary', detail: `binary content${gzip ? ' (inside gzip)' : ''}, ${f.st.size} bytes: no log lines` });
+      plan.skipped.push({
+        rel: f.rel,
+        node: f.node,
+        reason: 'binary',
+        detail: `binary content${gzip ? ' (inside gzip)' : ''}, ${f.st.size} bytes: no log lines`,
+      });
       continue;
     }
     if (sn.kind === 'zk-config' || /(^|\/)zoo[^/]*\.cfg(\.dynamic.*)?$/.test(f.rel)) {
       parseZooCfg(head.toString('utf8'), plan.zkServers);
     }
     plan.files.push({
-      abs: f.abs, rel: f.rel, node: f.node, service: serviceOf(f.rel, sn.kind, sn), size: f.st.size,
-      mtimeMs: f.st.mtimeMs, gzip, kind: sn.kind, sniff: sn,
+      abs: f.abs,
+      rel: f.rel,
+      node: f.node,
+      service: serviceOf(f.rel, sn.kind, sn),
+      size: f.st.size,
+      mtimeMs: f.st.mtimeMs,
+      gzip,
+      kind: sn.kind,
+      sniff: sn,
     });
   }
   // A node's snapshots and logs in two folders (dataDir and dataLogDir) are one member.
@@ -364,7 +397,14 @@ export async function planBundle(opts: { root?: string; nodeSpecs?: NodeSpec[]; 
     if (dds.length === 2 && snapOnly.length === 1 && logOnly.length === 1) {
       const s = snapOnly[0]!;
       const l = logOnly[0]!;
-      plan.dataDirs.push({ node: s.node, path: `${s.path}:${l.path}`, rel: `${s.rel} + ${l.rel}`, snapshots: s.snapshots, txnLogs: l.txnLogs, ...(s.myid ?? l.myid ? { myid: (s.myid ?? l.myid)! } : {}) });
+      plan.dataDirs.push({
+        node: s.node,
+        path: `${s.path}:${l.path}`,
+        rel: `${s.rel} + ${l.rel}`,
+        snapshots: s.snapshots,
+        txnLogs: l.txnLogs,
+        ...((s.myid ?? l.myid) ? { myid: (s.myid ?? l.myid)! } : {}),
+      });
     } else plan.dataDirs.push(...dds);
   }
   for (const d of plan.dataDirs) if (d.myid !== undefined) plan.myids.set(d.node, d.myid);

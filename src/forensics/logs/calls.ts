@@ -83,12 +83,22 @@ export class FailedCallDetector implements Detector {
       if (!ev.includes(g.last)) ev.push(g.last);
       const target = ctx.topology.describe(g.remote);
       out.push({
-        kind: 'failed-calls', severity: /timed?out|refused|unreach/i.test(g.error) ? 'error' : 'warn',
-        from: g.first.ts, to: g.last.ts, node: g.observerNode, service: g.observerService,
+        kind: 'failed-calls',
+        severity: /timed?out|refused|unreach/i.test(g.error) ? 'error' : 'warn',
+        from: g.first.ts,
+        to: g.last.ts,
+        node: g.observerNode,
+        service: g.observerService,
         title: `${g.observerNode} ${g.observerService} → ${target}: ${g.error} ×${g.count} (${ctx.tz.format(g.first.ts, 3)} – ${ctx.tz.format(g.last.ts, 3)})`,
         facts: {
-          observerNode: g.observerNode, observerService: g.observerService, remote: g.remote, error: g.error,
-          count: g.count, remoteNode: ep.node ?? null, remoteRole: ep.role ?? null, localSockets: [...g.sources],
+          observerNode: g.observerNode,
+          observerService: g.observerService,
+          remote: g.remote,
+          error: g.error,
+          count: g.count,
+          remoteNode: ep.node ?? null,
+          remoteRole: ep.role ?? null,
+          localSockets: [...g.sources],
         },
         evidence: ev.map((x) => evidence(x)),
       });

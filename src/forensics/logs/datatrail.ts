@@ -92,7 +92,7 @@ function roleOf(path: string): string {
   // /zbs/meta/__mj_cluster/IP:PORT → meta; /svc/members/… → svc
   const parts = path.split('/').filter(Boolean);
   const i = parts.findIndex((p) => /^(?:__\w*cluster|cluster|members|__mj_j|election|leader|leader_election|le|__election)$/i.test(p));
-  return i > 0 ? parts[i - 1]! : parts[0] ?? 'service';
+  return i > 0 ? parts[i - 1]! : (parts[0] ?? 'service');
 }
 
 function endpointIn(data: Buffer | null): string | null {

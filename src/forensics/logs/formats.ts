@@ -111,7 +111,14 @@ export function parseGlog(line: string): Head | null {
 }
 
 const LOG4J_LEVELS: Record<string, Level> = {
-  TRACE: 'T', DEBUG: 'D', INFO: 'I', WARN: 'W', WARNING: 'W', ERROR: 'E', FATAL: 'F', SEVERE: 'E',
+  TRACE: 'T',
+  DEBUG: 'D',
+  INFO: 'I',
+  WARN: 'W',
+  WARNING: 'W',
+  ERROR: 'E',
+  FATAL: 'F',
+  SEVERE: 'E',
 };
 
 const LOCATION = /^[\w$.<>-]+@\d+$/;

@@ -115,11 +115,30 @@ export interface Investigation {
 
 const MTIME_SLACK_MS = 24 * 3_600_000;
 
-function mtimeEntry(node: string, service: string, target: string, mtime: number, source: string, file: string, line: number, more: string[], tz: TimeZone, seq: number): Entry {
+function mtimeEntry(
+  node: string,
+  service: string,
+  target: string,
+  mtime: number,
+  source: string,
+  file: string,
+  line: number,
+  more: string[],
+  tz: TimeZone,
+  seq: number,
+): Entry {
   const e: Entry = {
-    ts: mtime, node, service, file, line, level: 'I', fmt: 'mtime',
+    ts: mtime,
+    node,
+    service,
+    file,
+    line,
+    level: 'I',
+    fmt: 'mtime',
     text: `[mtime] ${target} last modified ${tz.format(mtime, 0)} (${source})`,
-    msg: `last modified ${tz.format(mtime, 0)}`, src: 1_000_000, seq,
+    msg: `last modified ${tz.format(mtime, 0)}`,
+    src: 1_000_000,
+    seq,
   };
   if (more.length) e.more = more;
   return e;
@@ -134,8 +153,19 @@ const PROGRESS_MS = 200;
 
 function newFileReport(f: PlannedFile): FileReport {
   return {
-    file: f.rel, node: f.node, service: f.service, kind: f.kind, bytes: f.size, gzip: f.gzip, lines: 0, entries: 0,
-    parsed: 0, unknown: 0, first: NaN, last: NaN, ...(f.year ? { year: f.year, yearSource: f.yearSource } : {}),
+    file: f.rel,
+    node: f.node,
+    service: f.service,
+    kind: f.kind,
+    bytes: f.size,
+    gzip: f.gzip,
+    lines: 0,
+    entries: 0,
+    parsed: 0,
+    unknown: 0,
+    first: NaN,
+    last: NaN,
+    ...(f.year ? { year: f.year, yearSource: f.yearSource } : {}),
     ...(f.dataDir ? { note: `ZooKeeper data (${f.dataDir}): read by the data audit and for sessions and election znodes` } : {}),
   };
 }
@@ -235,8 +265,13 @@ interface Reading {
 
 /** Phase 2b: every log streamed, merged into one timeline, fed to the observers in order. */
 async function readTimeline(
-  plan: BundlePlan, tz: TimeZone, side: SideFiles, observers: { topology: Topology; detectors: Detector[] },
-  reports: Map<PlannedFile, FileReport>, warnings: string[], opts: InvestigateOptions,
+  plan: BundlePlan,
+  tz: TimeZone,
+  side: SideFiles,
+  observers: { topology: Topology; detectors: Detector[] },
+  reports: Map<PlannedFile, FileReport>,
+  warnings: string[],
+  opts: InvestigateOptions,
 ): Promise<Reading> {
   const readable = plan.files.filter((f) => TEXT_KINDS.has(f.kind) && f.kind !== 'empty');
   const totalBytes = readable.reduce((n, f) => n + f.size, 0);
@@ -255,7 +290,13 @@ async function readTimeline(
   let untimed = 0;
   let lastProgress = performance.now();
   const all = [...stats.values()];
-  const progress = (): void => opts.onProgress?.(all.reduce((n, s) => n + s.bytes, 0), totalBytes, all.reduce((n, s) => n + (s.done ? 1 : 0), 0), readable.length);
+  const progress = (): void =>
+    opts.onProgress?.(
+      all.reduce((n, s) => n + s.bytes, 0),
+      totalBytes,
+      all.reduce((n, s) => n + (s.done ? 1 : 0), 0),
+      readable.length,
+    );
   for await (const batch of mergeTimeline(sources)) {
     entries += batch.length;
     if (opts.onBatch) await opts.onBatch(batch);
@@ -290,8 +331,14 @@ async function readTimeline(
     if (f.kind === 'text' && s.parsed === 0) r.note = r.note ?? 'no known log format: kept as untimed text';
   }
   return {
-    start, end, entries, untimed, parsed, lanes: lanes.lanesSorted(),
-    bytes: all.reduce((n, s) => n + s.bytes, 0), lines: all.reduce((n, s) => n + s.lines, 0),
+    start,
+    end,
+    entries,
+    untimed,
+    parsed,
+    lanes: lanes.lanesSorted(),
+    bytes: all.reduce((n, s) => n + s.bytes, 0),
+    lines: all.reduce((n, s) => n + s.lines, 0),
   };
 }
 
@@ -299,7 +346,10 @@ async function readTimeline(
 function nothingToJudge(reading: Reading, plan: BundlePlan): string | null {
   if (reading.parsed > 0) return null;
   const skipped = plan.skipped.length
-    ? `; ${plan.skipped.length} file(s) skipped: ${plan.skipped.slice(0, 5).map((s) => `${s.rel} (${s.reason})`).join(', ')}${plan.skipped.length > 5 ? ', …' : ''}`
+    ? `; ${plan.skipped.length} file(s) skipped: ${plan.skipped
+        .slice(0, 5)
+        .map((s) => `${s.rel} (${s.reason})`)
+        .join(', ')}${plan.skipped.length > 5 ? ', …' : ''}`
     : '';
   const other = plan.files.length ? `; ${plan.files.length} file(s) read, none with a glog or log4j line` : '; no file to read';
   return `nothing to judge: 0 log lines${other}${skipped}`;
@@ -328,9 +378,9 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
   const lifeline = new LifelineDetector(opts.minSilenceMs);
   const quorum = new QuorumDetector();
   const story = new StoryDetector();
-  const detectors: Detector[] = opts.mergeOnly ? [] : [
-    lifeline, new PeriodicDetector(), new FailedCallDetector(), quorum, new ServiceSessionDetector(), new ErrorBurstDetector(), story,
-  ];
+  const detectors: Detector[] = opts.mergeOnly
+    ? []
+    : [lifeline, new PeriodicDetector(), new FailedCallDetector(), quorum, new ServiceSessionDetector(), new ErrorBurstDetector(), story];
   const reading = await readTimeline(plan, tz, side, { topology, detectors }, reports, warnings, opts);
 
   // 3. Detectors, once the topology knows what the whole bundle says.
@@ -345,11 +395,16 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
   // 4. Verdict.
   const noVerdict = opts.mergeOnly ? null : nothingToJudge(reading, plan);
   const vs = opts.mergeOnly || noVerdict ? [] : verdicts(ctx, quorum.facts, { story, trail, lanes: reading.lanes });
-  const data = opts.mergeOnly ? { dataDirs: plan.dataDirs, status: 'no-data-dirs' as const, note: 'not audited (--timeline)' } : await dataAudit(plan.dataDirs, plan);
+  const data = opts.mergeOnly
+    ? { dataDirs: plan.dataDirs, status: 'no-data-dirs' as const, note: 'not audited (--timeline)' }
+    : await dataAudit(plan.dataDirs, plan);
   if (data.status === 'audited' && data.result) {
     const r = data.result as AuditReport;
     ctx.findings.push({
-      kind: 'data-audit', severity: r.class === 'diverged' ? 'error' : r.class === 'lagging' ? 'warn' : 'info', from: reading.end, to: reading.end,
+      kind: 'data-audit',
+      severity: r.class === 'diverged' ? 'error' : r.class === 'lagging' ? 'warn' : 'info',
+      from: reading.end,
+      to: reading.end,
       title: `ZooKeeper data audit (${plan.dataDirs.map((d) => d.node).join(', ')}): ${r.verdict}`,
       facts: { class: r.class, firstDivergence: r.firstDivergence ? `${r.firstDivergence.how} at 0x${r.firstDivergence.zxid.toString(16)}` : null },
       evidence: [],
@@ -386,7 +441,14 @@ export async function investigate(opts: InvestigateOptions): Promise<Investigati
     readByKind: countByKind(plan),
     nothingToJudge: noVerdict,
     conflicts: topology.conflicts,
-    stats: { files: plan.files.length, bytes: reading.bytes, lines: reading.lines, entries: reading.entries, untimed: reading.untimed, ms: performance.now() - t0 },
+    stats: {
+      files: plan.files.length,
+      bytes: reading.bytes,
+      lines: reading.lines,
+      entries: reading.entries,
+      untimed: reading.untimed,
+      ms: performance.now() - t0,
+    },
   };
 }
 

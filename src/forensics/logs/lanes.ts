@@ -83,9 +83,17 @@ export class LaneBuilder {
   }
 
   lanesSorted(): Lane[] {
-    return [...this.lanes.entries()].map(([id, l]) => ({
-      id, node: l.node, service: l.service, lines: l.lines, first: l.first, last: l.last, bucketMs: l.bucketMs,
-      buckets: [...l.b.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k * l.bucketMs, v[0], v[1]] as [number, number, number]),
-    })).sort((a, b) => (a.node === b.node ? a.service.localeCompare(b.service) : a.node.localeCompare(b.node)));
+    return [...this.lanes.entries()]
+      .map(([id, l]) => ({
+        id,
+        node: l.node,
+        service: l.service,
+        lines: l.lines,
+        first: l.first,
+        last: l.last,
+        bucketMs: l.bucketMs,
+        buckets: [...l.b.entries()].sort((a, b) => a[0] - b[0]).map(([k, v]) => [k * l.bucketMs, v[0], v[1]] as [number, number, number]),
+      }))
+      .sort((a, b) => (a.node === b.node ? a.service.localeCompare(b.service) : a.node.localeCompare(b.node)));
   }
 }

@@ -48,8 +48,12 @@ export class LifelineDetector implements Detector {
       if (gap > 0) t.hist[Math.min(47, Math.max(0, Math.floor(Math.log2(gap)) + 10))]!++;
       if (gap >= this.minSilenceMs) {
         const g: Gap = {
-          from: t.last.ts, to: e.ts, others: this.global - t.lastGlobal - 1,
-          before: [...t.lastBySvc.values()], after: e, eventsBefore: t.count,
+          from: t.last.ts,
+          to: e.ts,
+          others: this.global - t.lastGlobal - 1,
+          before: [...t.lastBySvc.values()],
+          after: e,
+          eventsBefore: t.count,
         };
         t.gaps.push(g);
         if (t.gaps.length > MAX_GAPS) {
@@ -80,11 +84,12 @@ export class LifelineDetector implements Detector {
     for (const [node, t] of this.nodes) {
       if (!t.last) continue;
       const threshold = Math.max(this.minSilenceMs, 10 * this.median(t));
-      const silences = t.gaps
-        .filter((g) => g.to - g.from >= threshold && g.others > 0 && t.count >= 5)
-        .sort((a, b) => a.from - b.from);
+      const silences = t.gaps.filter((g) => g.to - g.from >= threshold && g.others > 0 && t.count >= 5).sort((a, b) => a.from - b.from);
       const windows: { from: number; to: number; before: Entry[]; after?: Entry }[] = silences.map((g) => ({
-        from: g.from, to: g.to, before: g.before, after: g.after,
+        from: g.from,
+        to: g.to,
+        before: g.before,
+        after: g.after,
       }));
       if (ctx.end - t.last.ts >= Math.max(threshold, 60_000) && t.count >= 20) {
         windows.push({ from: t.last.ts, to: ctx.end, before: [...t.lastBySvc.values()] });
@@ -97,7 +102,11 @@ export class LifelineDetector implements Detector {
         const onset = lastLine && lastWrite ? Math.min(lastLine.ts, lastWrite.ts) : w.from;
         const resumed = w.after ? `resumes ${ctx.tz.format(w.to, 3)} (${w.after.service})` : 'no line after it in the bundle';
         out.push({
-          kind: 'silence', severity: 'warn', from: w.from, to: w.to, node,
+          kind: 'silence',
+          severity: 'warn',
+          from: w.from,
+          to: w.to,
+          node,
           title: `${node} silent for ${formatDuration(w.to - w.from)}: every log stops after ${ctx.tz.format(w.from, 6)}; ${resumed}`,
           detail: `threshold ${formatDuration(threshold)} (10 × the node's median gap, at least ${formatDuration(this.minSilenceMs)}); other nodes kept logging meanwhile`,
           facts: { from: w.from, to: w.to, resumed: !!w.after, onset },
@@ -118,7 +127,11 @@ export class LifelineDetector implements Detector {
       if (lastLog) parts.push(`last log line ${ctx.tz.format(lastLog.ts, 6)} (${lastLog.service})`);
       if (lastMtime) parts.push(`last file write ${ctx.tz.format(lastMtime.ts, 0)} (mtime, ${lastMtime.service})`);
       out.push({
-        kind: 'last-sign-of-life', severity: longest ? 'warn' : 'info', from, to, node,
+        kind: 'last-sign-of-life',
+        severity: longest ? 'warn' : 'info',
+        from,
+        to,
+        node,
         title: `${node}: last sign of life ${ctx.tz.format(from, 6)}${to > from ? ` – ${ctx.tz.format(to, 6)}` : ''}${longest ? ' before its silence' : ''}`,
         detail: parts.join('; '),
         facts: {

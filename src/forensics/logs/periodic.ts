@@ -49,7 +49,17 @@ export class PeriodicDetector implements Detector {
     let j = lane.get(key);
     if (!j) {
       if (lane.size >= MAX_TEMPLATES) return;
-      j = { node: e.node, service: e.service, template: `${e.where ? `${e.where}] ` : ''}${template(e.msg)}`, count: 0, last: null, intervals: [], cadence: 0, firstRuns: [], gaps: [] };
+      j = {
+        node: e.node,
+        service: e.service,
+        template: `${e.where ? `${e.where}] ` : ''}${template(e.msg)}`,
+        count: 0,
+        last: null,
+        intervals: [],
+        cadence: 0,
+        firstRuns: [],
+        gaps: [],
+      };
       lane.set(key, j);
       this.jobs.set(`${e.node}\u0000${e.service}\u0000${key}`, j);
     }
@@ -100,7 +110,12 @@ export class PeriodicDetector implements Detector {
         seen.add(key);
         const missed = Math.max(1, Math.round((to - g.from.ts) / j.cadence) - 1);
         out.push({
-          kind: 'periodic-gap', severity: 'warn', from: g.from.ts, to, node: j.node, service: j.service,
+          kind: 'periodic-gap',
+          severity: 'warn',
+          from: g.from.ts,
+          to,
+          node: j.node,
+          service: j.service,
           title: `${j.node} ${j.service}: a job that runs every ${formatDuration(j.cadence)} missed ~${missed} run(s) after ${ctx.tz.format(g.from.ts, 0)}${open ? ' (no run until the end of the bundle)' : `, next run ${ctx.tz.format(to, 0)}`}`,
           detail: `job template: "${j.template}" (${j.count} runs seen)`,
           facts: { cadenceMs: j.cadence, missed, runs: j.count, template: j.template },

@@ -12,8 +12,17 @@ const MAX_EVENTS = 10_000;
 
 export type PeerState = 'LOOKING' | 'LEADING' | 'FOLLOWING' | 'OBSERVING';
 
-interface StateEvent { e: Entry; state: PeerState; tookMs?: number }
-interface Drop { e: Entry; reasons: Entry[]; peerAddr?: string; peerSid?: number }
+interface StateEvent {
+  e: Entry;
+  state: PeerState;
+  tookMs?: number;
+}
+interface Drop {
+  e: Entry;
+  reasons: Entry[];
+  peerAddr?: string;
+  peerSid?: number;
+}
 
 const GOODBYE = /GOODBYE \/?([\w.:-]+)/;
 const TOOK = /^(LEADING|FOLLOWING|OBSERVING) - LEADER ELECTION TOOK - (\d+)/;
@@ -72,9 +81,11 @@ export class QuorumDetector implements Detector {
       return;
     }
     let m: RegExpExecArray | null;
-    if (msg.startsWith('Closing connection to peer due to transaction timeout') ||
-        msg.startsWith('Unexpected exception in LearnerHandler') ||
-        msg.startsWith('Unexpected exception causing shutdown')) {
+    if (
+      msg.startsWith('Closing connection to peer due to transaction timeout') ||
+      msg.startsWith('Unexpected exception in LearnerHandler') ||
+      msg.startsWith('Unexpected exception causing shutdown')
+    ) {
       const key = `${e.node}\u0000${th}`;
       const arr = this.pendingReason.get(key) ?? [];
       arr.push(e);
@@ -96,10 +107,9 @@ export class QuorumDetector implements Detector {
       return;
     }
     if (msg.indexOf('GOODBYE') >= 0 && (m = GOODBYE.exec(msg))) {
-      const reasons = [
-        ...(this.pendingReason.get(`${e.node}\u0000${th}`) ?? []),
-        ...(this.pendingReason.get(`${e.node}\u0000*`) ?? []),
-      ].filter((r, i, a) => e.ts - r.ts <= 2000 && e.ts >= r.ts - 5 && a.indexOf(r) === i);
+      const reasons = [...(this.pendingReason.get(`${e.node}\u0000${th}`) ?? []), ...(this.pendingReason.get(`${e.node}\u0000*`) ?? [])].filter(
+        (r, i, a) => e.ts - r.ts <= 2000 && e.ts >= r.ts - 5 && a.indexOf(r) === i,
+      );
       const d: Drop = { e, reasons, peerAddr: m[1]! };
       const sid = this.threadSid.get(`${e.node}\u0000${th}`);
       if (sid !== undefined) d.peerSid = sid;
@@ -181,7 +191,12 @@ export class QuorumDetector implements Detector {
       const reason = reasonText.find((r) => r.startsWith('transaction timeout')) ?? reasonText[0] ?? 'connection closed';
       this.facts.drops.push({ ts: d.e.ts, by: d.e.node, ...(peer ? { peer } : {}) });
       out.push({
-        kind: 'quorum-member-dropped', severity: 'warn', from: (d.reasons[0]?.ts ?? d.e.ts), to: d.e.ts, node: d.e.node, service: 'zookeeper',
+        kind: 'quorum-member-dropped',
+        severity: 'warn',
+        from: d.reasons[0]?.ts ?? d.e.ts,
+        to: d.e.ts,
+        node: d.e.node,
+        service: 'zookeeper',
         title: `${d.e.node}'s ZooKeeper dropped ${peer ? `${peer}'s ZooKeeper` : 'a learner'} (${addr}${d.peerSid !== undefined ? `, sid ${d.peerSid}` : ''}) at ${ctx.tz.format(d.e.ts, 3)}: ${reason}`,
         facts: { by: d.e.node, peer: peer ?? null, peerAddress: addr, peerSid: d.peerSid ?? null, reason },
         evidence: [...d.reasons.map((r) => evidence(r)), evidence(d.e)],
@@ -212,7 +227,10 @@ export class QuorumDetector implements Detector {
             seenNodes.add(x.e.node);
             continue;
           }
-          const prev = this.states.slice(0, k).reverse().find((y) => y.e.node === x.e.node);
+          const prev = this.states
+            .slice(0, k)
+            .reverse()
+            .find((y) => y.e.node === x.e.node);
           if (!prev || prev.state !== 'LOOKING') {
             lookFrom.push(x.e.ts);
             seenNodes.add(x.e.node);
@@ -225,7 +243,12 @@ export class QuorumDetector implements Detector {
           .map((x) => evidence(x.e));
         if (sup) ev.push(evidence(sup.e));
         out.push({
-          kind: 'quorum-election', severity: 'warn', from, to: sup ? sup.e.ts : e.ts, node: e.node, service: 'zookeeper',
+          kind: 'quorum-election',
+          severity: 'warn',
+          from,
+          to: sup ? sup.e.ts : e.ts,
+          node: e.node,
+          service: 'zookeeper',
           title: `ZooKeeper election: ${e.node} LEADING at ${ctx.tz.format(e.ts, 3)}${took}${lastLeader && lastLeader !== e.node ? `, replacing ${lastLeader}` : ''}${sup ? `; quorum ${supNodes.join(', ')} at zxid ${sup.zxid}` : ''}`,
           facts: { leader: e.node, previousLeader: lastLeader ?? null, tookMs: s.tookMs ?? null, quorum: supNodes, epochZxid: sup?.zxid ?? null },
           evidence: ev,
@@ -233,7 +256,12 @@ export class QuorumDetector implements Detector {
         lastLeader = e.node;
       } else {
         out.push({
-          kind: 'quorum-state', severity: state === 'LOOKING' ? 'warn' : 'info', from: e.ts, to: e.ts, node: e.node, service: 'zookeeper',
+          kind: 'quorum-state',
+          severity: state === 'LOOKING' ? 'warn' : 'info',
+          from: e.ts,
+          to: e.ts,
+          node: e.node,
+          service: 'zookeeper',
           title: `${e.node}'s ZooKeeper ${state}${took}`,
           facts: { state, tookMs: s.tookMs ?? null },
           evidence: [evidence(e)],
@@ -246,20 +274,32 @@ export class QuorumDetector implements Detector {
     }
 
     for (const s of this.syncs) {
-      const peer = s.peerSid !== undefined ? nodeOfSid(s.peerSid) ?? `sid ${s.peerSid}` : undefined;
+      const peer = s.peerSid !== undefined ? (nodeOfSid(s.peerSid) ?? `sid ${s.peerSid}`) : undefined;
       const leaderSide = s.peerSid !== undefined || (s.e.thread ?? '').startsWith('LearnerHandler');
       const title = leaderSide
         ? `${s.e.node}'s ZooKeeper (leader) syncs ${peer ?? 'a learner'} by ${s.kind} at zxid ${s.zxid}`
         : `${s.e.node}'s ZooKeeper syncs from its leader by ${s.kind} (leader zxid ${s.zxid})`;
       out.push({
-        kind: 'quorum-sync', severity: s.kind === 'DIFF' ? 'info' : 'warn', from: s.e.ts, to: s.e.ts, node: s.e.node, service: 'zookeeper',
-        title, facts: { type: s.kind, zxid: s.zxid, peer: peer ?? null, side: leaderSide ? 'leader' : 'learner' }, evidence: [evidence(s.e)],
+        kind: 'quorum-sync',
+        severity: s.kind === 'DIFF' ? 'info' : 'warn',
+        from: s.e.ts,
+        to: s.e.ts,
+        node: s.e.node,
+        service: 'zookeeper',
+        title,
+        facts: { type: s.kind, zxid: s.zxid, peer: peer ?? null, side: leaderSide ? 'leader' : 'learner' },
+        evidence: [evidence(s.e)],
       });
     }
     for (const [node, groups] of this.expiries) {
       for (const g of groups) {
         out.push({
-          kind: 'zk-session-expired', severity: 'warn', from: g.first.ts, to: g.last.ts, node, service: 'zookeeper',
+          kind: 'zk-session-expired',
+          severity: 'warn',
+          from: g.first.ts,
+          to: g.last.ts,
+          node,
+          service: 'zookeeper',
           title: `${node}'s ZooKeeper expired ${g.count} session(s) (${g.sessions.slice(0, 3).join(', ')}${g.sessions.length > 3 ? ', …' : ''})`,
           facts: { count: g.count, sessions: g.sessions },
           evidence: g.ev.map((x) => evidence(x)),
@@ -269,7 +309,12 @@ export class QuorumDetector implements Detector {
     for (const e of this.zxidGot) {
       const m = GOT_ZXID.exec(e.msg)!;
       out.push({
-        kind: 'zk-zxid-mismatch', severity: 'info', from: e.ts, to: e.ts, node: e.node, service: 'zookeeper',
+        kind: 'zk-zxid-mismatch',
+        severity: 'info',
+        from: e.ts,
+        to: e.ts,
+        node: e.node,
+        service: 'zookeeper',
         title: `${e.node}'s ZooKeeper: "Got zxid ${m[1]} expected ${m[2]}" (a learner's first txn after a sync; a gap in its history if it is not the start of an epoch)`,
         facts: { got: m[1]!, expected: m[2]! },
         evidence: [evidence(e)],
@@ -278,7 +323,12 @@ export class QuorumDetector implements Detector {
     for (const e of this.lostLeader) {
       const why = e.more?.[0]?.trim() ?? '';
       out.push({
-        kind: 'zk-follower-lost-leader', severity: 'warn', from: e.ts, to: e.ts, node: e.node, service: 'zookeeper',
+        kind: 'zk-follower-lost-leader',
+        severity: 'warn',
+        from: e.ts,
+        to: e.ts,
+        node: e.node,
+        service: 'zookeeper',
         title: `${e.node}'s ZooKeeper lost its leader${why ? `: ${why}` : ''}`,
         evidence: [evidence(e)],
       });

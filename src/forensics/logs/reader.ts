@@ -46,7 +46,10 @@ export function newStats(): FileStats {
 export class Clock {
   private year: number;
   private lastMo = 0;
-  constructor(private readonly tz: TimeZone, year: number | undefined) {
+  constructor(
+    private readonly tz: TimeZone,
+    year: number | undefined,
+  ) {
     this.year = year ?? new Date().getFullYear();
   }
   epoch(h: Head): number {
@@ -74,9 +77,22 @@ export async function* readEntries(f: PlannedFile, tz: TimeZone, src: number, st
     // Every field is set, even when undefined, so all entries share one object shape and the
     // detectors' property reads stay monomorphic.
     return {
-      ts, node: f.node, service: f.service, file: f.rel, line, level: h ? h.level : '?', fmt,
-      text, msg: h ? h.msg : text, more: undefined, thread: h?.thread, where: h?.where, myid: h?.myid,
-      inherited: undefined, src, seq: seq++,
+      ts,
+      node: f.node,
+      service: f.service,
+      file: f.rel,
+      line,
+      level: h ? h.level : '?',
+      fmt,
+      text,
+      msg: h ? h.msg : text,
+      more: undefined,
+      thread: h?.thread,
+      where: h?.where,
+      myid: h?.myid,
+      inherited: undefined,
+      src,
+      seq: seq++,
     };
   };
   const emit = (e: Entry): void => {

@@ -5,7 +5,12 @@
 import { isLive, type Detector, type DetectorContext } from './detector.ts';
 import { evidence, type Entry, type Finding } from './types.ts';
 
-interface Cluster { first: Entry; last: Entry; count: number; ev: Entry[] }
+interface Cluster {
+  first: Entry;
+  last: Entry;
+  count: number;
+  ev: Entry[];
+}
 
 function cluster(map: Map<string, Cluster[]>, key: string, e: Entry, joinMs: number, maxEv: number): void {
   const arr = map.get(key) ?? [];
@@ -39,7 +44,12 @@ export class ServiceSessionDetector implements Detector {
     for (const arr of this.groups.values()) {
       for (const c of arr) {
         out.push({
-          kind: 'service-session-expired', severity: 'error', from: c.first.ts, to: c.last.ts, node: c.first.node, service: c.first.service,
+          kind: 'service-session-expired',
+          severity: 'error',
+          from: c.first.ts,
+          to: c.last.ts,
+          node: c.first.node,
+          service: c.first.service,
           title: `${c.first.node} ${c.first.service}: session expired (${c.count} line(s), ${ctx.tz.format(c.first.ts, 3)}${c.count > 1 ? ` – ${ctx.tz.format(c.last.ts, 3)}` : ''})`,
           facts: { count: c.count },
           evidence: c.ev.map((x) => evidence(x)),
@@ -53,7 +63,10 @@ export class ServiceSessionDetector implements Detector {
 export class ErrorBurstDetector implements Detector {
   readonly name = 'error-bursts';
   private readonly groups = new Map<string, Cluster[]>();
-  constructor(private readonly joinMs = 10_000, private readonly minCount = 5) {}
+  constructor(
+    private readonly joinMs = 10_000,
+    private readonly minCount = 5,
+  ) {}
 
   observe(e: Entry): void {
     if (!isLive(e) || (e.level !== 'E' && e.level !== 'F')) return;
@@ -68,7 +81,12 @@ export class ErrorBurstDetector implements Detector {
         const ev = [...c.ev];
         if (!ev.includes(c.last)) ev.push(c.last);
         out.push({
-          kind: 'error-burst', severity: 'error', from: c.first.ts, to: c.last.ts, node: c.first.node, service: c.first.service,
+          kind: 'error-burst',
+          severity: 'error',
+          from: c.first.ts,
+          to: c.last.ts,
+          node: c.first.node,
+          service: c.first.service,
           title: `${c.first.node} ${c.first.service}: burst of ${c.count} error lines ${ctx.tz.format(c.first.ts, 3)} – ${ctx.tz.format(c.last.ts, 3)}`,
           facts: { count: c.count },
           evidence: ev.map((x) => evidence(x)),

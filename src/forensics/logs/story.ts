@@ -33,9 +33,26 @@ const MAX_EVENTS = 10_000;
 /** A lane pause this long is remembered: the last line before it may be a hang's onset. */
 const GAP_MS = 3_000;
 
-export interface Banner { node: string; service: string; ts: number; ev: EvidenceLine }
-export interface SessionEnd { session: string; ts: number; how: 'expired' | 'closed'; by: string; ev: EvidenceLine }
-export interface LeaderLine { node: string; service: string; ts: number; epoch: string | null; ev: EvidenceLine }
+export interface Banner {
+  node: string;
+  service: string;
+  ts: number;
+  ev: EvidenceLine;
+}
+export interface SessionEnd {
+  session: string;
+  ts: number;
+  how: 'expired' | 'closed';
+  by: string;
+  ev: EvidenceLine;
+}
+export interface LeaderLine {
+  node: string;
+  service: string;
+  ts: number;
+  epoch: string | null;
+  ev: EvidenceLine;
+}
 
 /** Normalises 0x0200… and 0x200… to one spelling. */
 export function normSession(s: string): string {
@@ -149,8 +166,14 @@ export class StoryDetector implements Detector {
     const out: Finding[] = [];
     for (const b of this.banners) {
       out.push({
-        kind: 'process-start', severity: 'info', from: b.ts, to: b.ts, node: b.node, service: b.service,
-        title: `${b.node} ${b.service} started at ${ctx.tz.format(b.ts, 3)}`, evidence: [b.ev],
+        kind: 'process-start',
+        severity: 'info',
+        from: b.ts,
+        to: b.ts,
+        node: b.node,
+        service: b.service,
+        title: `${b.node} ${b.service} started at ${ctx.tz.format(b.ts, 3)}`,
+        evidence: [b.ev],
       });
     }
     // Expiries are the quorum detector's (zk-session-expired); closes are told here.
@@ -158,7 +181,12 @@ export class StoryDetector implements Detector {
       if (s.how === 'expired') continue;
       const owner = this.sessionNode.get(s.session);
       out.push({
-        kind: 'zk-session-ended', severity: 'info', from: s.ts, to: s.ts, node: s.by, service: 'zookeeper',
+        kind: 'zk-session-ended',
+        severity: 'info',
+        from: s.ts,
+        to: s.ts,
+        node: s.by,
+        service: 'zookeeper',
         title: `ZooKeeper closed session ${s.session}${owner ? ` (${owner.node} ${owner.service})` : ''} at ${ctx.tz.format(s.ts, 3)}`,
         facts: { session: s.session, how: s.how, ownerNode: owner?.node ?? null },
         evidence: [s.ev],

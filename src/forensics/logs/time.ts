@@ -40,8 +40,14 @@ export class TimeZone {
     }
     try {
       const fmt = new Intl.DateTimeFormat('en-US', {
-        timeZone: spec, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric',
-        hour: 'numeric', minute: 'numeric', second: 'numeric',
+        timeZone: spec,
+        hourCycle: 'h23',
+        year: 'numeric',
+        month: 'numeric',
+        day: 'numeric',
+        hour: 'numeric',
+        minute: 'numeric',
+        second: 'numeric',
       });
       return new TimeZone(spec, null, fmt);
     } catch {

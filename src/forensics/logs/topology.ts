@@ -15,10 +15,7 @@ const SELF_ADDR = [
   new RegExp(String.raw`^clientPortAddress is /?${IP}:\d+`),
   new RegExp(String.raw`my election bind port: /?${IP}:\d+`),
 ];
-const THREAD_ADDR = [
-  new RegExp(String.raw`^QuorumPeer\[myid=\d+\](?:\(plain=|/)${IP}:\d+`),
-  new RegExp(String.raw`^NIOServerCxn\.Factory:/?${IP}:2181`),
-];
+const THREAD_ADDR = [new RegExp(String.raw`^QuorumPeer\[myid=\d+\](?:\(plain=|/)${IP}:\d+`), new RegExp(String.raw`^NIOServerCxn\.Factory:/?${IP}:2181`)];
 const MEMBER_PATH = new RegExp(String.raw`/([A-Za-z][\w-]*)/(?:__\w*cluster|cluster|members)/${IP}:(\d{2,5})`, 'g');
 const FOLLOWER_INFO = new RegExp(String.raw`^Follower sid: (\d+) : info : \[?${IP}`);
 
@@ -122,15 +119,26 @@ export class Topology {
         }
         if (!this.portRole.has(m.endpoint.split(':').pop()!)) this.portRole.set(m.endpoint.split(':').pop()!, m.role);
         const owner = story.sessionNode.get(m.session);
-        if (owner) this.setEndpoint(m.endpoint, owner.node, `its member znode's session ${m.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`);
+        if (owner)
+          this.setEndpoint(
+            m.endpoint,
+            owner.node,
+            `its member znode's session ${m.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`,
+          );
       }
       for (const c of trail.candidates) {
         const owner = story.sessionNode.get(c.session);
-        if (c.endpoint && owner) this.setEndpoint(c.endpoint, owner.node, `its election znode's session ${c.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`);
+        if (c.endpoint && owner)
+          this.setEndpoint(
+            c.endpoint,
+            owner.node,
+            `its election znode's session ${c.session} is named by ${owner.node} ${owner.service}, ${owner.ev.file}:${owner.ev.line}`,
+          );
       }
       for (const t of trail.terms) {
         if (!t.endpoint) continue;
-        if (!this.leaderEndpoints.has(t.endpoint)) this.sources.push(`${t.endpoint} held the ${t.role} election (${t.electionPath}, epoch 0x${t.epoch.toString(16)}, in ZooKeeper's data)`);
+        if (!this.leaderEndpoints.has(t.endpoint))
+          this.sources.push(`${t.endpoint} held the ${t.role} election (${t.electionPath}, epoch 0x${t.epoch.toString(16)}, in ZooKeeper's data)`);
         this.leaderEndpoints.add(t.endpoint);
         if (!this.endpointRole.has(t.endpoint)) this.endpointRole.set(t.endpoint, t.role);
       }
@@ -141,7 +149,6 @@ export class Topology {
       if (eps.length === 1) this.leaderEndpoints.add(eps[0]!);
     }
   }
-
 
   /** Learn from one timeline entry; cheap screens first, it runs on every line. */
   observe(e: Entry): void {

@@ -62,8 +62,13 @@ function zookeeperDuring(q: QuorumFacts, survivors: string[], from: number, to: 
   const last = elected[elected.length - 1]!;
   const previous = q.elections.filter((el) => el.ts < first.ts && el.leader !== first.leader).pop()?.leader ?? null;
   return {
-    kind: 'reelected', leader: first.leader, at: first.ts, servingAt: first.servingAt ?? first.ts, previous,
-    elections: elected.length, lastServingAt: last.servingAt ?? last.ts,
+    kind: 'reelected',
+    leader: first.leader,
+    at: first.ts,
+    servingAt: first.servingAt ?? first.ts,
+    previous,
+    elections: elected.length,
+    lastServingAt: last.servingAt ?? last.ts,
   };
 }
 
@@ -101,24 +106,37 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     const survivors = ctx.nodes.filter((n) => n !== target);
     const zk = zookeeperDuring(q, survivors, windowFrom, lastFail);
     const drop = fs.find((f) => f.kind === 'quorum-member-dropped' && f.facts?.peer === target && f.to >= windowFrom - 60_000 && f.to <= lastFail + 60_000);
-    const zkLeader = zk.kind === 'reelected' ? zk.leader : [...q.leading].filter((l) => l.node !== target && l.ts <= (drop?.to ?? lastFail)).sort((a, b) => b.ts - a.ts)[0]?.node
-      ?? (drop ? String(drop.facts!.by) : undefined);
+    const zkLeader =
+      zk.kind === 'reelected'
+        ? zk.leader
+        : ([...q.leading].filter((l) => l.node !== target && l.ts <= (drop?.to ?? lastFail)).sort((a, b) => b.ts - a.ts)[0]?.node ??
+          (drop ? String(drop.facts!.by) : undefined));
     // ZooKeeper's data: the term this endpoint held at the onset, and the one after it.
     const terms = trail?.terms.filter((t) => t.role === role || t.endpoint === remote) ?? [];
     const held: DataTerm | undefined = terms.filter((t) => t.endpoint === remote && t.from <= firstFail && (t.to === null || t.to >= windowFrom)).pop();
-    const nextTerm = held ? terms.find((t) => t.electionPath === held.electionPath && t.from >= (held.to ?? Infinity)) : terms.find((t) => t.from > firstFail && t.endpoint !== remote);
+    const nextTerm = held
+      ? terms.find((t) => t.electionPath === held.electionPath && t.from >= (held.to ?? Infinity))
+      : terms.find((t) => t.from > firstFail && t.endpoint !== remote);
     // Without the data: the services' own "became leader" lines, then clients' "leader is".
     const leaderLine = !nextTerm ? story.leaderLines.find((l) => l.ts > firstFail && l.node !== target) : undefined;
     const seen = !nextTerm && !leaderLine ? story.leaderSeen.find((l) => l.ts > firstFail && l.endpoint !== remote) : undefined;
     const handoverAt = nextTerm?.from ?? leaderLine?.ts ?? seen?.ts;
-    const newEndpoint = nextTerm?.endpoint ?? seen?.endpoint ?? (leaderLine ? [...story.listens].find(([, cs]) => cs.some((c) => c.node === leaderLine.node && c.service === leaderLine.service))?.[0] : undefined) ?? null;
-    const otherSameRole = calls.filter((f) => f.facts!.remoteRole === role && String(f.facts!.remote) !== remote && f.from >= firstFail && (handoverAt === undefined || f.from < handoverAt));
+    const newEndpoint =
+      nextTerm?.endpoint ??
+      seen?.endpoint ??
+      (leaderLine ? [...story.listens].find(([, cs]) => cs.some((c) => c.node === leaderLine.node && c.service === leaderLine.service))?.[0] : undefined) ??
+      null;
+    const otherSameRole = calls.filter(
+      (f) => f.facts!.remoteRole === role && String(f.facts!.remote) !== remote && f.from >= firstFail && (handoverAt === undefined || f.from < handoverAt),
+    );
     if (otherSameRole.length > 0) continue;
     // A ZooKeeper outage, not this leader's gray failure (see the head of this file).
     if (zk.kind === 'lost') continue;
     if (zk.kind === 'reelected' && !group.some((f) => f.to > zk.lastServingAt)) continue;
     const observerLanes = new Set(group.map((f) => `${f.node}\u0000${f.service}`));
-    const clientsLostZk = fs.some((f) => f.kind === 'service-session-expired' && observerLanes.has(`${f.node}\u0000${f.service}`) && f.to >= windowFrom && f.from <= lastFail);
+    const clientsLostZk = fs.some(
+      (f) => f.kind === 'service-session-expired' && observerLanes.has(`${f.node}\u0000${f.service}`) && f.to >= windowFrom && f.from <= lastFail,
+    );
     if (clientsLostZk && !q.states.some((st) => survivors.includes(st.node))) continue;
     const quorumKept = zk.kind === 'kept';
 
@@ -130,7 +148,7 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     const sessionHow = zkEnd?.how ?? (dataEnd?.ended ? 'closed or expired' : null);
     // Restarts of the hung node after the onset, from start banners.
     const restarts = story.banners.filter((b) => b.node === target && b.ts > windowFrom);
-    const firstRestart = new Map<string, typeof restarts[number]>();
+    const firstRestart = new Map<string, (typeof restarts)[number]>();
     for (const b of restarts) if (!firstRestart.has(b.service)) firstRestart.set(b.service, b);
     // Service restored: the first call served by the new leader (or by the old one, back).
     const served = newEndpoint ? story.firstServed(newEndpoint, handoverAt ?? firstFail) : story.firstServed(remote, lastFail);
@@ -141,16 +159,16 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     // line before the first failure (its own lane paused there).
     const svc = story.listens.get(remote)?.[0]?.service;
     const svcLast = svc ? story.lastBefore(target, svc, firstFail) : undefined;
-    const from = life ? life.from : silence ? Number(silence.facts?.onset ?? silence.from) : svcLast ?? windowFrom;
+    const from = life ? life.from : silence ? Number(silence.facts?.onset ?? silence.from) : (svcLast ?? windowFrom);
     const back = Math.min(...[...firstRestart.values()].map((b) => b.ts), silence?.facts?.resumed ? silence.to : Infinity, end);
     const activity = laneActivity(lanes, target, from, back);
     const nodeState = activity.kept.length === 0 ? 'silent' : 'hung-service';
     const T = (t: number): string => ctx.tz.format(t, 3);
     const oldEpoch = held ? hexZxid(held.epoch) : null;
-    const newEpoch = nextTerm ? hexZxid(nextTerm.epoch) : leaderLine?.epoch ?? null;
+    const newEpoch = nextTerm ? hexZxid(nextTerm.epoch) : (leaderLine?.epoch ?? null);
     const reasons = [
       nodeState === 'silent'
-        ? `${target} went silent: ${life ? life.detail ?? life.title : `every log of ${target} stops after ${T(from)}`}; ${silence?.facts?.resumed ? `its logs resume ${T(silence.to)}` : restarts.length ? `it logs again from ${T(back)}` : 'no line after it in the bundle'}.`
+        ? `${target} went silent: ${life ? (life.detail ?? life.title) : `every log of ${target} stops after ${T(from)}`}; ${silence?.facts?.resumed ? `its logs resume ${T(silence.to)}` : restarts.length ? `it logs again from ${T(back)}` : 'no line after it in the bundle'}.`
         : `${target} itself kept logging (${activity.kept.join(', ')}): the node is up, its ${role} is not serving (a hung service, not a dead node)${svc ? `; ${svc}'s last line ${T(from)}` : ''}.`,
       `${observers.join(', ')} failed ${count} call(s) against ${remote} (${target}'s ${role}${held ? ' leader' : ''}) from ${T(firstFail)} to ${T(lastFail)}.`,
       zk.kind === 'reelected'
@@ -165,9 +183,15 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
           : `The leader's session${oldSession ? ` ${oldSession}` : ''}: its end is not in the bundle.`,
       ...[...firstRestart.values()].map((b) => `${target}'s ${b.service} restarted at ${T(b.ts)} (${b.ev.file}:${b.ev.line}).`),
       ...(handoverAt !== undefined
-        ? [`Handover: ${remote}${oldEpoch ? ` (epoch ${oldEpoch})` : ''} → ${newEndpoint ?? 'another endpoint'}${newEpoch ? ` (epoch ${newEpoch})` : ''} at ${T(handoverAt)}${nextTerm ? ' (ZooKeeper\'s data)' : leaderLine ? ` (${leaderLine.ev.file}:${leaderLine.ev.line})` : ''}.`]
+        ? [
+            `Handover: ${remote}${oldEpoch ? ` (epoch ${oldEpoch})` : ''} → ${newEndpoint ?? 'another endpoint'}${newEpoch ? ` (epoch ${newEpoch})` : ''} at ${T(handoverAt)}${nextTerm ? " (ZooKeeper's data)" : leaderLine ? ` (${leaderLine.ev.file}:${leaderLine.ev.line})` : ''}.`,
+          ]
         : []),
-      ...(served ? [`Service restored at ${T(served.ts)}: the first call served by ${newEndpoint ?? remote} (${served.node} ${served.service}, ${served.file}:${served.line}); unavailable ${formatDuration(served.ts - firstFail)} from the first failed call.`] : []),
+      ...(served
+        ? [
+            `Service restored at ${T(served.ts)}: the first call served by ${newEndpoint ?? remote} (${served.node} ${served.service}, ${served.file}:${served.line}); unavailable ${formatDuration(served.ts - firstFail)} from the first failed call.`,
+          ]
+        : []),
     ];
     const ev: EvidenceLine[] = [
       ...(life ? life.evidence.slice(-3) : []),
@@ -179,29 +203,59 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
       ...(served ? [evidence(served)] : []),
     ];
     const storyFacts = {
-      onset: from, firstFailure: firstFail, nodeState, keptLogging: activity.kept,
-      oldSession: oldSession ?? null, sessionEndedAt: sessionEndAt, sessionEnd: sessionHow,
-      restarts: [...firstRestart.values()].map((b) => `${b.service} ${b.ts}`), restartedAt: restarts[0]?.ts ?? null,
-      handoverAt: handoverAt ?? null, oldEpoch, newEndpoint, newEpoch, restoredAt: restoredAt ?? null,
+      onset: from,
+      firstFailure: firstFail,
+      nodeState,
+      keptLogging: activity.kept,
+      oldSession: oldSession ?? null,
+      sessionEndedAt: sessionEndAt,
+      sessionEnd: sessionHow,
+      restarts: [...firstRestart.values()].map((b) => `${b.service} ${b.ts}`),
+      restartedAt: restarts[0]?.ts ?? null,
+      handoverAt: handoverAt ?? null,
+      oldEpoch,
+      newEndpoint,
+      newEpoch,
+      restoredAt: restoredAt ?? null,
       unavailableMs: restoredAt !== undefined ? restoredAt - firstFail : null,
     };
     out.push({
-      kind: 'verdict', severity: 'error', from, to: end, node: target,
+      kind: 'verdict',
+      severity: 'error',
+      from,
+      to: end,
+      node: target,
       title: `Gray failure of the ${role} leader on ${target} (${remote}): alive in ZooKeeper, not serving — ${ctx.tz.format(from, 0)} to ${ctx.tz.format(end, 0)} (${formatDuration(end - from)})${handoverAt !== undefined ? `; handed over to ${newEndpoint ?? 'another endpoint'} at ${ctx.tz.format(handoverAt, 0)}` : ''}`,
       detail: reasons.join('\n'),
       facts: {
-        verdict: 'gray-failure', leaderNode: target, endpoint: remote, role, from, to: end, observers,
-        failedCalls: count, zkLeader: zkLeader ?? null, zkDropAt: drop ? drop.to : null, quorumKept,
+        verdict: 'gray-failure',
+        leaderNode: target,
+        endpoint: remote,
+        role,
+        from,
+        to: end,
+        observers,
+        failedCalls: count,
+        zkLeader: zkLeader ?? null,
+        zkDropAt: drop ? drop.to : null,
+        quorumKept,
         // ZooKeeper's own election among the others while the leader failed (its leader on the hung node, typically).
-        zkElectedLeader: zk.kind === 'reelected' ? zk.leader : null, zkElectedAt: zk.kind === 'reelected' ? zk.at : null,
-        zkServingAt: zk.kind === 'reelected' ? zk.servingAt : null, zkPreviousLeader: zk.kind === 'reelected' ? zk.previous : null, ...storyFacts,
+        zkElectedLeader: zk.kind === 'reelected' ? zk.leader : null,
+        zkElectedAt: zk.kind === 'reelected' ? zk.at : null,
+        zkServingAt: zk.kind === 'reelected' ? zk.servingAt : null,
+        zkPreviousLeader: zk.kind === 'reelected' ? zk.previous : null,
+        ...storyFacts,
       },
       evidence: ev,
     });
     // The handover and the restoration are findings of their own (marks on the lanes).
     if (handoverAt !== undefined) {
       fs.push({
-        kind: 'handover', severity: 'warn', from: handoverAt, to: handoverAt, node: nextTerm?.endpoint ? ctx.topology.endpoint(nextTerm.endpoint).node : leaderLine?.node,
+        kind: 'handover',
+        severity: 'warn',
+        from: handoverAt,
+        to: handoverAt,
+        node: nextTerm?.endpoint ? ctx.topology.endpoint(nextTerm.endpoint).node : leaderLine?.node,
         title: `${role} leadership handed over: ${remote}${oldEpoch ? ` (epoch ${oldEpoch})` : ''} → ${newEndpoint ?? 'another endpoint'}${newEpoch ? ` (epoch ${newEpoch})` : ''} at ${T(handoverAt)}`,
         facts: { from: remote, to: newEndpoint, oldEpoch, newEpoch, at: handoverAt },
         evidence: leaderLine ? [leaderLine.ev] : [],
@@ -209,7 +263,12 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     }
     if (served) {
       fs.push({
-        kind: 'restored', severity: 'info', from: served.ts, to: served.ts, node: served.node, service: served.service,
+        kind: 'restored',
+        severity: 'info',
+        from: served.ts,
+        to: served.ts,
+        node: served.node,
+        service: served.service,
         title: `${role} service restored at ${T(served.ts)}: first call served by ${newEndpoint ?? remote} (unavailable ${formatDuration(served.ts - firstFail)})`,
         facts: { endpoint: newEndpoint ?? remote, at: served.ts, unavailableMs: served.ts - firstFail },
         evidence: [evidence(served)],
@@ -226,7 +285,11 @@ export function verdicts(ctx: DetectorContext, q: QuorumFacts, inputs: StoryInpu
     const life = fs.find((f) => f.kind === 'last-sign-of-life' && f.node === prev);
     const lastSign = quiet ? quiet.from : life && life.to <= el.to ? life.to : undefined;
     out.push({
-      kind: 'verdict', severity: 'warn', from: lastSign ?? el.from, to: el.to, node: String(el.facts!.leader),
+      kind: 'verdict',
+      severity: 'warn',
+      from: lastSign ?? el.from,
+      to: el.to,
+      node: String(el.facts!.leader),
       title: `ZooKeeper leader changed from ${prev} to ${el.facts!.leader} at ${ctx.tz.format(el.to, 3)}${lastSign !== undefined ? ` (${prev}'s last sign of life ${ctx.tz.format(lastSign, 3)}, ${formatDuration(el.to - lastSign)} earlier)` : ''}`,
       facts: { verdict: 'zk-leader-change', previousLeader: prev, leader: String(el.facts!.leader), at: el.to },
       evidence: el.evidence.slice(0, 6),

@@ -42,7 +42,11 @@ export function assignYears(plan: BundlePlan, tz: TimeZone, flagYear?: number): 
       f.yearSource = `"Log file created at" header (${f.sniff.created.y})`;
       continue;
     }
-    const sibling = pick(dated.filter((d) => d.node === f.node), mo) ?? pick(dated, mo);
+    const sibling =
+      pick(
+        dated.filter((d) => d.node === f.node),
+        mo,
+      ) ?? pick(dated, mo);
     if (sibling) {
       const d = sibling.sniff.firstDate!;
       f.year = nearYear(d.y, d.mo, mo);

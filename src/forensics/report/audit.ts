@@ -8,7 +8,9 @@ export function renderAudit(r: AuditReport): string {
   out.push('Members:');
   for (const m of r.members) {
     const end = m.logEnd ? (m.logEnd.kind === 'torn' ? `, last log TORN at offset ${m.logEnd.offset}` : '') : '';
-    out.push(`  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.uncommitted.some((t) => t.supersededBy === null && t.to === m.lastZxid) ? `, last committed ${hexZxid(reachedZxid(m))}` : ''}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`);
+    out.push(
+      `  ${m.name.padEnd(10)} ${m.status.padEnd(10)} last zxid ${hexZxid(m.lastZxid)}${m.uncommitted.some((t) => t.supersededBy === null && t.to === m.lastZxid) ? `, last committed ${hexZxid(reachedZxid(m))}` : ''}${m.behindBy ? ` (${m.behindBy} txns behind)` : ''}, ${m.snapshots} snapshot(s), ${m.logs} log(s), ${m.nodeCount ?? '?'} znodes / ${m.sessionCount ?? '?'} sessions at ${hexZxid(r.comparedAt ?? 0)}${end}${m.suspect ? ', SUSPECT (checksum)' : ''}  [${m.dir}]`,
+    );
   }
   out.push('', `Transactions: ${r.txnsCompared} compared across members, ${r.conflictCount} conflict(s).`);
   // Runs of conflicts of one kind on the same members read as one entry: the first in full.
@@ -20,7 +22,9 @@ export function renderAudit(r: AuditReport): string {
     while (end + 1 < r.conflicts.length && sameRun(r.conflicts[end + 1]!)) end++;
     const run = end > k ? `${hexZxid(c.zxid)}…${hexZxid(r.conflicts[end]!.zxid)} (${end - k + 1} transactions)` : hexZxid(c.zxid);
     out.push(`  ${run} ${c.kind === 'missing' ? 'missing from' : 'different on'} ${c.odd.join(', ')}; the first:`);
-    c.txns.forEach((t, i) => { if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`); });
+    c.txns.forEach((t, i) => {
+      if (t !== undefined) out.push(`    ${r.members[i]!.name}: ${t ?? '— missing —'}`);
+    });
     k = end + 1;
   }
   const tails = r.members.flatMap((m) => m.uncommitted.map((t) => describeTail(m.name, t)));
@@ -42,13 +46,18 @@ export function renderAudit(r: AuditReport): string {
       }
     }
   }
-  out.push('', `Trees at ${hexZxid(r.comparedAt ?? 0)}${r.alsoComparedAt !== null ? ` (and, among the members ahead, at ${hexZxid(r.alsoComparedAt)})` : ''}: ${r.nodesCompared} znodes compared, ${r.diffCount} differ.`);
+  out.push(
+    '',
+    `Trees at ${hexZxid(r.comparedAt ?? 0)}${r.alsoComparedAt !== null ? ` (and, among the members ahead, at ${hexZxid(r.alsoComparedAt)})` : ''}: ${r.nodesCompared} znodes compared, ${r.diffCount} differ.`,
+  );
   for (const f of r.findings.slice(0, 30)) {
     out.push(`  - ${f.text}`);
     for (const v of f.example) {
-      out.push(v.exists
-        ? `      ${v.member}: ${f.paths[0]} cZxid ${hexZxid(v.czxid!)} ctime ${isoTime(v.ctime!)} mZxid ${hexZxid(v.mzxid!)} version ${v.version} pZxid ${hexZxid(v.pzxid!)} cversion ${v.cversion} ephemeralOwner ${v.ephemeralOwner}${v.sessionAlive === undefined ? '' : v.sessionAlive ? ' (session alive)' : ' (session NOT in the session table)'}`
-        : `      ${v.member}: ${f.paths[0]} absent`);
+      out.push(
+        v.exists
+          ? `      ${v.member}: ${f.paths[0]} cZxid ${hexZxid(v.czxid!)} ctime ${isoTime(v.ctime!)} mZxid ${hexZxid(v.mzxid!)} version ${v.version} pZxid ${hexZxid(v.pzxid!)} cversion ${v.cversion} ephemeralOwner ${v.ephemeralOwner}${v.sessionAlive === undefined ? '' : v.sessionAlive ? ' (session alive)' : ' (session NOT in the session table)'}`
+          : `      ${v.member}: ${f.paths[0]} absent`,
+      );
     }
   }
   if (r.signatures.length > 0) {

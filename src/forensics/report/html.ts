@@ -175,12 +175,27 @@ draw();
 export function renderHtml(inv: Investigation): string {
   const data = JSON.parse(renderJson(inv)) as Record<string, unknown>;
   data.__offsetMin = offsetOf(inv);
-  const json = JSON.stringify(data).replace(/</g, '\\u003c').replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
+  const json = JSON.stringify(data)
+    .replace(/</g, '\\u003c')
+    .replace(/\u2028/g, '\\u2028')
+    .replace(/\u2029/g, '\\u2029');
   // No verdict is never shown as good news: neutral grey, or amber when nothing could be judged.
   const verdicts = inv.nothingToJudge
     ? `<div class="verdict nojudge" id="verdict-box"><h2>No verdict — ${esc(inv.nothingToJudge)}</h2></div>`
     : inv.verdicts.length
-      ? inv.verdicts.map((v) => `<div class="verdict ${v.severity === 'error' ? '' : 'warn'}"><h2>${esc(v.title)}</h2>${v.detail ? `<ul>${v.detail.split('\n').map((l) => `<li>${esc(l)}</li>`).join('')}</ul>` : ''}</div>`).join('\n')
+      ? inv.verdicts
+          .map(
+            (v) =>
+              `<div class="verdict ${v.severity === 'error' ? '' : 'warn'}"><h2>${esc(v.title)}</h2>${
+                v.detail
+                  ? `<ul>${v.detail
+                      .split('\n')
+                      .map((l) => `<li>${esc(l)}</li>`)
+                      .join('')}</ul>`
+                  : ''
+              }</div>`,
+          )
+          .join('\n')
       : `<div class="verdict none" id="verdict-box"><h2>No leader failure pattern found in what was read</h2><div>${inv.findings.length} findings below; this is no proof of health — see what was not read.</div></div>`;
   const unread: string[] = [];
   if (inv.nothingToJudge) unread.push(`<li><b>Why no verdict:</b> ${esc(inv.nothingToJudge)}</li>`);
@@ -191,11 +206,18 @@ export function renderHtml(inv: Investigation): string {
   const unreadBox = `<div id="unread"><h2>What was not read / why no verdict</h2>${unread.length ? `<ul>${unread.join('')}</ul>` : '<div>every file was read; nothing was skipped</div>'}</div>`;
   const rows = [...inv.verdicts, ...inv.findings].map((f, i) => ({ f, i })).filter(({ f }) => !(f.kind === 'quorum-state' && f.severity === 'info'));
   const fmtT = (t: number): string => (Number.isFinite(t) ? new Date(t + offsetOf(inv) * 60_000).toISOString().replace('T', ' ').replace('Z', '') : '');
-  const table = `<table class="findings" id="findings"><tr><th>time (${esc(inv.tz)})</th><th>node</th><th>finding</th><th>evidence</th></tr>${rows.map(({ f, i }) => {
-    const ev = f.evidence[0];
-    return `<tr class="${f.severity}" data-idx="${i}" data-kind="${esc(f.kind)}" data-node="${esc(f.node ?? '')}"><td>${esc(fmtT(f.from))}</td><td>${esc(f.node ?? '')}</td><td>${esc(f.title)}</td><td class="ev">${ev ? esc(`${ev.file}:${ev.line}  ${ev.text}`.slice(0, 300)) : ''}</td></tr>`;
-  }).join('')}</table>`;
-  const files = inv.files.map((f) => `<tr><td>${esc(f.file)}</td><td>${esc(f.node)}</td><td>${esc(f.service)}</td><td>${esc(f.kind)}${f.gzip ? ' (gz)' : ''}</td><td>${f.lines}</td><td>${f.unknown}</td><td>${esc(f.note ?? f.yearSource ?? '')}</td></tr>`).join('');
+  const table = `<table class="findings" id="findings"><tr><th>time (${esc(inv.tz)})</th><th>node</th><th>finding</th><th>evidence</th></tr>${rows
+    .map(({ f, i }) => {
+      const ev = f.evidence[0];
+      return `<tr class="${f.severity}" data-idx="${i}" data-kind="${esc(f.kind)}" data-node="${esc(f.node ?? '')}"><td>${esc(fmtT(f.from))}</td><td>${esc(f.node ?? '')}</td><td>${esc(f.title)}</td><td class="ev">${ev ? esc(`${ev.file}:${ev.line}  ${ev.text}`.slice(0, 300)) : ''}</td></tr>`;
+    })
+    .join('')}</table>`;
+  const files = inv.files
+    .map(
+      (f) =>
+        `<tr><td>${esc(f.file)}</td><td>${esc(f.node)}</td><td>${esc(f.service)}</td><td>${esc(f.kind)}${f.gzip ? ' (gz)' : ''}</td><td>${f.lines}</td><td>${f.unknown}</td><td>${esc(f.note ?? f.yearSource ?? '')}</td></tr>`,
+    )
+    .join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">

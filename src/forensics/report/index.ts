@@ -8,9 +8,13 @@ export const REPORT_FORMATS: ReportFormat[] = ['text', 'md', 'json', 'html'];
 
 export function render(inv: Investigation, format: ReportFormat, opts: { color?: boolean } = {}): string {
   switch (format) {
-    case 'text': return renderText(inv, opts);
-    case 'md': return renderMarkdown(inv);
-    case 'json': return renderJson(inv);
-    case 'html': return renderHtml(inv);
+    case 'text':
+      return renderText(inv, opts);
+    case 'md':
+      return renderMarkdown(inv);
+    case 'json':
+      return renderJson(inv);
+    case 'html':
+      return renderHtml(inv);
   }
 }

@@ -39,9 +39,7 @@ export function renderText(inv: Investigation, opts: { maxFindings?: number; col
     out.push('');
   }
   out.push(c('1', `Timeline of findings (${inv.tz})`));
-  const shown = inv.findings
-    .filter((f) => !(f.kind === 'quorum-state' && f.severity === 'info'))
-    .slice(0, opts.maxFindings ?? 200);
+  const shown = inv.findings.filter((f) => !(f.kind === 'quorum-state' && f.severity === 'info')).slice(0, opts.maxFindings ?? 200);
   for (const f of shown) {
     const sev = f.severity === 'error' ? c('31', 'E') : f.severity === 'warn' ? c('33', 'W') : 'I';
     out.push(`${sev} ${tz.format(f.from, 3)}  ${f.title}`);
@@ -55,8 +53,12 @@ export function renderText(inv: Investigation, opts: { maxFindings?: number; col
   for (const l of inv.lanes) out.push(`  ${l.id.padEnd(28)} ${String(l.lines).padStart(9)} lines  ${tz.format(l.first, 0)} – ${tz.format(l.last, 0)}`);
   const unknown = inv.files.reduce((n, f) => n + f.unknown, 0);
   out.push('');
-  out.push(`read ${inv.stats.files} files, ${(inv.stats.bytes / 1e6).toFixed(1)} MB, ${inv.stats.lines} lines (${unknown} continuation/unrecognised lines kept, ${inv.stats.untimed} untimed) in ${(inv.stats.ms / 1000).toFixed(2)} s`);
-  out.push(`data: ${inv.data.status} — ${inv.data.note}${inv.data.dataDirs.length ? ` (${inv.data.dataDirs.map((d) => `${d.node}:${d.rel}`).join(', ')})` : ''}`);
+  out.push(
+    `read ${inv.stats.files} files, ${(inv.stats.bytes / 1e6).toFixed(1)} MB, ${inv.stats.lines} lines (${unknown} continuation/unrecognised lines kept, ${inv.stats.untimed} untimed) in ${(inv.stats.ms / 1000).toFixed(2)} s`,
+  );
+  out.push(
+    `data: ${inv.data.status} — ${inv.data.note}${inv.data.dataDirs.length ? ` (${inv.data.dataDirs.map((d) => `${d.node}:${d.rel}`).join(', ')})` : ''}`,
+  );
   for (const s of inv.skipped) out.push(c('33', `skipped: ${s.rel}: ${s.reason}: ${s.detail}`));
   for (const w of inv.warnings) out.push(c('33', `warning: ${w}`));
   return out.join('\n') + '\n';
@@ -64,7 +66,10 @@ export function renderText(inv: Investigation, opts: { maxFindings?: number; col
 
 /** "files: 7 read (3 glog, 2 log4j, 2 zk-txnlog); 2 skipped (1 binary, 1 symlink-loop)". */
 export function accounting(inv: Investigation): string {
-  const read = Object.entries(inv.readByKind).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${n} ${k}`).join(', ');
+  const read = Object.entries(inv.readByKind)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, n]) => `${n} ${k}`)
+    .join(', ');
   const total = Object.values(inv.readByKind).reduce((a, b) => a + b, 0);
   const why = new Map<string, number>();
   for (const s of inv.skipped) why.set(s.reason, (why.get(s.reason) ?? 0) + 1);
@@ -93,7 +98,10 @@ function mdFinding(tz: TimeZone, f: Finding): string[] {
 export function renderMarkdown(inv: Investigation): string {
   const tz = zoneOf(inv);
   const out: string[] = [`# Investigation of \`${inv.bundle}\``, ''];
-  out.push(`Nodes: ${inv.nodes.join(', ')} · time zone ${inv.tz} · ${Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)}` : 'no timed lines'}`, '');
+  out.push(
+    `Nodes: ${inv.nodes.join(', ')} · time zone ${inv.tz} · ${Number.isFinite(inv.start) ? `${tz.format(inv.start, 3)} – ${tz.format(inv.end, 3)}` : 'no timed lines'}`,
+    '',
+  );
   out.push(accounting(inv), '');
   out.push('## Verdict', '');
   if (inv.nothingToJudge) out.push(`**No verdict** — ${mdEscape(inv.nothingToJudge)}.`, '');
@@ -103,9 +111,17 @@ export function renderMarkdown(inv: Investigation): string {
   for (const f of inv.findings.sort((a, b) => a.from - b.from || ORDER[a.severity]! - ORDER[b.severity]!)) out.push(...mdFinding(tz, f));
   out.push('', '## Lanes', '', '| lane | lines | first | last |', '| --- | ---: | --- | --- |');
   for (const l of inv.lanes) out.push(`| ${l.id} | ${l.lines} | ${tz.format(l.first, 3)} | ${tz.format(l.last, 3)} |`);
-  out.push('', '## Files', '', '| file | node | service | format | lines | unrecognised | year | mtime | note |', '| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |');
+  out.push(
+    '',
+    '## Files',
+    '',
+    '| file | node | service | format | lines | unrecognised | year | mtime | note |',
+    '| --- | --- | --- | --- | ---: | ---: | --- | --- | --- |',
+  );
   for (const f of inv.files) {
-    out.push(`| ${mdEscape(f.file)} | ${f.node} | ${f.service} | ${f.kind}${f.gzip ? ' (gz)' : ''} | ${f.lines} | ${f.unknown} | ${f.year ? `${f.year} (${mdEscape(f.yearSource ?? '')})` : ''} | ${f.mtime ? `${tz.format(f.mtime, 0)} (${mdEscape(f.mtimeSource ?? '')})` : mdEscape(f.mtimeSource ?? '')} | ${mdEscape(f.note ?? '')} |`);
+    out.push(
+      `| ${mdEscape(f.file)} | ${f.node} | ${f.service} | ${f.kind}${f.gzip ? ' (gz)' : ''} | ${f.lines} | ${f.unknown} | ${f.year ? `${f.year} (${mdEscape(f.yearSource ?? '')})` : ''} | ${f.mtime ? `${tz.format(f.mtime, 0)} (${mdEscape(f.mtimeSource ?? '')})` : mdEscape(f.mtimeSource ?? '')} | ${mdEscape(f.note ?? '')} |`,
+    );
   }
   if (inv.skipped.length) {
     out.push('', '## Files not read', '', '| file | node | reason | detail |', '| --- | --- | --- | --- |');
@@ -115,7 +131,8 @@ export function renderMarkdown(inv: Investigation): string {
   for (const c of inv.conflicts) out.push(`- **conflict**: ${mdEscape(c)}`);
   for (const s of inv.topology.sources) out.push(`- ${s}`);
   out.push('', '## ZooKeeper data', '', `${inv.data.status}: ${inv.data.note}`);
-  for (const d of inv.data.dataDirs) out.push(`- ${d.node}: \`${d.rel}\` (${d.snapshots.length} snapshots, ${d.txnLogs.length} transaction logs${d.myid ? `, myid ${d.myid}` : ''})`);
+  for (const d of inv.data.dataDirs)
+    out.push(`- ${d.node}: \`${d.rel}\` (${d.snapshots.length} snapshots, ${d.txnLogs.length} transaction logs${d.myid ? `, myid ${d.myid}` : ''})`);
   return out.join('\n') + '\n';
 }
 

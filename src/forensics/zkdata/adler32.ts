@@ -20,14 +20,22 @@ export class Adler32 {
       const stop = Math.min(end, i + NMAX);
       // Unrolled by 8: the modulo is deferred to once per NMAX bytes, as zlib does.
       for (; i + 8 <= stop; i += 8) {
-        a += buf[i]!; b += a;
-        a += buf[i + 1]!; b += a;
-        a += buf[i + 2]!; b += a;
-        a += buf[i + 3]!; b += a;
-        a += buf[i + 4]!; b += a;
-        a += buf[i + 5]!; b += a;
-        a += buf[i + 6]!; b += a;
-        a += buf[i + 7]!; b += a;
+        a += buf[i]!;
+        b += a;
+        a += buf[i + 1]!;
+        b += a;
+        a += buf[i + 2]!;
+        b += a;
+        a += buf[i + 3]!;
+        b += a;
+        a += buf[i + 4]!;
+        b += a;
+        a += buf[i + 5]!;
+        b += a;
+        a += buf[i + 6]!;
+        b += a;
+        a += buf[i + 7]!;
+        b += a;
       }
       for (; i < stop; i++) {
         a += buf[i]!;

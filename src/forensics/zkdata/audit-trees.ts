@@ -59,7 +59,9 @@ export async function compareTreesAt(ctx: TreeContext, sel: number[], at: number
     const closes = new Map<bigint, number>();
     const res = await treeAt(dds[i]!, at, {
       force: ctx.force,
-      onTxn: (e) => { if (e.header.type === OpCode.closeSession) closes.set(e.header.clientId, e.header.zxid); },
+      onTxn: (e) => {
+        if (e.header.type === OpCode.closeSession) closes.set(e.header.clientId, e.header.zxid);
+      },
     });
     const t = res.tree;
     snaps.push(res.snapshot);
@@ -119,9 +121,10 @@ export async function compareTreesAt(ctx: TreeContext, sel: number[], at: number
     const fields = new Set<string>();
     const existing = nodes.filter((n): n is ZNode => n !== null);
     for (let k = 1; k < existing.length; k++) for (const f of differingFields(existing[0]!, existing[k]!, path)) fields.add(f);
-    const kind = present.length < selNames.length
-      ? `only on ${present.join(', ') || 'none'} (missing on ${selNames.filter((n) => !present.includes(n)).join(', ')})`
-      : `differ in ${[...fields].join(', ')}`;
+    const kind =
+      present.length < selNames.length
+        ? `only on ${present.join(', ') || 'none'} (missing on ${selNames.filter((n) => !present.includes(n)).join(', ')})`
+        : `differ in ${[...fields].join(', ')}`;
     const eph = existing.some((n) => isEphemeralOwner(n.ephemeralOwner));
     nodeDiffs.push({ path: path === '' ? '/' : path, kind, ephemeral: eph, variants, fields: [...fields], odd, zxid: diffZxid(variants, [...fields]) });
   }
@@ -131,8 +134,13 @@ export async function compareTreesAt(ctx: TreeContext, sel: number[], at: number
 /** Differing znodes grouped by pattern into findings (17 election znodes read as one line). */
 export function findingsOf(diffs: NodeDiff[]): Finding[] {
   return groupByPattern(diffs).map((g) => ({
-    pattern: g.pattern, kind: g.kind, ephemeral: g.ephemeral, count: g.items.length, text: describeGroup(g),
-    paths: g.items.slice(0, 20).map((d) => d.path), example: g.items[0]!.variants,
+    pattern: g.pattern,
+    kind: g.kind,
+    ephemeral: g.ephemeral,
+    count: g.items.length,
+    text: describeGroup(g),
+    paths: g.items.slice(0, 20).map((d) => d.path),
+    example: g.items[0]!.variants,
   }));
 }
 
@@ -141,10 +149,20 @@ function variantOf(member: string, n: ZNode | undefined, sessions: Map<bigint, n
   const owner = n.ephemeralOwner;
   const isEph = isEphemeralOwner(owner);
   return {
-    member, exists: true, czxid: n.czxid, mzxid: n.mzxid, pzxid: n.pzxid, ctime: n.ctime, mtime: n.mtime,
-    version: n.version, cversion: n.cversion, aversion: n.aversion,
-    ephemeralOwner: sessionHex(owner), ...(isEph ? { sessionAlive: sessions.has(owner) } : {}),
-    dataLength: n.dataLength, numChildren: n.numChildren,
+    member,
+    exists: true,
+    czxid: n.czxid,
+    mzxid: n.mzxid,
+    pzxid: n.pzxid,
+    ctime: n.ctime,
+    mtime: n.mtime,
+    version: n.version,
+    cversion: n.cversion,
+    aversion: n.aversion,
+    ephemeralOwner: sessionHex(owner),
+    ...(isEph ? { sessionAlive: sessions.has(owner) } : {}),
+    dataLength: n.dataLength,
+    numChildren: n.numChildren,
   };
 }
 
@@ -192,8 +210,18 @@ export function describeGroup(g: { pattern: string; kind: string; ephemeral: boo
   const parts = [`${g.pattern} (${g.items.length} znode${g.items.length === 1 ? '' : 's'}) ${g.kind}`];
   if (exist.length > 0) {
     parts.push(g.ephemeral ? 'ephemeral' : 'persistent');
-    parts.push(`created ${span(exist.map((v) => v.ctime!), isoTime)}`);
-    parts.push(`cZxid ${span(exist.map((v) => v.czxid!), hexZxid)}`);
+    parts.push(
+      `created ${span(
+        exist.map((v) => v.ctime!),
+        isoTime,
+      )}`,
+    );
+    parts.push(
+      `cZxid ${span(
+        exist.map((v) => v.czxid!),
+        hexZxid,
+      )}`,
+    );
     if (g.ephemeral) {
       const owners = new Map<string, Set<string>>();
       for (const v of exist) {

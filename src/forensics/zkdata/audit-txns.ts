@@ -76,7 +76,9 @@ class HistoryMerge {
   static async open(dds: DataDir[], force: boolean | undefined): Promise<HistoryMerge> {
     const m = new HistoryMerge(dds, force);
     const first = await Promise.all(m.its.map(async (it) => (await it.next()).value ?? null));
-    first.forEach((h, i) => { m.heads[i] = h; });
+    first.forEach((h, i) => {
+      m.heads[i] = h;
+    });
     return m;
   }
 
@@ -94,12 +96,14 @@ class HistoryMerge {
 
   /** Moves every member whose head is at z to its next entry. */
   async advance(z: number): Promise<void> {
-    await Promise.all(this.heads.map(async (h, i) => {
-      if (h && h.header.zxid === z) {
-        this.prev[i] = z;
-        this.heads[i] = (await this.its[i]!.next()).value ?? null;
-      }
-    }));
+    await Promise.all(
+      this.heads.map(async (h, i) => {
+        if (h && h.header.zxid === z) {
+          this.prev[i] = z;
+          this.heads[i] = (await this.its[i]!.next()).value ?? null;
+        }
+      }),
+    );
   }
 
   async close(): Promise<void> {
@@ -181,15 +185,23 @@ export async function compareTxns(members: AuditMembers, opts: { force?: boolean
       // Absent here. Expected only if this member's history spans z and no snapshot covers it.
       const p = prev[i];
       const lastKnown = facts[i]!.lastZxid;
-      if (p === null || z > lastKnown) { txns.push(undefined); continue; }
+      if (p === null || z > lastKnown) {
+        txns.push(undefined);
+        continue;
+      }
       const covered = dds[i]!.snapshots.some((s) => s.zxid >= z && s.zxid > p && (h === null || s.zxid < h.header.zxid));
-      if (covered) { txns.push(undefined); continue; }
+      if (covered) {
+        txns.push(undefined);
+        continue;
+      }
       const later = dds[i]!.snapshots.find((s) => s.zxid >= z && s.zxid <= lastKnown);
       if (later) {
         const holes = facts[i]!.holes;
         const last = holes[holes.length - 1];
-        if (last && last.after === p && last.snapshot === later) { last.to = z; last.count++; }
-        else holes.push({ after: p, from: z, to: z, count: 1, snapshot: later, verifiedAt: null });
+        if (last && last.after === p && last.snapshot === later) {
+          last.to = z;
+          last.count++;
+        } else holes.push({ after: p, from: z, to: z, count: 1, snapshot: later, verifiedAt: null });
         inHole.push(i);
       }
       txns.push(null);
@@ -202,7 +214,8 @@ export async function compareTxns(members: AuditMembers, opts: { force?: boolean
     const others = new Set(keys.filter((_k, n) => !holeNames.has(keyNames[n]!)).map(String));
     if (inHole.length > 0 && distinct.size > 1 && others.size <= 1) {
       // Kept up to the limit; the count is the holes' own.
-      if (deferred.length < limit) deferred.push({ members: inHole.map((i) => names[i]!), conflict: { zxid: z, kind: 'missing', txns, odd: inHole.map((i) => names[i]!) } });
+      if (deferred.length < limit)
+        deferred.push({ members: inHole.map((i) => names[i]!), conflict: { zxid: z, kind: 'missing', txns, odd: inHole.map((i) => names[i]!) } });
     } else if (distinct.size > 1) {
       count++;
       if (conflicts.length < limit) {
@@ -232,7 +245,9 @@ export async function compareTxns(members: AuditMembers, opts: { force?: boolean
       return { ok: next === null, snap: null };
     });
     if (verdicts.every((v) => v.ok)) {
-      run.holders.forEach((j, k) => facts[j]!.uncommitted.push({ from: run.from, to: run.to, count: run.count, epoch: run.epoch, after: run.after, supersededBy: verdicts[k]!.snap }));
+      run.holders.forEach((j, k) =>
+        facts[j]!.uncommitted.push({ from: run.from, to: run.to, count: run.count, epoch: run.epoch, after: run.after, supersededBy: verdicts[k]!.snap }),
+      );
     } else {
       count += run.count;
       conflicts.push(...run.conflicts.slice(0, Math.max(0, limit - conflicts.length)));

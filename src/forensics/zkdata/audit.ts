@@ -198,7 +198,6 @@ export interface AuditOptions {
   at?: number;
 }
 
-
 /** Most conflicts and differing znodes an audit keeps in its report (counts stay exact). */
 export const DEFAULT_AUDIT_LIMIT = 2000;
 
@@ -230,9 +229,25 @@ async function memberFacts(input: MemberInput, opts: AuditOptions): Promise<{ dd
   return {
     dd,
     facts: {
-      name: input.name ?? memberName(input.dir), dir: input.dir, lastZxid: last, lastLoggedZxid: logged.zxid, newestSnapshotZxid: newestSnap,
-      snapshots: dd.snapshots.length, logs: dd.logs.length, logEnd: logged.end, gaps: [], relogs: [], holes: [], serverLog, uncommitted: [], status: 'consistent', behindBy: 0,
-      nodeCount: null, sessionCount: null, suspect: false, warnings: [],
+      name: input.name ?? memberName(input.dir),
+      dir: input.dir,
+      lastZxid: last,
+      lastLoggedZxid: logged.zxid,
+      newestSnapshotZxid: newestSnap,
+      snapshots: dd.snapshots.length,
+      logs: dd.logs.length,
+      logEnd: logged.end,
+      gaps: [],
+      relogs: [],
+      holes: [],
+      serverLog,
+      uncommitted: [],
+      status: 'consistent',
+      behindBy: 0,
+      nodeCount: null,
+      sessionCount: null,
+      suspect: false,
+      warnings: [],
     },
   };
 }
@@ -244,7 +259,10 @@ async function loadMembers(inputs: MemberInput[], opts: AuditOptions): Promise<A
   const dds = loaded.map((l) => l.dd);
   const facts = loaded.map((l) => l.facts);
   const names = facts.map((f) => f.name);
-  if (new Set(names).size !== names.length) names.forEach((_n, i) => { facts[i]!.name = names[i] = `${names[i]}#${i + 1}`; });
+  if (new Set(names).size !== names.length)
+    names.forEach((_n, i) => {
+      facts[i]!.name = names[i] = `${names[i]}#${i + 1}`;
+    });
   return { dds, facts, names };
 }
 
@@ -267,7 +285,10 @@ async function verifyHoles(ctx: TreeContext, main: TreeComparison, comparedAt: n
   for (const i of all) {
     for (const h of facts[i]!.holes) {
       const used = main.snaps[i];
-      if (main.diffCount === 0 && used && used.zxid >= h.to) { h.verifiedAt = comparedAt; continue; }
+      if (main.diffCount === 0 && used && used.zxid >= h.to) {
+        h.verifiedAt = comparedAt;
+        continue;
+      }
       if (opts.at !== undefined || comparedAt >= h.snapshot.zxid) continue;
       const sel = [i, ...all.filter((j) => j !== i && reachedZxid(facts[j]!) >= h.snapshot.zxid)];
       if (sel.length < 2) continue;
@@ -286,7 +307,9 @@ async function verifyHoles(ctx: TreeContext, main: TreeComparison, comparedAt: n
 function settleConflicts(hist: TxnComparison, facts: MemberFacts[], limit: number): void {
   for (const f of facts) for (const h of f.holes) if (h.verifiedAt === null) hist.count += h.count;
   for (const d of hist.deferred) {
-    const unverified = d.members.filter((m) => facts.find((f) => f.name === m)!.holes.some((h) => h.verifiedAt === null && d.conflict.zxid >= h.from && d.conflict.zxid <= h.to));
+    const unverified = d.members.filter((m) =>
+      facts.find((f) => f.name === m)!.holes.some((h) => h.verifiedAt === null && d.conflict.zxid >= h.from && d.conflict.zxid <= h.to),
+    );
     if (unverified.length === 0) continue;
     d.conflict.odd = unverified;
     hist.conflicts.push(d.conflict);
@@ -305,7 +328,12 @@ function settleConflicts(hist: TxnComparison, facts: MemberFacts[], limit: numbe
  * Conflicts after the zxid every member reached happened among the members ahead:
  * their trees are compared too, at the newest zxid they all reached, to name the znodes.
  */
-async function compareAhead(ctx: TreeContext, conflicts: TxnConflict[], comparedAt: number, opts: AuditOptions): Promise<{ at: number | null; nodeDiffs: NodeDiff[]; diffCount: number }> {
+async function compareAhead(
+  ctx: TreeContext,
+  conflicts: TxnConflict[],
+  comparedAt: number,
+  opts: AuditOptions,
+): Promise<{ at: number | null; nodeDiffs: NodeDiff[]; diffCount: number }> {
   const later = conflicts.find((c) => c.zxid > comparedAt);
   if (!later || opts.at !== undefined) return { at: null, nodeDiffs: [], diffCount: 0 };
   const ahead = ctx.facts.map((_f, i) => i).filter((i) => reachedZxid(ctx.facts[i]!) >= later.zxid);
@@ -321,12 +349,24 @@ async function compareAhead(ctx: TreeContext, conflicts: TxnConflict[], compared
  * differences are its consequences. Without one (histories purged, or a hole covered by
  * nothing), the trees date the divergence. Sets each member's status and how far behind it is.
  */
-function classify(facts: MemberFacts[], hist: TxnComparison, nodeDiffs: NodeDiff[], selfConflicts: AuditReport['selfConflicts'], comparedAt: number): { cls: AuditClass; firstDivergence: AuditReport['firstDivergence'] } {
+function classify(
+  facts: MemberFacts[],
+  hist: TxnComparison,
+  nodeDiffs: NodeDiff[],
+  selfConflicts: AuditReport['selfConflicts'],
+  comparedAt: number,
+): { cls: AuditClass; firstDivergence: AuditReport['firstDivergence'] } {
   const maxZxid = Math.max(...facts.map(reachedZxid));
   let firstDivergence: AuditReport['firstDivergence'] = null;
   const firstConflict = hist.conflicts[0];
   if (firstConflict) {
-    firstDivergence = { zxid: firstConflict.zxid, how: firstConflict.kind === 'changed' ? `the transaction differs on ${firstConflict.odd.join(', ')}` : `the transaction is missing from ${firstConflict.odd.join(', ')}` };
+    firstDivergence = {
+      zxid: firstConflict.zxid,
+      how:
+        firstConflict.kind === 'changed'
+          ? `the transaction differs on ${firstConflict.odd.join(', ')}`
+          : `the transaction is missing from ${firstConflict.odd.join(', ')}`,
+    };
   }
   const firstSelf = selfConflicts.map((c) => ({ member: c.member, zxid: c.relog.differences[0]?.zxid ?? c.relog.from })).sort((a, b) => a.zxid - b.zxid)[0];
   if (firstSelf && (!firstDivergence || firstSelf.zxid < firstDivergence.zxid)) {
@@ -354,7 +394,11 @@ function readSignatures(facts: MemberFacts[], orphanSigs: Signature[], warnings:
   for (const f of facts) {
     let log: { file: string; lines: LogLine[] } | null = null;
     if (f.serverLog) {
-      try { log = { file: f.serverLog, lines: scanServerLog(f.serverLog) }; } catch (e) { f.warnings.push(`cannot read server log ${f.serverLog}: ${(e as Error).message}`); }
+      try {
+        log = { file: f.serverLog, lines: scanServerLog(f.serverLog) };
+      } catch (e) {
+        f.warnings.push(`cannot read server log ${f.serverLog}: ${(e as Error).message}`);
+      }
     }
     const s = detect3642(f.name, f.gaps, log);
     if (s) signatures.push(s);
@@ -364,7 +408,9 @@ function readSignatures(facts: MemberFacts[], orphanSigs: Signature[], warnings:
     if (relog) signatures.push(relog);
     for (const h of f.holes) {
       if (h.verifiedAt === null) continue;
-      warnings.push(`${f.name}: its log lacks ${h.count} transaction(s) ${hexZxid(h.from)}–${hexZxid(h.to)} that ${basename(h.snapshot.path)}, written later, holds (its tree equals the others' at ${hexZxid(h.verifiedAt)}): not a divergence, but a restart from an older snapshot would lose them`);
+      warnings.push(
+        `${f.name}: its log lacks ${h.count} transaction(s) ${hexZxid(h.from)}–${hexZxid(h.to)} that ${basename(h.snapshot.path)}, written later, holds (its tree equals the others' at ${hexZxid(h.verifiedAt)}): not a divergence, but a restart from an older snapshot would lose them`,
+      );
     }
     if (log) signatures.push(...detectFromLog(f.name, log));
   }
@@ -380,7 +426,12 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   const hist = await compareTxns(members, { force: opts.force, limit });
   const comparedAt = chooseCompareZxid(facts, opts);
   const ctx: TreeContext = { ...members, force: opts.force, limit, orphanSigs: [] };
-  const main = await compareTreesAt(ctx, facts.map((_f, i) => i), comparedAt, true);
+  const main = await compareTreesAt(
+    ctx,
+    facts.map((_f, i) => i),
+    comparedAt,
+    true,
+  );
   await verifyHoles(ctx, main, comparedAt, opts);
   settleConflicts(hist, facts, limit);
   // A re-logged transaction whose copies differ: the member disagrees with itself.
@@ -393,9 +444,21 @@ export async function auditOffline(inputs: MemberInput[], opts: AuditOptions = {
   const signatures = readSignatures(facts, ctx.orphanSigs, warnings);
   const conflictTotal = hist.count + selfConflicts.reduce((n, c) => n + c.relog.differing, 0);
   return {
-    verdict: verdictLine(cls, facts, comparedAt, firstDivergence, conflictTotal, diffCount), class: cls, comparedAt, alsoComparedAt: ahead.at, firstDivergence,
-    members: facts, txnsCompared: hist.compared, conflicts: hist.conflicts, conflictCount: hist.count,
-    nodesCompared: main.nodesCompared, diffCount, findings: findingsOf(nodeDiffs), signatures, selfConflicts, warnings,
+    verdict: verdictLine(cls, facts, comparedAt, firstDivergence, conflictTotal, diffCount),
+    class: cls,
+    comparedAt,
+    alsoComparedAt: ahead.at,
+    firstDivergence,
+    members: facts,
+    txnsCompared: hist.compared,
+    conflicts: hist.conflicts,
+    conflictCount: hist.count,
+    nodesCompared: main.nodesCompared,
+    diffCount,
+    findings: findingsOf(nodeDiffs),
+    signatures,
+    selfConflicts,
+    warnings,
   };
 }
 

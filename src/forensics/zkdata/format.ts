@@ -45,7 +45,9 @@ export function javaHex16(v: number | bigint): string {
   }
   if (v === 0n) return '0x00000000000000';
   // The digits of sessionHex (Long.toHexString), padded.
-  return `0x${sessionHex(typeof v === 'bigint' ? v : BigInt(v)).slice(2).padStart(14, '0')}`;
+  return `0x${sessionHex(typeof v === 'bigint' ? v : BigInt(v))
+    .slice(2)
+    .padStart(14, '0')}`;
 }
 
 /** ISO time in UTC with milliseconds, for zkwarden's own lines. */

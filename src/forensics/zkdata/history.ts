@@ -151,7 +151,10 @@ class ZxidSet {
     const next = this.runs[k + 1];
     if (at && at.to + 1 === z) {
       at.to = z;
-      if (next && next.from === z + 1) { at.to = next.to; this.runs.splice(k + 1, 1); }
+      if (next && next.from === z + 1) {
+        at.to = next.to;
+        this.runs.splice(k + 1, 1);
+      }
     } else if (next && next.from === z + 1) next.from = z;
     else this.runs.splice(k + 1, 0, { from: z, to: z });
   }
@@ -173,7 +176,12 @@ interface FirstCopyStretch {
  * Indexes the logs (zxids and offsets only, see TxnLogReader.zxids): which entries are the
  * first copy of their zxid in file order, as stretches, and whether those come in zxid order.
  */
-async function indexFirstCopies(logs: DataFile[], start: number, from: number, opts: TxnLogOptions): Promise<{ stretches: FirstCopyStretch[][]; ordered: boolean }> {
+async function indexFirstCopies(
+  logs: DataFile[],
+  start: number,
+  from: number,
+  opts: TxnLogOptions,
+): Promise<{ stretches: FirstCopyStretch[][]; ordered: boolean }> {
   const seen = new ZxidSet();
   const stretches: FirstCopyStretch[][] = logs.map(() => []);
   let ordered = true;
@@ -181,11 +189,18 @@ async function indexFirstCopies(logs: DataFile[], start: number, from: number, o
   for (let i = start; i < logs.length; i++) {
     let cur: FirstCopyStretch | null = null;
     for await (const { offset, zxid: z } of new TxnLogReader(logs[i]!.path, opts).zxids()) {
-      if (z <= from || seen.has(z)) { cur = null; continue; }
+      if (z <= from || seen.has(z)) {
+        cur = null;
+        continue;
+      }
       seen.add(z);
       if (z < highest) ordered = false;
       highest = Math.max(highest, z);
-      if (cur && z === cur.to + 1) { cur.to = z; cur.lastOffset = offset; continue; }
+      if (cur && z === cur.to + 1) {
+        cur.to = z;
+        cur.lastOffset = offset;
+        continue;
+      }
       cur = { index: i, offset, lastOffset: offset, from: z, to: z };
       stretches[i]!.push(cur);
     }
@@ -258,13 +273,17 @@ class FirstCopies {
 
 /** The one warning line a re-logged run gets. */
 export function describeRelog(r: Relog): string {
-  const where = r.start.file === r.end.file
-    ? `at offsets ${r.start.offset}–${r.end.offset} of ${r.start.file}`
-    : `from offset ${r.start.offset} of ${r.start.file} to offset ${r.end.offset} of ${r.end.file}`;
+  const where =
+    r.start.file === r.end.file
+      ? `at offsets ${r.start.offset}–${r.end.offset} of ${r.start.file}`
+      : `from offset ${r.start.offset} of ${r.start.file} to offset ${r.end.offset} of ${r.end.file}`;
   const span = r.from === r.to ? `zxid ${hexZxid(r.from)}` : `zxids ${hexZxid(r.from)}–${hexZxid(r.to)}`;
-  const verdict = r.differing > 0
-    ? `${r.differing} DIFFERENT from the first copy`
-    : r.unmatched > 0 ? `${r.identical} identical to the first copy, ${r.unmatched} whose first copy could not be read again` : 'all identical to the first copy';
+  const verdict =
+    r.differing > 0
+      ? `${r.differing} DIFFERENT from the first copy`
+      : r.unmatched > 0
+        ? `${r.identical} identical to the first copy, ${r.unmatched} whose first copy could not be read again`
+        : 'all identical to the first copy';
   return `${span} logged again ${where} after a re-sync (${r.count} entr${r.count === 1 ? 'y' : 'ies'}, ${verdict})`;
 }
 
@@ -333,7 +352,10 @@ export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogO
         const z = e.header.zxid;
         if (z <= from) continue;
         const range = ranges[i];
-        if (range) { range.min = Math.min(range.min, z); range.max = Math.max(range.max, z); } else ranges[i] = { min: z, max: z };
+        if (range) {
+          range.min = Math.min(range.min, z);
+          range.max = Math.max(range.max, z);
+        } else ranges[i] = { min: z, max: z };
         const first = !seen.has(z);
         seen.add(z);
         // A first copy below what was yielded, in files indexed as in order: written since the
@@ -350,7 +372,17 @@ export async function* history(dd: DataDir, report: HistoryReport, opts: TxnLogO
         if (!run || z !== run.to + 1) {
           await endRun();
           firsts = new FirstCopies(logs, locate, { index: i, offset: e.offset }, opts);
-          run = { from: z, to: z, count: 0, start: { file: f.path, offset: e.offset }, end: { file: f.path, offset: e.offset }, identical: 0, differing: 0, differences: [], unmatched: 0 };
+          run = {
+            from: z,
+            to: z,
+            count: 0,
+            start: { file: f.path, offset: e.offset },
+            end: { file: f.path, offset: e.offset },
+            identical: 0,
+            differing: 0,
+            differences: [],
+            unmatched: 0,
+          };
         }
         const r: Relog = run;
         r.to = z;

@@ -142,12 +142,15 @@ function lose(m: OnlineMember, error: string, unanswered: Unanswered | null = nu
 function silence(m: OnlineMember, step: string, ms: number, b: Budget, lost = false): void {
   const midAudit = b.reached.has(m);
   const unanswered = lost ? `no answer to ${step} in ${ms} ms (the client dropped the silent connection)` : `no answer to ${step} within ${ms} ms`;
-  lose(m, midAudit
-    ? `stopped answering: ${unanswered}, though it had answered earlier in the audit (paused or hung?); not asked again`
-    : step === 'connect'
-      ? `${m.address}: no answer within ${ms} ms`
-      : `${unanswered}${step === 'srvr' ? ' (the port accepts: a paused or hung server?)' : ''}`,
-  { step, waitedMs: ms, midAudit });
+  lose(
+    m,
+    midAudit
+      ? `stopped answering: ${unanswered}, though it had answered earlier in the audit (paused or hung?); not asked again`
+      : step === 'connect'
+        ? `${m.address}: no answer within ${ms} ms`
+        : `${unanswered}${step === 'srvr' ? ' (the port accepts: a paused or hung server?)' : ''}`,
+    { step, waitedMs: ms, midAudit },
+  );
 }
 
 /**
@@ -167,7 +170,10 @@ async function attempt<T>(m: OnlineMember, step: string, b: Budget, run: (ms: nu
   let cut = false;
   // Armed before `run` arms its own timer of the same length, so it fires first.
   const guard = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => { cut = true; reject(new NotAsked(`${step}: no answer within ${ms} ms`)); }, ms);
+    timer = setTimeout(() => {
+      cut = true;
+      reject(new NotAsked(`${step}: no answer within ${ms} ms`));
+    }, ms);
   });
   const record = (good: boolean): void => {
     m.attempts.push({ step, outcome: good ? 'ok' : cut ? 'timeout' : 'failed', ms: Math.round(performance.now() - t0) });
@@ -202,7 +208,11 @@ async function fourLetter(m: OnlineMember, cmd: string, b: Budget, tls: ClientOp
  * given up as silent (the client's read timeout, shorter than the request's) — a paused server.
  */
 class TreeWaitError extends Error {
-  constructor(readonly step: string, readonly ms: number, readonly reason: Error) {
+  constructor(
+    readonly step: string,
+    readonly ms: number,
+    readonly reason: Error,
+  ) {
     super(`${step}: ${reason.message}`);
   }
 }
@@ -225,14 +235,24 @@ async function readTree(client: ZooKeeperClient, b: Budget, concurrency: number)
         }
         active++;
         const sent = performance.now();
-        client.getChildren(path, { timeoutMs }).then(({ children, stat }) => {
-          out.set(path, stat);
-          for (const c of children) queue.push(path === '/' ? `/${c}` : `${path}/${c}`);
-        }, (e: unknown) => {
-          // A node deleted between listing and reading is normal on a live server.
-          if (e instanceof OperationTimeoutError || e instanceof ConnectionLossError) failure ??= new TreeWaitError(`getChildren ${path}`, Math.round(performance.now() - sent), e);
-          else if (!(e instanceof NoNodeError)) failure ??= e;
-        }).finally(() => { active--; pump(); });
+        client
+          .getChildren(path, { timeoutMs })
+          .then(
+            ({ children, stat }) => {
+              out.set(path, stat);
+              for (const c of children) queue.push(path === '/' ? `/${c}` : `${path}/${c}`);
+            },
+            (e: unknown) => {
+              // A node deleted between listing and reading is normal on a live server.
+              if (e instanceof OperationTimeoutError || e instanceof ConnectionLossError)
+                failure ??= new TreeWaitError(`getChildren ${path}`, Math.round(performance.now() - sent), e);
+              else if (!(e instanceof NoNodeError)) failure ??= e;
+            },
+          )
+          .finally(() => {
+            active--;
+            pump();
+          });
       }
     };
     pump();
@@ -254,13 +274,36 @@ function parseHash(text: string): Map<number, string> {
   return out;
 }
 
-const STAT_KEYS: (keyof Stat)[] = ['czxid', 'mzxid', 'ctime', 'mtime', 'version', 'cversion', 'aversion', 'ephemeralOwner', 'dataLength', 'numChildren', 'pzxid'];
+const STAT_KEYS: (keyof Stat)[] = [
+  'czxid',
+  'mzxid',
+  'ctime',
+  'mtime',
+  'version',
+  'cversion',
+  'aversion',
+  'ephemeralOwner',
+  'dataLength',
+  'numChildren',
+  'pzxid',
+];
 
 function variant(member: string, s: Stat | undefined, sessions: Set<bigint>): NodeVariant {
   if (!s) return { member, exists: false };
   return {
-    member, exists: true, czxid: s.czxid, mzxid: s.mzxid, pzxid: s.pzxid, ctime: s.ctime, mtime: s.mtime, version: s.version,
-    cversion: s.cversion, aversion: s.aversion, ephemeralOwner: sessionHex(s.ephemeralOwner), dataLength: s.dataLength, numChildren: s.numChildren,
+    member,
+    exists: true,
+    czxid: s.czxid,
+    mzxid: s.mzxid,
+    pzxid: s.pzxid,
+    ctime: s.ctime,
+    mtime: s.mtime,
+    version: s.version,
+    cversion: s.cversion,
+    aversion: s.aversion,
+    ephemeralOwner: sessionHex(s.ephemeralOwner),
+    dataLength: s.dataLength,
+    numChildren: s.numChildren,
     ...(s.ephemeralOwner !== 0n ? { sessionAlive: sessions.has(s.ephemeralOwner) } : {}),
   };
 }
@@ -274,46 +317,67 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   const tls = opts.security?.tls;
   const trees: (Map<string, Stat> | null)[] = addresses.map(() => null);
   const members: OnlineMember[] = addresses.map((address, i) => ({
-    name: opts.names?.[i] ?? address, address, mode: null, zxidBefore: null, zxidAfter: null, stable: false, nodeCount: null,
-    mntr: { znodes: null, ephemerals: null, digestMismatches: null }, ephemeralsBySession: new Map(), sessions: new Set(), digests: new Map(),
-    status: 'consistent', error: null, unanswered: null, attempts: [],
+    name: opts.names?.[i] ?? address,
+    address,
+    mode: null,
+    zxidBefore: null,
+    zxidAfter: null,
+    stable: false,
+    nodeCount: null,
+    mntr: { znodes: null, ephemerals: null, digestMismatches: null },
+    ephemeralsBySession: new Map(),
+    sessions: new Set(),
+    digests: new Map(),
+    status: 'consistent',
+    error: null,
+    unanswered: null,
+    attempts: [],
   }));
   // Phase 1: one session per server, opened before any zxid is taken. Creating and closing a
   // session are transactions themselves, so the reads are bracketed by zxids taken while all
   // our sessions are open.
-  const clients: (ZooKeeperClient | null)[] = await Promise.all(addresses.map(async (address, i) => {
-    const m = members[i]!;
-    // An unresolvable name or a refused port is known at once: no srvr, no session timeout.
-    let reach;
-    try {
-      reach = await attempt(m, 'connect', b, (ms) => probe(address, ms), (r) => r.ok);
-    } catch {
-      return null;
-    }
-    if (!reach.ok) {
-      lose(m, reach.message);
-      return null;
-    }
-    const info = await srvrZxid(m, b, tls);
-    if (!info) {
-      // A port that accepts but never answers is a paused or hung server (the kernel still
-      // completes the handshake): named by the timed-out attempt.
-      lose(m, 'not serving (no answer to srvr, or "not currently serving requests")');
-      return null;
-    }
-    m.mode = info.mode;
-    const client = createClient(address, { sessionTimeoutMs: Math.max(4000, waitMs), readOnly: true, shuffleServers: false, ...opts.security });
-    try {
-      await attempt(m, 'session', b, (ms) => client.connect({ timeoutMs: ms }));
-      b.reached.add(m);
-      return client;
-    } catch (e) {
-      lose(m, `cannot open a session: ${(e as Error).message}`);
-      await client.close({ timeoutMs: 1 }).catch(() => undefined);
-      return null;
-    }
-  }));
-  const reading = (): { m: OnlineMember; i: number }[] => members.map((m, i) => ({ m, i })).filter(({ m, i }) => clients[i] !== null && m.status !== 'unreachable');
+  const clients: (ZooKeeperClient | null)[] = await Promise.all(
+    addresses.map(async (address, i) => {
+      const m = members[i]!;
+      // An unresolvable name or a refused port is known at once: no srvr, no session timeout.
+      let reach;
+      try {
+        reach = await attempt(
+          m,
+          'connect',
+          b,
+          (ms) => probe(address, ms),
+          (r) => r.ok,
+        );
+      } catch {
+        return null;
+      }
+      if (!reach.ok) {
+        lose(m, reach.message);
+        return null;
+      }
+      const info = await srvrZxid(m, b, tls);
+      if (!info) {
+        // A port that accepts but never answers is a paused or hung server (the kernel still
+        // completes the handshake): named by the timed-out attempt.
+        lose(m, 'not serving (no answer to srvr, or "not currently serving requests")');
+        return null;
+      }
+      m.mode = info.mode;
+      const client = createClient(address, { sessionTimeoutMs: Math.max(4000, waitMs), readOnly: true, shuffleServers: false, ...opts.security });
+      try {
+        await attempt(m, 'session', b, (ms) => client.connect({ timeoutMs: ms }));
+        b.reached.add(m);
+        return client;
+      } catch (e) {
+        lose(m, `cannot open a session: ${(e as Error).message}`);
+        await client.close({ timeoutMs: 1 }).catch(() => undefined);
+        return null;
+      }
+    }),
+  );
+  const reading = (): { m: OnlineMember; i: number }[] =>
+    members.map((m, i) => ({ m, i })).filter(({ m, i }) => clients[i] !== null && m.status !== 'unreachable');
   try {
     await opts.onPhase?.('reached');
     // Phase 2: wait (briefly: 20 rounds, at most a quarter of the budget) for the servers to
@@ -322,55 +386,74 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     for (let round = 0; round < 20; round++) {
       const live = reading();
       const z = await Promise.all(live.map(({ m }) => srvrZxid(m, b, tls)));
-      live.forEach(({ m }, k) => { m.zxidBefore = z[k]?.zxid ?? null; });
+      live.forEach(({ m }, k) => {
+        m.zxidBefore = z[k]?.zxid ?? null;
+      });
       const zxids = reading().map(({ m }) => m.zxidBefore);
       if (new Set(zxids).size <= 1 || performance.now() - start > timeoutMs / 4) break;
       await new Promise((r) => setTimeout(r, 100));
     }
     // One that answers srvr without a zxid has stopped serving (lost its quorum, say).
-    for (const { m } of reading()) if (m.zxidBefore === null) lose(m, 'stopped serving during the audit (srvr gave no zxid: "not currently serving requests"?)', { step: 'srvr', waitedMs: 0, midAudit: true });
+    for (const { m } of reading())
+      if (m.zxidBefore === null)
+        lose(m, 'stopped serving during the audit (srvr gave no zxid: "not currently serving requests"?)', { step: 'srvr', waitedMs: 0, midAudit: true });
     await opts.onPhase?.('zxids');
-    await Promise.all(reading().map(async ({ m, i }) => {
-      const t0 = performance.now();
-      try {
-        trees[i] = await readTree(clients[i]!, b, concurrency);
-        m.attempts.push({ step: 'tree', outcome: 'ok', ms: Math.round(performance.now() - t0) });
-        m.nodeCount = trees[i]!.size;
-      } catch (e) {
-        m.attempts.push({ step: 'tree', outcome: e instanceof TreeWaitError ? 'timeout' : 'failed', ms: Math.round(performance.now() - t0) });
-        if (e instanceof TreeWaitError) silence(m, e.step, e.ms, b, e.reason instanceof ConnectionLossError);
-        else if (e instanceof NotAsked) lose(m, e.message, { step: 'getChildren', waitedMs: 0, midAudit: true });
-        else lose(m, `tree read failed: ${(e as Error).message}`);
-        return;
-      }
-      m.zxidAfter = (await srvrZxid(m, b, tls))?.zxid ?? null;
-      m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore;
-    }));
+    await Promise.all(
+      reading().map(async ({ m, i }) => {
+        const t0 = performance.now();
+        try {
+          trees[i] = await readTree(clients[i]!, b, concurrency);
+          m.attempts.push({ step: 'tree', outcome: 'ok', ms: Math.round(performance.now() - t0) });
+          m.nodeCount = trees[i]!.size;
+        } catch (e) {
+          m.attempts.push({ step: 'tree', outcome: e instanceof TreeWaitError ? 'timeout' : 'failed', ms: Math.round(performance.now() - t0) });
+          if (e instanceof TreeWaitError) silence(m, e.step, e.ms, b, e.reason instanceof ConnectionLossError);
+          else if (e instanceof NotAsked) lose(m, e.message, { step: 'getChildren', waitedMs: 0, midAudit: true });
+          else lose(m, `tree read failed: ${(e as Error).message}`);
+          return;
+        }
+        m.zxidAfter = (await srvrZxid(m, b, tls))?.zxid ?? null;
+        m.stable = m.zxidAfter !== null && m.zxidAfter === m.zxidBefore;
+      }),
+    );
     await opts.onPhase?.('trees');
   } finally {
     // A server that went silent gets no wait for its closeSession: its session is left to expire.
-    await Promise.all(clients.map((c, i) => c?.close({ timeoutMs: members[i]!.status === 'unreachable' ? 1 : Math.max(1, allowance(b)) }).catch(() => undefined)));
+    await Promise.all(
+      clients.map((c, i) => c?.close({ timeoutMs: members[i]!.status === 'unreachable' ? 1 : Math.max(1, allowance(b)) }).catch(() => undefined)),
+    );
   }
   // Phase 3: the server's own figures.
-  await Promise.all(members.map(async (m) => {
-    if (m.status === 'unreachable') return;
-    const mntr = parseMntr((await fourLetter(m, 'mntr', b, tls)) ?? '');
-    const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
-    m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
-    const dump = parseDump((await fourLetter(m, 'dump', b, tls)) ?? '');
-    m.ephemeralsBySession = dump.ephemerals;
-    m.sessions = dump.sessions;
-    m.digests = parseHash((await fourLetter(m, 'hash', b, tls)) ?? '');
-  }));
+  await Promise.all(
+    members.map(async (m) => {
+      if (m.status === 'unreachable') return;
+      const mntr = parseMntr((await fourLetter(m, 'mntr', b, tls)) ?? '');
+      const num = (k: string): number | null => (mntr[k] !== undefined ? Number(mntr[k]) : null);
+      m.mntr = { znodes: num('zk_znode_count'), ephemerals: num('zk_ephemerals_count'), digestMismatches: num('zk_digest_mismatches_count') };
+      const dump = parseDump((await fourLetter(m, 'dump', b, tls)) ?? '');
+      m.ephemeralsBySession = dump.ephemerals;
+      m.sessions = dump.sessions;
+      m.digests = parseHash((await fourLetter(m, 'hash', b, tls)) ?? '');
+    }),
+  );
 
   const notes: string[] = [];
   const signatures: Signature[] = [];
   const up = members.map((m, i) => ({ m, i })).filter(({ m }) => m.status !== 'unreachable');
   for (const m of members) {
     // An unreachable server is named once, in the headline.
-    if (m.status !== 'unreachable' && !m.stable) notes.push(`${m.name}: its zxid moved during the read (${hexZxid(m.zxidBefore!)} → ${m.zxidAfter === null ? '?' : hexZxid(m.zxidAfter)}); its tree is not a state at one zxid`);
+    if (m.status !== 'unreachable' && !m.stable)
+      notes.push(
+        `${m.name}: its zxid moved during the read (${hexZxid(m.zxidBefore!)} → ${m.zxidAfter === null ? '?' : hexZxid(m.zxidAfter)}); its tree is not a state at one zxid`,
+      );
     if ((m.mntr.digestMismatches ?? 0) > 0) {
-      signatures.push({ id: 'digest-mismatch', title: 'the server\'s own tree digest disagreed with the leader\'s', member: m.name, source: 'mntr', evidence: [`zk_digest_mismatches_count ${m.mntr.digestMismatches}`] });
+      signatures.push({
+        id: 'digest-mismatch',
+        title: "the server's own tree digest disagreed with the leader's",
+        member: m.name,
+        source: 'mntr',
+        evidence: [`zk_digest_mismatches_count ${m.mntr.digestMismatches}`],
+      });
     }
   }
 
@@ -379,7 +462,10 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   const allZxids = new Set<number>(up.flatMap(({ m }) => [...m.digests.keys()]));
   for (const z of [...allZxids].sort((a, b) => a - b)) {
     const d: Record<string, string> = {};
-    for (const { m } of up) { const v = m.digests.get(z); if (v !== undefined) d[m.name] = v; }
+    for (const { m } of up) {
+      const v = m.digests.get(z);
+      if (v !== undefined) d[m.name] = v;
+    }
     if (new Set(Object.values(d)).size > 1) digestConflicts.push({ zxid: z, digests: d });
   }
 
@@ -407,9 +493,16 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
       for (const s of ex.slice(1)) for (const k of STAT_KEYS) if (s[k] !== ex[0]![k]) fields.add(k);
       const eph = ex.some((s) => s.ephemeralOwner !== 0n);
       diffs.push({
-        path: p, ephemeral: eph,
-        kind: present.length < names.length ? `only on ${present.join(', ')} (missing on ${names.filter((n) => !present.includes(n)).join(', ')})` : `differ in ${[...fields].join(', ')}`,
-        variants: up.map(({ m }, k) => variant(m.name, stats[k], sessionsAll)), fields: [...fields], odd: [], zxid: Math.min(...ex.map((s) => s.czxid)),
+        path: p,
+        ephemeral: eph,
+        kind:
+          present.length < names.length
+            ? `only on ${present.join(', ')} (missing on ${names.filter((n) => !present.includes(n)).join(', ')})`
+            : `differ in ${[...fields].join(', ')}`,
+        variants: up.map(({ m }, k) => variant(m.name, stats[k], sessionsAll)),
+        fields: [...fields],
+        odd: [],
+        zxid: Math.min(...ex.map((s) => s.czxid)),
       });
     }
   }
@@ -420,16 +513,19 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
   if (digestConflicts.length > 0) {
     cls = 'diverged';
     const c = digestConflicts[0]!;
-    verdict = `DIVERGED: the servers' own tree digests differ at ${hexZxid(c.zxid)} (${Object.entries(c.digests).map(([k, v]) => `${k} ${v}`).join(', ')})`;
+    verdict = `DIVERGED: the servers' own tree digests differ at ${hexZxid(c.zxid)} (${Object.entries(c.digests)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')})`;
   } else if (comparable && diffCount > 0) {
     cls = 'diverged';
     verdict = `DIVERGED: all trees read at ${hexZxid(zxids[0]!)} and ${diffCount} znode(s) differ`;
   } else if (comparable) {
     cls = members.some((m) => m.status === 'unreachable') ? 'lagging' : 'consistent';
-    verdict = cls === 'consistent'
-      ? `CONSISTENT: all ${up.length} servers at ${hexZxid(zxids[0]!)}, identical trees (${up[0]!.m.nodeCount} znodes)`
-      // The servers not read are named once, in the UNREACHABLE prefix below.
-      : `INCOMPLETE: the ${up.length} reachable servers agree at ${hexZxid(zxids[0]!)}, identical trees (${up[0]!.m.nodeCount} znodes)`;
+    verdict =
+      cls === 'consistent'
+        ? `CONSISTENT: all ${up.length} servers at ${hexZxid(zxids[0]!)}, identical trees (${up[0]!.m.nodeCount} znodes)`
+        : // The servers not read are named once, in the UNREACHABLE prefix below.
+          `INCOMPLETE: the ${up.length} reachable servers agree at ${hexZxid(zxids[0]!)}, identical trees (${up[0]!.m.nodeCount} znodes)`;
   } else {
     cls = 'not-comparable';
     const at = up.map(({ m }) => `${m.name} ${hexZxid(m.zxidBefore!)}${m.stable ? '' : ' (moving)'}`).join(', ');
@@ -444,9 +540,19 @@ export async function auditOnline(addresses: string[], opts: OnlineOptions = {})
     if (cls === 'diverged' && digestConflicts.length === 0) m.status = 'diverged';
   }
   return {
-    verdict, class: cls, comparable, members,
+    verdict,
+    class: cls,
+    comparable,
+    members,
     unreachable: unreachable.map((m) => ({ name: m.name, address: m.address, error: m.error ?? '', unanswered: m.unanswered })),
-    diffCount, findings, digestConflicts, signatures, notes, timeoutMs, waitMs, elapsedMs: Math.round(performance.now() - start),
+    diffCount,
+    findings,
+    digestConflicts,
+    signatures,
+    notes,
+    timeoutMs,
+    waitMs,
+    elapsedMs: Math.round(performance.now() - start),
   };
 }
 
@@ -466,11 +572,18 @@ export function onlineJson(r: OnlineReport): unknown {
 export function renderOnline(r: OnlineReport): string {
   const out: string[] = [r.verdict, '', 'Servers:'];
   for (const m of r.members) {
-    out.push(`  ${m.name.padEnd(22)} ${(m.mode ?? '-').padEnd(10)} ${m.status.padEnd(11)} zxid ${m.zxidBefore === null ? '-' : hexZxid(m.zxidBefore)}${m.stable ? '' : m.zxidAfter !== null && m.zxidBefore !== null ? ` → ${hexZxid(m.zxidAfter)}` : ''}, ${m.nodeCount ?? '?'} znodes read (mntr ${m.mntr.znodes ?? '?'}, ephemerals ${m.mntr.ephemerals ?? '?'}, digest mismatches ${m.mntr.digestMismatches ?? '?'}), ${m.ephemeralsBySession.size} session(s) with ephemerals`);
+    out.push(
+      `  ${m.name.padEnd(22)} ${(m.mode ?? '-').padEnd(10)} ${m.status.padEnd(11)} zxid ${m.zxidBefore === null ? '-' : hexZxid(m.zxidBefore)}${m.stable ? '' : m.zxidAfter !== null && m.zxidBefore !== null ? ` → ${hexZxid(m.zxidAfter)}` : ''}, ${m.nodeCount ?? '?'} znodes read (mntr ${m.mntr.znodes ?? '?'}, ephemerals ${m.mntr.ephemerals ?? '?'}, digest mismatches ${m.mntr.digestMismatches ?? '?'}), ${m.ephemeralsBySession.size} session(s) with ephemerals`,
+    );
   }
   if (r.digestConflicts.length > 0) {
     out.push('', 'Digest conflicts:');
-    for (const c of r.digestConflicts.slice(0, 10)) out.push(`  ${hexZxid(c.zxid)}: ${Object.entries(c.digests).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    for (const c of r.digestConflicts.slice(0, 10))
+      out.push(
+        `  ${hexZxid(c.zxid)}: ${Object.entries(c.digests)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`,
+      );
   }
   out.push('', `${r.diffCount} znode(s) differ${r.comparable ? '' : ' (not comparable: different zxids)'}.`);
   for (const f of r.findings.slice(0, 30)) out.push(`  - ${f.text}`);

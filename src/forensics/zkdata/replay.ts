@@ -31,7 +31,19 @@ export interface TreeAtResult {
 /** The tree every ZooKeeper server starts with before any snapshot or transaction. */
 export function initialTree(keepData = false): DataTree {
   const t = new DataTree({ keepData });
-  const base = { czxid: 0, mzxid: 0, ctime: 0, mtime: 0, version: 0, cversion: 0, aversion: 0, ephemeralOwner: 0n, pzxid: 0, data: null, acl: '31:world:anyone' };
+  const base = {
+    czxid: 0,
+    mzxid: 0,
+    ctime: 0,
+    mtime: 0,
+    version: 0,
+    cversion: 0,
+    aversion: 0,
+    ephemeralOwner: 0n,
+    pzxid: 0,
+    data: null,
+    acl: '31:world:anyone',
+  };
   t.addNode('', { ...base, numChildren: 1 });
   t.addNode('/zookeeper', { ...base, numChildren: 2 });
   t.addNode('/zookeeper/quota', { ...base });
@@ -60,7 +72,10 @@ export async function treeAt(dd: DataDir, target: number = Number.MAX_SAFE_INTEG
       warnings.push(`${s.path} is fuzzy beyond 0x${target.toString(16)} (holds changes up to 0x${ahead.toString(16)}); using an older snapshot`);
       continue;
     }
-    if (ahead > target) warnings.push(`${s.path} holds changes up to 0x${ahead.toString(16)}, beyond 0x${target.toString(16)}, and no older snapshot exists: the tree may be ahead`);
+    if (ahead > target)
+      warnings.push(
+        `${s.path} holds changes up to 0x${ahead.toString(16)}, beyond 0x${target.toString(16)}, and no older snapshot exists: the tree may be ahead`,
+      );
     tree = t;
     snapshot = s;
     break;
@@ -68,7 +83,10 @@ export async function treeAt(dd: DataDir, target: number = Number.MAX_SAFE_INTEG
   if (!tree) {
     if (dd.logs.length === 0) throw new ZkDataError(dd.dir, 0, `a snapshot at or before 0x${target.toString(16)}`, 'there is none and no logs');
     tree = initialTree(opts.keepData);
-    if (dd.logs[0]!.zxid > 1) warnings.push(`no snapshot at or before 0x${target.toString(16)} and the oldest log starts at 0x${dd.logs[0]!.zxid.toString(16)}: earlier transactions are missing`);
+    if (dd.logs[0]!.zxid > 1)
+      warnings.push(
+        `no snapshot at or before 0x${target.toString(16)} and the oldest log starts at 0x${dd.logs[0]!.zxid.toString(16)}: earlier transactions are missing`,
+      );
   }
   const from = snapshot ? snapshot.zxid : 0;
   tree.lastZxid = from;
@@ -84,7 +102,9 @@ export async function treeAt(dd: DataDir, target: number = Number.MAX_SAFE_INTEG
   if (report.checksumErrors > 0) tree.suspect = true;
   for (const g of report.gaps) {
     if (!g.coveredBy && g.next <= target) {
-      warnings.push(`transactions missing between 0x${g.after.toString(16)} and 0x${g.next.toString(16)} with no snapshot covering them: the tree misses their changes`);
+      warnings.push(
+        `transactions missing between 0x${g.after.toString(16)} and 0x${g.next.toString(16)} with no snapshot covering them: the tree misses their changes`,
+      );
     }
   }
   warnings.push(...report.warnings);

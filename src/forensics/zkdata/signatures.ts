@@ -24,7 +24,8 @@ export interface LogLine {
 
 /** Reads a server log, keeping only lines that mention sync, digests or session refusals. */
 export function scanServerLog(file: string): LogLine[] {
-  const interesting = /Getting a (snapshot|diff) from (the )?leader|Snapshotting: 0x|Exception when following the leader|Truncating log|digest mismatch|Digest mismatch|Refusing session request|has seen zxid|NEWLEADER|Got zxid 0x|Learner received NEWLEADER|ZooKeeper state changed|Unexpected extra paths under session|Severe unrecoverable error|NullPointerException|proposed zxid=0x|Current zxid \d+ is <= \d+/;
+  const interesting =
+    /Getting a (snapshot|diff) from (the )?leader|Snapshotting: 0x|Exception when following the leader|Truncating log|digest mismatch|Digest mismatch|Refusing session request|has seen zxid|NEWLEADER|Got zxid 0x|Learner received NEWLEADER|ZooKeeper state changed|Unexpected extra paths under session|Severe unrecoverable error|NullPointerException|proposed zxid=0x|Current zxid \d+ is <= \d+/;
   const out: LogLine[] = [];
   const lines = readFileSync(file, 'utf8').split('\n');
   for (let i = 0; i < lines.length; i++) if (interesting.test(lines[i]!)) out.push({ lineNo: i + 1, text: lines[i]! });
@@ -41,7 +42,9 @@ const cite = (file: string, l: LogLine): string => `${file}:${l.lineNo}: ${l.tex
  */
 export function detect3642(member: string, gaps: Gap[], log: { file: string; lines: LogLine[] } | null): Signature | null {
   const holes = gaps.filter((g) => !g.coveredBy && !g.coveredLater);
-  const evidence: string[] = holes.map((g) => `transaction log jumps from ${hexZxid(g.after)} to ${hexZxid(g.next)} and no snapshot between them exists on disk`);
+  const evidence: string[] = holes.map(
+    (g) => `transaction log jumps from ${hexZxid(g.after)} to ${hexZxid(g.next)} and no snapshot between them exists on disk`,
+  );
   let logHit = false;
   if (log) {
     const L = log.lines;
@@ -61,7 +64,10 @@ export function detect3642(member: string, gaps: Gap[], log: { file: string; lin
         if (snap && parseInt(snap[1]!, 16) >= parseInt(snapZxid, 16)) persisted = true;
         if (/Getting a snapshot from leader/.test(t)) break;
         if (!failed && t.includes('Exception when following the leader')) failed = L[j]!;
-        if (failed && /Getting a diff from (the )?leader/.test(t)) { diff = L[j]!; break; }
+        if (failed && /Getting a diff from (the )?leader/.test(t)) {
+          diff = L[j]!;
+          break;
+        }
       }
       if (!persisted && failed && diff) {
         logHit = true;
@@ -71,9 +77,11 @@ export function detect3642(member: string, gaps: Gap[], log: { file: string; lin
   }
   if (holes.length === 0 && !logHit) return null;
   if (holes.length > 0 && !logHit) {
-    evidence.push(log
-      ? `${log.file} shows no SNAP sync cut short before a DIFF: the hole may have another cause (lost or removed log writes)`
-      : 'no server log given: the SNAP-then-DIFF sequence cannot be confirmed (pass --server-logs)');
+    evidence.push(
+      log
+        ? `${log.file} shows no SNAP sync cut short before a DIFF: the hole may have another cause (lost or removed log writes)`
+        : 'no server log given: the SNAP-then-DIFF sequence cannot be confirmed (pass --server-logs)',
+    );
   }
   return {
     id: 'ZOOKEEPER-3642',
@@ -87,7 +95,12 @@ export function detect3642(member: string, gaps: Gap[], log: { file: string; lin
 /** Ephemerals kept by a member after their session closed (ZOOKEEPER-2355, ZOOKEEPER-5010). */
 export function detectOrphanEphemerals(member: string, orphans: { path: string; owner: string; closedAt: number | null }[]): Signature | null {
   if (orphans.length === 0) return null;
-  const evidence = orphans.slice(0, 10).map((o) => `${o.path} owned by session ${o.owner}, which is not in the session table${o.closedAt !== null ? ` (closeSession at ${hexZxid(o.closedAt)})` : ''}`);
+  const evidence = orphans
+    .slice(0, 10)
+    .map(
+      (o) =>
+        `${o.path} owned by session ${o.owner}, which is not in the session table${o.closedAt !== null ? ` (closeSession at ${hexZxid(o.closedAt)})` : ''}`,
+    );
   if (orphans.length > 10) evidence.push(`… and ${orphans.length - 10} more`);
   return {
     id: 'ZOOKEEPER-2355/ZOOKEEPER-5010',
@@ -103,11 +116,23 @@ export function detectFromLog(member: string, log: { file: string; lines: LogLin
   const out: Signature[] = [];
   const digest = log.lines.filter((l) => /digest mismatch/i.test(l.text));
   if (digest.length > 0) {
-    out.push({ id: 'digest-mismatch', title: 'ZooKeeper\'s own tree digest disagreed with the leader\'s (3.6+ digest check)', member, source: 'log', evidence: digest.slice(0, 5).map((l) => cite(log.file, l)) });
+    out.push({
+      id: 'digest-mismatch',
+      title: "ZooKeeper's own tree digest disagreed with the leader's (3.6+ digest check)",
+      member,
+      source: 'log',
+      evidence: digest.slice(0, 5).map((l) => cite(log.file, l)),
+    });
   }
   const refused = log.lines.filter((l) => /Refusing session request/.test(l.text) && /has seen zxid/.test(l.text));
   if (refused.length > 0) {
-    out.push({ id: 'ZOOKEEPER-3911', title: 'clients had seen zxids this server does not have: acknowledged writes lost', member, source: 'log', evidence: refused.slice(0, 5).map((l) => cite(log.file, l)) });
+    out.push({
+      id: 'ZOOKEEPER-3911',
+      title: 'clients had seen zxids this server does not have: acknowledged writes lost',
+      member,
+      source: 'log',
+      evidence: refused.slice(0, 5).map((l) => cite(log.file, l)),
+    });
   }
   return out;
 }
@@ -147,7 +172,9 @@ export function detect4409(member: string, gaps: Gap[], log: { file: string; lin
   const holes = gaps.filter((g) => !g.coveredBy);
   if (holes.length === 0) evidence.push('no transaction is missing from its log: nothing it had applied was left unwritten this time');
   for (const h of holes) {
-    evidence.push(`its log jumps from ${hexZxid(h.after)} to ${hexZxid(h.next)}; ${h.coveredLater ? `${basename(h.coveredLater.path)}, written later from memory, holds the missing transactions` : 'no snapshot holds the missing transactions: a restart loses them'}`);
+    evidence.push(
+      `its log jumps from ${hexZxid(h.after)} to ${hexZxid(h.next)}; ${h.coveredLater ? `${basename(h.coveredLater.path)}, written later from memory, holds the missing transactions` : 'no snapshot holds the missing transactions: a restart loses them'}`,
+    );
   }
   return {
     id: 'ZOOKEEPER-4409',
@@ -174,7 +201,8 @@ export function detect4394(member: string, relogs: Relog[], log: { file: string;
   for (const r of relogs) evidence.push(describeRelog(r));
   return {
     id: 'ZOOKEEPER-4394',
-    title: 'NullPointerException in Learner.syncWithLeader (a COMMIT after NEWLEADER): the sync breaks off and the next one logs the same transactions again (fixed with ZOOKEEPER-4646 in 3.9.3)',
+    title:
+      'NullPointerException in Learner.syncWithLeader (a COMMIT after NEWLEADER): the sync breaks off and the next one logs the same transactions again (fixed with ZOOKEEPER-4646 in 3.9.3)',
     member,
     source: relogs.length > 0 ? 'data+log' : 'log',
     evidence,

@@ -88,7 +88,8 @@ function isUnderflow(e: unknown): boolean {
 /** Turns codec errors into file errors naming the file. */
 export function fileError(file: string, e: unknown, what: string): Error {
   if (e instanceof ZkDataError) return e;
-  if (e instanceof JuteUnderflowError) return new TruncatedFileError(file, e.offset, `${e.field} of ${what}`, `needed ${e.needed} more byte(s), the file ends first`);
+  if (e instanceof JuteUnderflowError)
+    return new TruncatedFileError(file, e.offset, `${e.field} of ${what}`, `needed ${e.needed} more byte(s), the file ends first`);
   if (e instanceof JuteDecodeError) return new MalformedFileError(file, e.offset, `${e.expected} for ${e.field} of ${what}`);
   return e instanceof Error ? e : new Error(String(e));
 }
@@ -118,7 +119,8 @@ function readNode(r: JuteReader, maxData: number): SnapNode | null {
   const path = r.readString('node.path', MAX_PATH);
   if (path === null) throw new JuteDecodeError('node.path', pathAt, 'a path', 'got null (-1)');
   if (path === '/') return null;
-  if (path !== '' && path.charCodeAt(0) !== 47) throw new JuteDecodeError('node.path', pathAt, 'a path starting with "/"', `got ${JSON.stringify(path.slice(0, 80))}`);
+  if (path !== '' && path.charCodeAt(0) !== 47)
+    throw new JuteDecodeError('node.path', pathAt, 'a path starting with "/"', `got ${JSON.stringify(path.slice(0, 80))}`);
   const data = r.readBufferView('node.data', maxData);
   const aclKey = r.readLongNumber('node.acl');
   const stat: StatPersisted = {
@@ -209,7 +211,10 @@ export async function readSnapshot(file: string, visitor: SnapshotVisitor = {}, 
         for (;;) {
           start = r.pos;
           const n = readNode(r, maxData);
-          if (n === null) { done = true; break; }
+          if (n === null) {
+            done = true;
+            break;
+          }
           nodeCount++;
           if (n.data) dataBytes += n.data.length;
           if (n.stat.mzxid > maxNodeZxid) maxNodeZxid = n.stat.mzxid;
@@ -242,12 +247,13 @@ export async function readSnapshot(file: string, visitor: SnapshotVisitor = {}, 
           // Before digest version 2 the digest was a hex string.
           const at = r.offset;
           const s = r.readString('digest.digest', 64);
-          if (s !== null && !/^[0-9a-fA-F]{1,16}$/.test(s)) throw new JuteDecodeError('digest.digest', at, 'a hex digest', `got ${JSON.stringify(s.slice(0, 20))}`);
+          if (s !== null && !/^[0-9a-fA-F]{1,16}$/.test(s))
+            throw new JuteDecodeError('digest.digest', at, 'a hex digest', `got ${JSON.stringify(s.slice(0, 20))}`);
           value = s === null ? 0n : BigInt.asIntN(64, BigInt(`0x${s}`));
         } else value = r.readLong('digest.digest');
         return { zxid, digestVersion, digest: value };
       }, isUnderflow);
-      what = 'the digest\'s checksum seal';
+      what = "the digest's checksum seal";
       const seal = await readSeal(input, 'the snapshot and its digest', opts, warnings);
       digest = { ...d, checksumOk: seal.ok };
       const trailing = input.reader.remaining > 0 || (await input.refill());

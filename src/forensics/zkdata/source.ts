@@ -81,7 +81,16 @@ export class ChunkedInput {
       const gunzip = createGunzip({ chunkSize: 1 << 20 });
       raw.on('error', (e) => gunzip.destroy(e));
       const stream = raw.pipe(gunzip);
-      return new ChunkedInput(file, streamPull(stream), async () => { raw.destroy(); gunzip.destroy(); }, true, opts.checksum ?? false);
+      return new ChunkedInput(
+        file,
+        streamPull(stream),
+        async () => {
+          raw.destroy();
+          gunzip.destroy();
+        },
+        true,
+        opts.checksum ?? false,
+      );
     }
     const fh = await open(file, 'r');
     let size: number;

@@ -26,7 +26,21 @@ export interface ZNode extends StatPersisted {
 }
 
 /** Fields compared between trees, in the order of ZNode. */
-export const COMPARED_FIELDS = ['czxid', 'mzxid', 'ctime', 'mtime', 'version', 'cversion', 'aversion', 'ephemeralOwner', 'pzxid', 'dataLength', 'dataCrc', 'acl', 'numChildren'] as const;
+export const COMPARED_FIELDS = [
+  'czxid',
+  'mzxid',
+  'ctime',
+  'mtime',
+  'version',
+  'cversion',
+  'aversion',
+  'ephemeralOwner',
+  'pzxid',
+  'dataLength',
+  'dataCrc',
+  'acl',
+  'numChildren',
+] as const;
 export type ComparedField = (typeof COMPARED_FIELDS)[number];
 
 export interface ApplyResult {
@@ -62,9 +76,17 @@ export function ttlOwner(ttl: number): bigint {
 export function clientStat(n: ZNode): Stat {
   const owner = n.ephemeralOwner === CONTAINER_EPHEMERAL_OWNER || isTtlOwner(n.ephemeralOwner) ? 0n : n.ephemeralOwner;
   return {
-    czxid: n.czxid, mzxid: n.mzxid, ctime: n.ctime, mtime: n.mtime, version: n.version,
-    cversion: n.cversion * 2 - n.numChildren, aversion: n.aversion, ephemeralOwner: owner,
-    dataLength: n.dataLength, numChildren: n.numChildren, pzxid: n.pzxid,
+    czxid: n.czxid,
+    mzxid: n.mzxid,
+    ctime: n.ctime,
+    mtime: n.mtime,
+    version: n.version,
+    cversion: n.cversion * 2 - n.numChildren,
+    aversion: n.aversion,
+    ephemeralOwner: owner,
+    dataLength: n.dataLength,
+    numChildren: n.numChildren,
+    pzxid: n.pzxid,
   };
 }
 
@@ -139,14 +161,33 @@ export class DataTree {
   private grow(min: number): void {
     let cap = Math.max(this.cap * 2, 1024);
     while (cap < min) cap *= 2;
-    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => { const b = new Float64Array(cap); b.set(a); return b; };
-    const i32 = (a: Int32Array): Int32Array<ArrayBuffer> => { const b = new Int32Array(cap); b.set(a); return b; };
-    this.czxid = f64(this.czxid); this.mzxid = f64(this.mzxid); this.pzxid = f64(this.pzxid);
-    this.ctime = f64(this.ctime); this.mtime = f64(this.mtime);
-    this.version = i32(this.version); this.cversion = i32(this.cversion); this.aversion = i32(this.aversion);
-    this.children = i32(this.children); this.dataLen = i32(this.dataLen); this.aclId = i32(this.aclId);
-    const crc = new Uint32Array(cap); crc.set(this.dataCrc); this.dataCrc = crc;
-    const own = new BigInt64Array(cap); own.set(this.owner); this.owner = own;
+    const f64 = (a: Float64Array): Float64Array<ArrayBuffer> => {
+      const b = new Float64Array(cap);
+      b.set(a);
+      return b;
+    };
+    const i32 = (a: Int32Array): Int32Array<ArrayBuffer> => {
+      const b = new Int32Array(cap);
+      b.set(a);
+      return b;
+    };
+    this.czxid = f64(this.czxid);
+    this.mzxid = f64(this.mzxid);
+    this.pzxid = f64(this.pzxid);
+    this.ctime = f64(this.ctime);
+    this.mtime = f64(this.mtime);
+    this.version = i32(this.version);
+    this.cversion = i32(this.cversion);
+    this.aversion = i32(this.aversion);
+    this.children = i32(this.children);
+    this.dataLen = i32(this.dataLen);
+    this.aclId = i32(this.aclId);
+    const crc = new Uint32Array(cap);
+    crc.set(this.dataCrc);
+    this.dataCrc = crc;
+    const own = new BigInt64Array(cap);
+    own.set(this.owner);
+    this.owner = own;
     this.cap = cap;
   }
 
@@ -175,10 +216,20 @@ export class DataTree {
   /** The node in slot i as an object (for reports; comparisons use the columns). */
   node(i: number): ZNode {
     return {
-      czxid: this.czxid[i]!, mzxid: this.mzxid[i]!, ctime: this.ctime[i]!, mtime: this.mtime[i]!,
-      version: this.version[i]!, cversion: this.cversion[i]!, aversion: this.aversion[i]!,
-      ephemeralOwner: this.owner[i]!, pzxid: this.pzxid[i]!, dataLength: this.dataLen[i]!, dataCrc: this.dataCrc[i]!,
-      data: this.keepData ? (this.data[i] ?? null) : null, acl: this.aclTexts[this.aclId[i]!]!, numChildren: this.children[i]!,
+      czxid: this.czxid[i]!,
+      mzxid: this.mzxid[i]!,
+      ctime: this.ctime[i]!,
+      mtime: this.mtime[i]!,
+      version: this.version[i]!,
+      cversion: this.cversion[i]!,
+      aversion: this.aversion[i]!,
+      ephemeralOwner: this.owner[i]!,
+      pzxid: this.pzxid[i]!,
+      dataLength: this.dataLen[i]!,
+      dataCrc: this.dataCrc[i]!,
+      data: this.keepData ? (this.data[i] ?? null) : null,
+      acl: this.aclTexts[this.aclId[i]!]!,
+      numChildren: this.children[i]!,
     };
   }
 
@@ -200,9 +251,14 @@ export class DataTree {
       i = this.top++;
     }
     this.index.set(path, i);
-    this.czxid[i] = st.czxid; this.mzxid[i] = st.mzxid; this.pzxid[i] = st.pzxid;
-    this.ctime[i] = st.ctime; this.mtime[i] = st.mtime;
-    this.version[i] = st.version; this.cversion[i] = st.cversion; this.aversion[i] = st.aversion;
+    this.czxid[i] = st.czxid;
+    this.mzxid[i] = st.mzxid;
+    this.pzxid[i] = st.pzxid;
+    this.ctime[i] = st.ctime;
+    this.mtime[i] = st.mtime;
+    this.version[i] = st.version;
+    this.cversion[i] = st.cversion;
+    this.aversion[i] = st.aversion;
     const owner = st.ephemeralOwner;
     this.owner[i] = owner;
     this.children[i] = numChildren;
@@ -241,27 +297,35 @@ export class DataTree {
     // Pre-order: siblings come one after another, so the last parent looked up is usually the next one.
     let lastParent = '\u0000';
     let lastParentSlot = -1;
-    tree.snapshot = await readSnapshot(file, {
-      session: (id, to) => { tree.sessions.set(id, to); },
-      acl: (key, list) => { acls.set(key, tree.aclIdOf(aclToText(list))); },
-      node: (n) => {
-        const path = n.path;
-        if (path !== '') {
-          const parentPath = path.substring(0, path.lastIndexOf('/'));
-          let parent = lastParentSlot;
-          if (parentPath !== lastParent) {
-            const p = index.get(parentPath);
-            if (p === undefined) throw new MalformedFileError(file, n.offset, `the parent of ${path} before it (pre-order)`, 'no such node was read');
-            parent = lastParentSlot = p;
-            lastParent = parentPath;
+    tree.snapshot = await readSnapshot(
+      file,
+      {
+        session: (id, to) => {
+          tree.sessions.set(id, to);
+        },
+        acl: (key, list) => {
+          acls.set(key, tree.aclIdOf(aclToText(list)));
+        },
+        node: (n) => {
+          const path = n.path;
+          if (path !== '') {
+            const parentPath = path.substring(0, path.lastIndexOf('/'));
+            let parent = lastParentSlot;
+            if (parentPath !== lastParent) {
+              const p = index.get(parentPath);
+              if (p === undefined) throw new MalformedFileError(file, n.offset, `the parent of ${path} before it (pre-order)`, 'no such node was read');
+              parent = lastParentSlot = p;
+              lastParent = parentPath;
+            }
+            tree.children[parent]!++;
           }
-          tree.children[parent]!++;
-        }
-        const acl = acls.get(n.aclKey);
-        if (acl === undefined) throw new MalformedFileError(file, n.offset + 4, `an ACL key of the ACL cache for ${path || '/'}`, `got ${n.aclKey}`);
-        tree.put(path, n.stat, n.data, acl, 0);
+          const acl = acls.get(n.aclKey);
+          if (acl === undefined) throw new MalformedFileError(file, n.offset + 4, `an ACL key of the ACL cache for ${path || '/'}`, `got ${n.aclKey}`);
+          tree.put(path, n.stat, n.data, acl, 0);
+        },
       },
-    }, opts);
+      opts,
+    );
     tree.suspect = tree.snapshot.suspect;
     tree.lastZxid = opts.snapZxid ?? tree.snapshot.maxNodeZxid;
     return tree;
@@ -277,7 +341,19 @@ export class DataTree {
       this.pzxid[parent] = zxid;
     }
     this.children[parent]!++;
-    this.addNode(path, { czxid: zxid, mzxid: zxid, ctime: time, mtime: time, version: 0, cversion: 0, aversion: 0, ephemeralOwner: owner, pzxid: zxid, data, acl: aclToText(acl) });
+    this.addNode(path, {
+      czxid: zxid,
+      mzxid: zxid,
+      ctime: time,
+      mtime: time,
+      version: 0,
+      cversion: 0,
+      aversion: 0,
+      ephemeralOwner: owner,
+      pzxid: zxid,
+      data,
+      acl: aclToText(acl),
+    });
     return 0;
   }
 
@@ -321,7 +397,10 @@ export class DataTree {
           const parent = this.index.get(parentOf(rec.path));
           if (parent !== undefined) {
             const cv = rec.parentCVersion === -1 ? this.cversion[parent]! + 1 : rec.parentCVersion;
-            if (cv > this.cversion[parent]!) { this.cversion[parent] = cv; this.pzxid[parent] = zxid; }
+            if (cv > this.cversion[parent]!) {
+              this.cversion[parent] = cv;
+              this.pzxid[parent] = zxid;
+            }
           }
         }
         return { err, paths: [rec.path] };

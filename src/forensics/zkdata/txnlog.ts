@@ -26,10 +26,7 @@ export interface LogEntry extends TxnEntry {
   checksumOk: boolean;
 }
 
-export type LogEnd =
-  | { kind: 'preallocated'; offset: number }
-  | { kind: 'eof'; offset: number }
-  | { kind: 'torn'; offset: number; detail: string };
+export type LogEnd = { kind: 'preallocated'; offset: number } | { kind: 'eof'; offset: number } | { kind: 'torn'; offset: number; detail: string };
 
 export interface TxnLogOptions {
   force?: boolean;
@@ -60,7 +57,10 @@ export class TxnLogReader {
     const input = await ChunkedInput.open(file, { chunk: 64 });
     try {
       await input.refill(0);
-      return await input.parse((r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'), (e) => e instanceof JuteUnderflowError);
+      return await input.parse(
+        (r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'),
+        (e) => e instanceof JuteUnderflowError,
+      );
     } catch (e) {
       throw fileError(file, e, 'the file header');
     } finally {
@@ -120,7 +120,10 @@ export class TxnLogReader {
     try {
       await input.refill(0);
       try {
-        this.header = await input.parse((r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'), (e) => e instanceof JuteUnderflowError);
+        this.header = await input.parse(
+          (r) => readFileHeader(r, file, TXNLOG_MAGIC, 'transaction log'),
+          (e) => e instanceof JuteUnderflowError,
+        );
       } catch (e) {
         throw fileError(file, e, 'the file header');
       }
@@ -132,17 +135,20 @@ export class TxnLogReader {
         const offset = input.offset;
         let raw: { crc: number; payload: Buffer | null; eor: number };
         try {
-          raw = await input.parse((r) => {
-            const crc = Number(BigInt.asUintN(64, r.readLong('entry.checksum')));
-            const lenAt = r.offset;
-            const len = r.readInt('entry.length');
-            if (len === 0) return { crc, payload: null, eor: 0 };
-            if (len < 0 || len > maxLen) throw new JuteDecodeError('entry.length', lenAt, `a length between 1 and ${maxLen}`, `got ${len}`);
-            r.pos -= 4;
-            const payload = view ? r.readBufferView('entry.payload') : r.readBuffer('entry.payload');
-            const eor = r.readByte('entry.end');
-            return { crc, payload, eor };
-          }, (e) => e instanceof JuteUnderflowError);
+          raw = await input.parse(
+            (r) => {
+              const crc = Number(BigInt.asUintN(64, r.readLong('entry.checksum')));
+              const lenAt = r.offset;
+              const len = r.readInt('entry.length');
+              if (len === 0) return { crc, payload: null, eor: 0 };
+              if (len < 0 || len > maxLen) throw new JuteDecodeError('entry.length', lenAt, `a length between 1 and ${maxLen}`, `got ${len}`);
+              r.pos -= 4;
+              const payload = view ? r.readBufferView('entry.payload') : r.readBuffer('entry.payload');
+              const eor = r.readByte('entry.end');
+              return { crc, payload, eor };
+            },
+            (e) => e instanceof JuteUnderflowError,
+          );
         } catch (e) {
           if (e instanceof JuteUnderflowError) {
             this.end = { kind: 'torn', offset, detail: `the file ends inside the entry (${e.field})` };

@@ -66,14 +66,29 @@ class MetaConnection {
       };
       const started = performance.now();
       const timer = setTimeout(() => {
-        finish({ ok: false, code: 'ETimedOut', detail: `ProtoAsyncClient meet timeout: expect timeout ms: ${timeoutMs} elapsed ms: ${Math.round(performance.now() - started)}` });
+        finish({
+          ok: false,
+          code: 'ETimedOut',
+          detail: `ProtoAsyncClient meet timeout: expect timeout ms: ${timeoutMs} elapsed ms: ${Math.round(performance.now() - started)}`,
+        });
       }, timeoutMs);
-      const onAbort = (): void => finish({ ok: false, code: 'ELeaderChanged', detail: `ProtoAsyncClient request abandoned: the meta leader changed, elapsed ms: ${Math.round(performance.now() - started)}` });
+      const onAbort = (): void =>
+        finish({
+          ok: false,
+          code: 'ELeaderChanged',
+          detail: `ProtoAsyncClient request abandoned: the meta leader changed, elapsed ms: ${Math.round(performance.now() - started)}`,
+        });
       abort.addEventListener('abort', onAbort);
       this.pending.set(id, finish);
       this.open()
         .then(() => this.sock?.write(`${JSON.stringify({ id, op: 'write', key })}\n`))
-        .catch((e: NodeJS.ErrnoException) => finish({ ok: false, code: e.code === 'ECONNREFUSED' ? 'EConnRefused' : 'ESocket', detail: `ProtoAsyncClient connect failed: ${e.code ?? e.message}` }));
+        .catch((e: NodeJS.ErrnoException) =>
+          finish({
+            ok: false,
+            code: e.code === 'ECONNREFUSED' ? 'EConnRefused' : 'ESocket',
+            detail: `ProtoAsyncClient connect failed: ${e.code ?? e.message}`,
+          }),
+        );
     });
   }
 
@@ -89,7 +104,11 @@ class MetaConnection {
         if (!r) return;
         const f = this.pending.get(r.id);
         if (!f) return;
-        f(r.ok && typeof r.epoch === 'number' ? { ok: true, epoch: r.epoch } : { ok: false, code: r.error ?? 'EUnknown', detail: `meta answered ${r.error ?? 'an error'}` });
+        f(
+          r.ok && typeof r.epoch === 'number'
+            ? { ok: true, epoch: r.epoch }
+            : { ok: false, code: r.error ?? 'EUnknown', detail: `meta answered ${r.error ?? 'an error'}` },
+        );
       });
       s.on('connect', () => {
         this.local = `${s.localAddress}:${s.localPort}`;
@@ -218,7 +237,10 @@ for (;;) {
     emit({ ev: 'request', key, ok: true, endpoint: l.endpoint, epoch: outcome.epoch, ms });
     okSinceLog++;
     if (logNextOk || at - lastOkLog >= 1000) {
-      log.info('zbs_client.cc:612', `VEXTENT_WRITE ok seq: ${seq}, ${okSinceLog} served since the last line, epoch ${hex(outcome.epoch)} (${ms} ms) socket: ${conn.local}-->${l.endpoint}`);
+      log.info(
+        'zbs_client.cc:612',
+        `VEXTENT_WRITE ok seq: ${seq}, ${okSinceLog} served since the last line, epoch ${hex(outcome.epoch)} (${ms} ms) socket: ${conn.local}-->${l.endpoint}`,
+      );
       lastOkLog = at;
       okSinceLog = 0;
       logNextOk = false;
@@ -249,7 +271,10 @@ for (;;) {
       );
     }
     if (state !== 'expired' && performance.now() - lastAnswer >= t.chunkSessionExpireMs) {
-      log.warn('chunk_session.cc:88', `[Session expired]: no answer from meta leader ${l.endpoint} for ${Math.round(performance.now() - lastAnswer)} ms; stop serving I/O`);
+      log.warn(
+        'chunk_session.cc:88',
+        `[Session expired]: no answer from meta leader ${l.endpoint} for ${Math.round(performance.now() - lastAnswer)} ms; stop serving I/O`,
+      );
       setState('expired');
     } else if (state === 'serving') setState('retrying');
   }

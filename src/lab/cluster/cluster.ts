@@ -126,16 +126,24 @@ export class ServiceProc extends EventEmitter<{ event: [ServiceEvent]; exit: [{ 
   }
 
   /** Waits for an event that satisfies `pred` (also one already received). */
-  waitFor<K extends ServiceEvent['ev']>(ev: K, pred: (e: Extract<ServiceEvent, { ev: K }>) => boolean = () => true, timeoutMs = 30_000): Promise<Extract<ServiceEvent, { ev: K }>> {
+  waitFor<K extends ServiceEvent['ev']>(
+    ev: K,
+    pred: (e: Extract<ServiceEvent, { ev: K }>) => boolean = () => true,
+    timeoutMs = 30_000,
+  ): Promise<Extract<ServiceEvent, { ev: K }>> {
     const match = (e: ServiceEvent): e is Extract<ServiceEvent, { ev: K }> => e.ev === ev && pred(e as Extract<ServiceEvent, { ev: K }>);
     const seen = this.events.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => done(new LabError(`${this.name}: no '${ev}' event within ${timeoutMs} ms${this.stderrTail() ? `; its stderr:\n${this.stderrTail()}` : ''}`)), timeoutMs);
+      const timer = setTimeout(
+        () => done(new LabError(`${this.name}: no '${ev}' event within ${timeoutMs} ms${this.stderrTail() ? `; its stderr:\n${this.stderrTail()}` : ''}`)),
+        timeoutMs,
+      );
       const onEvent = (e: ServiceEvent): void => {
         if (match(e)) done(null, e);
       };
-      const onExit = (): void => done(new LabError(`${this.name} exited while waiting for '${ev}'${this.stderrTail() ? `; its stderr:\n${this.stderrTail()}` : ''}`));
+      const onExit = (): void =>
+        done(new LabError(`${this.name} exited while waiting for '${ev}'${this.stderrTail() ? `; its stderr:\n${this.stderrTail()}` : ''}`));
       const done = (err: Error | null, e?: Extract<ServiceEvent, { ev: K }>): void => {
         clearTimeout(timer);
         this.off('event', onEvent);
@@ -274,12 +282,22 @@ export class Cluster {
       const t = this.guard!.timing ?? {};
       const cli = cliCommand();
       args = [
-        ...cli.args, 'guard', 'run', '--servers', this.ensemble.connectString, '--name', `meta-${n.name}`,
-        '--log', join(cfg.dir, `${LOG_FILES.meta.replace(/\.INFO$/, '')}-watchdog.log`),
+        ...cli.args,
+        'guard',
+        'run',
+        '--servers',
+        this.ensemble.connectString,
+        '--name',
+        `meta-${n.name}`,
+        '--log',
+        join(cfg.dir, `${LOG_FILES.meta.replace(/\.INFO$/, '')}-watchdog.log`),
         ...(t.watchdogDeadlineMs ? ['--deadline', String(t.watchdogDeadlineMs)] : []),
         ...(t.heartbeatIntervalMs ? ['--heartbeat-interval', String(t.heartbeatIntervalMs)] : []),
-        '--session-timeout', String(t.sessionTimeoutMs ?? this.timings.sessionTimeoutMs),
-        '--', command, ...args,
+        '--session-timeout',
+        String(t.sessionTimeoutMs ?? this.timings.sessionTimeoutMs),
+        '--',
+        command,
+        ...args,
       ];
       command = cli.command;
     }
@@ -323,7 +341,8 @@ export class Cluster {
   async endMetaSession(node: NodeRef, timeoutMs = 15_000): Promise<EndSessionResult> {
     const m = this.current(node, 'meta');
     const creds = m?.session;
-    if (!m || !creds) throw new LabError(`${this.lab.node(node).name}'s meta holds no session the lab knows of${this.guard ? ' (the guard owns its sessions)' : ''}`);
+    if (!m || !creds)
+      throw new LabError(`${this.lab.node(node).name}'s meta holds no session the lab knows of${this.guard ? ' (the guard owns its sessions)' : ''}`);
     // Through the other nodes' servers, as an operator would: the node's own server sits on the
     // same dead disk, accepts the TCP connection and never answers the handshake (endSession would
     // wait for it to the end). Out of the quorum already, it learns of the close when it syncs.

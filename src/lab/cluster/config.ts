@@ -40,7 +40,13 @@ export const DEFAULT_TIMINGS: ClusterTimings = {
 };
 
 /** The seed's own timings, for `--timings` files that want them (documented in docs/lab.md). */
-export const SEED_TIMINGS: Partial<ClusterTimings> = { tickTimeMs: 2000, syncLimit: 4, chunkTimeoutMs: 10_000, chunkSessionExpireMs: 20_000, scavengerPeriodMs: 300_000 };
+export const SEED_TIMINGS: Partial<ClusterTimings> = {
+  tickTimeMs: 2000,
+  syncLimit: 4,
+  chunkTimeoutMs: 10_000,
+  chunkSessionExpireMs: 20_000,
+  scavengerPeriodMs: 300_000,
+};
 
 export const META_PORT = 10100;
 
@@ -134,18 +140,25 @@ export function resolveTimings(overrides: Partial<Record<string, unknown>> = {},
   const out: ClusterTimings = { ...DEFAULT_TIMINGS };
   for (const [k, v] of Object.entries(overrides)) {
     if (!(k in DEFAULT_TIMINGS)) throw new ClusterConfigError(`${where}.${k}`, `unknown timing (known: ${Object.keys(DEFAULT_TIMINGS).join(', ')})`);
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) throw new ClusterConfigError(`${where}.${k}`, `expected a positive integer, got ${JSON.stringify(v)}`);
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      throw new ClusterConfigError(`${where}.${k}`, `expected a positive integer, got ${JSON.stringify(v)}`);
     (out as unknown as Record<string, number>)[k] = v;
   }
   const maxSession = 20 * out.tickTimeMs;
   const minSession = 2 * out.tickTimeMs;
   for (const k of ['sessionTimeoutMs', 'clientSessionTimeoutMs'] as const) {
     if (out[k] < minSession || out[k] > maxSession) {
-      throw new ClusterConfigError(`${where}.${k}`, `${out[k]} ms is outside what ZooKeeper grants with tickTimeMs ${out.tickTimeMs} (${minSession}–${maxSession} ms)`);
+      throw new ClusterConfigError(
+        `${where}.${k}`,
+        `${out[k]} ms is outside what ZooKeeper grants with tickTimeMs ${out.tickTimeMs} (${minSession}–${maxSession} ms)`,
+      );
     }
   }
   if (out.chunkSessionExpireMs < out.chunkTimeoutMs) {
-    throw new ClusterConfigError(`${where}.chunkSessionExpireMs`, `must be at least chunkTimeoutMs (${out.chunkTimeoutMs}): a chunk expires after requests time out`);
+    throw new ClusterConfigError(
+      `${where}.chunkSessionExpireMs`,
+      `must be at least chunkTimeoutMs (${out.chunkTimeoutMs}): a chunk expires after requests time out`,
+    );
   }
   return out;
 }

@@ -100,7 +100,9 @@ export class GlogFile {
   private flush(): void {
     if (this.inFlightSince !== null || this.queue.length === 0) return;
     if (this.droppedUnreported > 0) {
-      this.queue.unshift(glogLine('W', new Date(), this.tid, 'logging.cc:183', `dropped ${this.droppedUnreported} log line(s): the disk did not take writes`) + '\n');
+      this.queue.unshift(
+        glogLine('W', new Date(), this.tid, 'logging.cc:183', `dropped ${this.droppedUnreported} log line(s): the disk did not take writes`) + '\n',
+      );
       this.droppedUnreported = 0;
     }
     const buf = Buffer.from(this.queue.join(''));

@@ -90,7 +90,10 @@ async function register(client: ZooKeeperClient): Promise<void> {
     } catch (e) {
       if (client.state === 'expired' || client.state === 'closed') return;
       if (!logged) {
-        log.warn('meta_members.cc:47', `member ${PATHS.members}/${endpoint}: ${(e as Error).message}; retrying${e instanceof MemberExistsError ? ' until that session ends' : ''}`);
+        log.warn(
+          'meta_members.cc:47',
+          `member ${PATHS.members}/${endpoint}: ${(e as Error).message}; retrying${e instanceof MemberExistsError ? ' until that session ends' : ''}`,
+        );
         logged = true;
       }
       await sleep(500);
@@ -161,7 +164,8 @@ async function guarded(g: NonNullable<MetaConfig['guard']>): Promise<void> {
   guard.on('decision', (d) => {
     if (d.kind === 'stood') log.info('meta_election.cc:190', `joined election as ${String(d.detail.znode)} session ${hex(guard.client.sessionId)}`);
     else if (d.kind === 'resign') log.warn('meta_guard.cc:52', `unhealthy, resigning: ${String(d.detail.failures)}`);
-    else if (d.kind === 'deposition' && d.detail.deposed) log.warn('meta_guard.cc:61', `deposed the leader on its clients' evidence: ${JSON.stringify(d.detail)}`);
+    else if (d.kind === 'deposition' && d.detail.deposed)
+      log.warn('meta_guard.cc:61', `deposed the leader on its clients' evidence: ${JSON.stringify(d.detail)}`);
     emit({ ev: 'state', state: `guard:${d.kind}` });
   });
   currentTerm = () => guard.term;
@@ -214,7 +218,10 @@ async function handle(req: MetaRequest, sock: Socket, peer: string): Promise<voi
     log.warn('meta_rpc.cc:1131', `[VEXTENT_WRITE]: late write of epoch ${hex(term.epoch)} key ${key} accepted by ZooKeeper`);
     emit({ ev: 'lateWrite', key, epoch: term.epoch, outcome: 'accepted', reason: 'the check held' });
   }
-  log.info('meta_rpc.cc:1115', `[VEXTENT_WRITE]: [REQUEST]: key: "${key}" from ${peer}, [RESPONSE]: ST:OK epoch ${hex(term.epoch)} journal ${PATHS.journal}/${key} (${ms} ms, #${served})`);
+  log.info(
+    'meta_rpc.cc:1115',
+    `[VEXTENT_WRITE]: [REQUEST]: key: "${key}" from ${peer}, [RESPONSE]: ST:OK epoch ${hex(term.epoch)} journal ${PATHS.journal}/${key} (${ms} ms, #${served})`,
+  );
   emit({ ev: 'served', op: 'write', key, epoch: term.epoch, ms });
   reply({ id: req.id, ok: true, epoch: term.epoch });
 }
@@ -233,7 +240,10 @@ await new Promise<void>((resolve, reject) => {
   server.listen({ host: cfg.ip, port: cfg.port }, resolve);
 }).catch((e: Error) => fatal(`cannot listen on ${endpoint}: ${e.message}`));
 
-log.info('meta_server.cc:58', `zbs-metad starting (pid ${process.pid}), listening on ${endpoint}; ZooKeeper ${cfg.connectString}${cfg.guard ? ' (guarded)' : ''}`);
+log.info(
+  'meta_server.cc:58',
+  `zbs-metad starting (pid ${process.pid}), listening on ${endpoint}; ZooKeeper ${cfg.connectString}${cfg.guard ? ' (guarded)' : ''}`,
+);
 emit({ ev: 'hello', pid: process.pid, service: 'meta', node: cfg.node, endpoint });
 if (cfg.guard) await guarded(cfg.guard);
 else await candidacy();

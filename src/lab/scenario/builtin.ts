@@ -10,7 +10,10 @@
 import { checkScenario, type Scenario, type Step } from './spec.ts';
 
 const settle: Step[] = [{ do: 'until', fact: 'served', timeoutMs: 60_000 }];
-const recover = (ms = 60_000): Step[] => [{ do: 'until', fact: 'recovered', timeoutMs: ms }, { do: 'wait', ms: 1000 }];
+const recover = (ms = 60_000): Step[] => [
+  { do: 'until', fact: 'recovered', timeoutMs: ms },
+  { do: 'wait', ms: 1000 },
+];
 
 const raw: Scenario[] = [
   {
@@ -71,7 +74,8 @@ const raw: Scenario[] = [
   },
   {
     name: 'leader-kill',
-    description: 'kill -9 of the meta leader: its session expires, one election, the next candidate serves (with the guard, its watchdog ends the session at once).',
+    description:
+      'kill -9 of the meta leader: its session expires, one election, the next candidate serves (with the guard, its watchdog ends the session at once).',
     steps: [
       { do: 'start' },
       ...settle,
@@ -85,7 +89,8 @@ const raw: Scenario[] = [
   },
   {
     name: 'leader-pause',
-    description: 'SIGSTOP of the meta leader past its session timeout: the session expires, the next candidate serves; the old leader, continued, finds itself deposed.',
+    description:
+      'SIGSTOP of the meta leader past its session timeout: the session expires, the next candidate serves; the old leader, continued, finds itself deposed.',
     steps: [
       { do: 'start' },
       ...settle,
@@ -151,7 +156,7 @@ const raw: Scenario[] = [
   },
   {
     name: 'leader-deaf',
-    description: "the meta leader hears its clients but its answers are dropped (port 10100, every peer): a gray failure only its clients can see.",
+    description: 'the meta leader hears its clients but its answers are dropped (port 10100, every peer): a gray failure only its clients can see.',
     steps: [
       { do: 'start' },
       ...settle,
@@ -184,7 +189,8 @@ const raw: Scenario[] = [
   },
   {
     name: 'disk-eio',
-    description: "the meta leader's disk fails every request with EIO: the meta stops (fail-stop) and a successor takes over; the node is then rebooted with its disk replaced.",
+    description:
+      "the meta leader's disk fails every request with EIO: the meta stops (fail-stop) and a successor takes over; the node is then rebooted with its disk replaced.",
     steps: [
       { do: 'start' },
       ...settle,

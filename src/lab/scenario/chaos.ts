@@ -74,14 +74,18 @@ export interface ChaosStep {
 }
 
 function checkOptions(o: ChaosOptions): Required<ChaosOptions> {
-  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff) throw new ChaosOptionError('seed', `expected an integer from 0 to 4294967295, got ${String(o.seed)}`);
+  if (!Number.isInteger(o.seed) || o.seed < 0 || o.seed > 0xffffffff)
+    throw new ChaosOptionError('seed', `expected an integer from 0 to 4294967295, got ${String(o.seed)}`);
   const faults = o.faults ?? 6;
-  if (!Number.isInteger(faults) || faults < 1 || faults > 1000) throw new ChaosOptionError('faults', `expected an integer from 1 to 1000, got ${String(faults)}`);
+  if (!Number.isInteger(faults) || faults < 1 || faults > 1000)
+    throw new ChaosOptionError('faults', `expected an integer from 1 to 1000, got ${String(faults)}`);
   const maxHoldMs = o.maxHoldMs ?? 6000;
-  if (!Number.isInteger(maxHoldMs) || maxHoldMs < 1000 || maxHoldMs > 600_000) throw new ChaosOptionError('maxHoldMs', `expected an integer from 1000 to 600000, got ${String(maxHoldMs)}`);
+  if (!Number.isInteger(maxHoldMs) || maxHoldMs < 1000 || maxHoldMs > 600_000)
+    throw new ChaosOptionError('maxHoldMs', `expected an integer from 1000 to 600000, got ${String(maxHoldMs)}`);
   const kinds = o.kinds ?? CHAOS_FAULTS;
   if (kinds.length === 0) throw new ChaosOptionError('kinds', 'expected at least one fault');
-  for (const k of kinds) if (!(CHAOS_FAULTS as readonly string[]).includes(k)) throw new ChaosOptionError('kinds', `unknown fault '${k}' (known: ${CHAOS_FAULTS.join(', ')})`);
+  for (const k of kinds)
+    if (!(CHAOS_FAULTS as readonly string[]).includes(k)) throw new ChaosOptionError('kinds', `unknown fault '${k}' (known: ${CHAOS_FAULTS.join(', ')})`);
   return { seed: o.seed, faults, maxHoldMs, kinds };
 }
 

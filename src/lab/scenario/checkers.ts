@@ -172,7 +172,8 @@ function requests(data: RunData): { at: number; ok: boolean; node: string; endpo
   const out: { at: number; ok: boolean; node: string; endpoint: string; error?: string }[] = [];
   for (const s of data.services) {
     if (s.kind !== 'chunk') continue;
-    for (const e of s.events) if (e.ev === 'request') out.push({ at: e.at, ok: e.ok, node: s.node.name, endpoint: e.endpoint, ...(e.error ? { error: e.error } : {}) });
+    for (const e of s.events)
+      if (e.ev === 'request') out.push({ at: e.at, ok: e.ok, node: s.node.name, endpoint: e.endpoint, ...(e.error ? { error: e.error } : {}) });
   }
   return out.sort((a, b) => a.at - b.at);
 }
@@ -254,12 +255,17 @@ export function checkSafety(data: RunData): Check[] {
     if (e === undefined) lost.push(`${a.key} (acknowledged to ${a.node} by epoch ${hex(a.epoch)} at ${new Date(a.at).toISOString()}) is not in the journal`);
     else if (e !== a.epoch) lost.push(`${a.key} was acknowledged by epoch ${hex(a.epoch)} but the journal has it from epoch ${hex(e)}`);
   }
-  out.push({ name: 'no acknowledged write lost', ok: lost.length === 0, detail: lost.length ? list(lost) : `${all.length} acknowledged write(s), all in the final journal with their epoch` });
+  out.push({
+    name: 'no acknowledged write lost',
+    ok: lost.length === 0,
+    detail: lost.length ? list(lost) : `${all.length} acknowledged write(s), all in the final journal with their epoch`,
+  });
 
   const claims = data.history.claims;
   const backwards: string[] = [];
   for (let i = 1; i < claims.length; i++) {
-    if (claims[i]!.epoch <= claims[i - 1]!.epoch) backwards.push(`claim of ${hex(claims[i]!.epoch)} (zxid ${hex(claims[i]!.zxid)}) after ${hex(claims[i - 1]!.epoch)}`);
+    if (claims[i]!.epoch <= claims[i - 1]!.epoch)
+      backwards.push(`claim of ${hex(claims[i]!.epoch)} (zxid ${hex(claims[i]!.zxid)}) after ${hex(claims[i - 1]!.epoch)}`);
   }
   let named = 0;
   for (const s of data.samples) {
@@ -276,21 +282,27 @@ export function checkSafety(data: RunData): Check[] {
   out.push({
     name: 'epochs only increase',
     ok: backwards.length === 0,
-    detail: backwards.length ? list(backwards) : `${claims.length} term claim(s) in increasing epochs; named leaders and every chunk's acknowledgements never went back`,
+    detail: backwards.length
+      ? list(backwards)
+      : `${claims.length} term claim(s) in increasing epochs; named leaders and every chunk's acknowledgements never went back`,
   });
 
   const stale: string[] = [];
   for (const w of data.history.writes) {
     const term = [...claims].reverse().find((c) => c.zxid < w.zxid);
     if (!term) stale.push(`${w.key} (epoch ${hex(w.epoch)}, zxid ${hex(w.zxid)}) before any claim`);
-    else if (term.epoch !== w.epoch) stale.push(`${w.key} of epoch ${hex(w.epoch)} accepted at zxid ${hex(w.zxid)}, in the term of ${hex(term.epoch)} (claimed at ${hex(term.zxid)})`);
+    else if (term.epoch !== w.epoch)
+      stale.push(`${w.key} of epoch ${hex(w.epoch)} accepted at zxid ${hex(w.zxid)}, in the term of ${hex(term.epoch)} (claimed at ${hex(term.zxid)})`);
   }
   out.push({
     name: "no write of a deposed leader after its successor's claim",
     ok: stale.length === 0,
-    detail: stale.length ? list(stale) : `${data.history.writes.length} journal write(s), each inside its own term (ZooKeeper's transaction log, ${data.history.source ?? 'no data directory'})`,
+    detail: stale.length
+      ? list(stale)
+      : `${data.history.writes.length} journal write(s), each inside its own term (ZooKeeper's transaction log, ${data.history.source ?? 'no data directory'})`,
   });
-  if (data.history.source === null) out.push({ name: "ZooKeeper's history was read", ok: false, detail: 'no transaction log could be read: the checks above are void' });
+  if (data.history.source === null)
+    out.push({ name: "ZooKeeper's history was read", ok: false, detail: 'no transaction log could be read: the checks above are void' });
   return out;
 }
 
@@ -323,16 +335,30 @@ export function checkExpectations(exp: Expectations, data: RunData, m: Metrics):
     switch (name) {
       case 'failoverWithinMs': {
         const bound = resolveDuration(v as number | string, data.timings);
-        add(name, m.failoverMs !== null && m.failoverMs <= bound, m.failoverMs === null ? `no failover (bound ${bound} ms)` : `failover after ${m.failoverMs} ms (bound ${bound} ms)`);
+        add(
+          name,
+          m.failoverMs !== null && m.failoverMs <= bound,
+          m.failoverMs === null ? `no failover (bound ${bound} ms)` : `failover after ${m.failoverMs} ms (bound ${bound} ms)`,
+        );
         break;
       }
       case 'noFailoverDuringFault': {
         const early = m.failoverMs !== null && f!.at + m.failoverMs < faultEnd;
-        add(name, v === !early, early ? `a later leader served ${m.failoverMs} ms after the fault, before it ended` : `no later leader served before the fault ended (${faultEnd - f!.at} ms)`);
+        add(
+          name,
+          v === !early,
+          early
+            ? `a later leader served ${m.failoverMs} ms after the fault, before it ended`
+            : `no later leader served before the fault ended (${faultEnd - f!.at} ms)`,
+        );
         break;
       }
       case 'noFailover':
-        add(name, v === (m.newTerms === 0 && m.failoverMs === null), `${m.newTerms} term(s) after the fault; ${m.failoverMs === null ? 'no chunk served by a later leader' : `a later leader served after ${m.failoverMs} ms`}`);
+        add(
+          name,
+          v === (m.newTerms === 0 && m.failoverMs === null),
+          `${m.newTerms} term(s) after the fault; ${m.failoverMs === null ? 'no chunk served by a later leader' : `a later leader served after ${m.failoverMs} ms`}`,
+        );
         break;
       case 'newTerms':
         add(name, m.newTerms === v, `${m.newTerms} term(s) claimed after the fault`);
@@ -341,48 +367,95 @@ export function checkExpectations(exp: Expectations, data: RunData, m: Metrics):
         const fresh = during.filter((s) => s.namedFresh);
         const other = fresh.find((s) => s.named?.epoch !== f!.leader?.epoch);
         const kept = f!.leader !== null && fresh.length > 0 && !other;
-        add(name, v === kept, kept
-          ? `ZooKeeper named ${f!.leader!.node}'s meta (epoch ${hex(f!.leader!.epoch)}) in all ${fresh.length} reads over ${faultEnd - f!.at} ms`
-          : other ? `at ${other.at - f!.at} ms ZooKeeper named ${other.named ? `${other.named.node}'s meta (epoch ${hex(other.named.epoch)})` : 'no leader'}` : 'no read of ZooKeeper during the fault');
+        add(
+          name,
+          v === kept,
+          kept
+            ? `ZooKeeper named ${f!.leader!.node}'s meta (epoch ${hex(f!.leader!.epoch)}) in all ${fresh.length} reads over ${faultEnd - f!.at} ms`
+            : other
+              ? `at ${other.at - f!.at} ms ZooKeeper named ${other.named ? `${other.named.node}'s meta (epoch ${hex(other.named.epoch)})` : 'no leader'}`
+              : 'no read of ZooKeeper during the fault',
+        );
         break;
       }
       case 'zkDropped': {
         const d = data.drops.find((x) => x.peer === f!.node && x.at >= f!.at - 1000);
-        add(name, v === (d?.reason === 'transaction timeout'), d ? `server ${d.by} dropped ${f!.node}'s server (${d.reason}) ${d.at - f!.at} ms after the fault` : `no drop of ${f!.node}'s server in ZooKeeper's logs`);
+        add(
+          name,
+          v === (d?.reason === 'transaction timeout'),
+          d
+            ? `server ${d.by} dropped ${f!.node}'s server (${d.reason}) ${d.at - f!.at} ms after the fault`
+            : `no drop of ${f!.node}'s server in ZooKeeper's logs`,
+        );
         break;
       }
       case 'zkQuorumKept': {
         const lost = during.filter((s) => s.zkLeader === null);
-        add(name, v === (lost.length === 0), lost.length ? `no ZooKeeper leader in ${lost.length} of ${during.length} samples` : `a ZooKeeper leader in all ${during.length} samples`);
+        add(
+          name,
+          v === (lost.length === 0),
+          lost.length ? `no ZooKeeper leader in ${lost.length} of ${during.length} samples` : `a ZooKeeper leader in all ${during.length} samples`,
+        );
         break;
       }
       case 'chunksTimedOut': {
         const ep = f!.leader?.endpoint;
-        const missing = offNodes.filter((n) => !off.some((s) => s.node.name === n && s.events.some((e) => e.ev === 'request' && !e.ok && e.error === 'ETimedOut' && e.endpoint === ep && e.at >= f!.at)));
-        add(name, v === (missing.length === 0 && offNodes.length > 0), missing.length ? `no timeout against ${ep} from ${missing.join(', ')}` : `${offNodes.join(', ')} timed out against ${ep}`);
+        const missing = offNodes.filter(
+          (n) =>
+            !off.some(
+              (s) => s.node.name === n && s.events.some((e) => e.ev === 'request' && !e.ok && e.error === 'ETimedOut' && e.endpoint === ep && e.at >= f!.at),
+            ),
+        );
+        add(
+          name,
+          v === (missing.length === 0 && offNodes.length > 0),
+          missing.length ? `no timeout against ${ep} from ${missing.join(', ')}` : `${offNodes.join(', ')} timed out against ${ep}`,
+        );
         break;
       }
       case 'chunksExpired': {
-        const missing = offNodes.filter((n) => !off.some((s) => s.node.name === n && s.events.some((e) => e.ev === 'state' && e.state === 'expired' && e.at >= f!.at && e.at < faultEnd)));
-        add(name, v === (missing.length === 0 && offNodes.length > 0), missing.length ? `no "Session expired" from ${missing.join(', ')} during the fault` : `${offNodes.join(', ')} went to "Session expired"`);
+        const missing = offNodes.filter(
+          (n) => !off.some((s) => s.node.name === n && s.events.some((e) => e.ev === 'state' && e.state === 'expired' && e.at >= f!.at && e.at < faultEnd)),
+        );
+        add(
+          name,
+          v === (missing.length === 0 && offNodes.length > 0),
+          missing.length ? `no "Session expired" from ${missing.join(', ')} during the fault` : `${offNodes.join(', ')} went to "Session expired"`,
+        );
         break;
       }
       case 'recovered': {
         const since = data.repairedAt ?? f!.endAt ?? f!.at;
         const nodes = [...new Set(data.services.filter((s) => s.kind === 'chunk').map((s) => s.node.name))];
         const missing = nodes.filter((n) => !acks(data).some((a) => a.node === n && a.at >= since));
-        add(name, v === (missing.length === 0), missing.length ? `no request of ${missing.join(', ')} served after the repair` : `every chunk (${nodes.join(', ')}) served after the repair`);
+        add(
+          name,
+          v === (missing.length === 0),
+          missing.length ? `no request of ${missing.join(', ')} served after the repair` : `every chunk (${nodes.join(', ')}) served after the repair`,
+        );
         break;
       }
       case 'metaInD': {
         const seen = during.find((s) => f!.node !== null && s.metas[f!.node]?.proc === 'D');
-        add(name, v === !!seen, seen ? `${f!.node}'s meta in D (${seen.metas[f!.node!]!.threadsInD} thread(s)) ${seen.at - f!.at} ms after the fault` : `${f!.node}'s meta never seen in D`);
+        add(
+          name,
+          v === !!seen,
+          seen
+            ? `${f!.node}'s meta in D (${seen.metas[f!.node!]!.threadsInD} thread(s)) ${seen.at - f!.at} ms after the fault`
+            : `${f!.node}'s meta never seen in D`,
+        );
         break;
       }
       case 'lateWriteRefused': {
         const late = data.services.flatMap((s) => (s.kind === 'meta' ? s.events.filter((e) => e.ev === 'lateWrite') : []));
         const refused = late.filter((e) => e.ev === 'lateWrite' && e.outcome === 'refused');
-        add(name, v === refused.length > 0, refused.length ? `${refused.length} late write(s) refused by ZooKeeper's check (${late.length} late in all)` : `${late.length} late write(s), none refused`);
+        add(
+          name,
+          v === refused.length > 0,
+          refused.length
+            ? `${refused.length} late write(s) refused by ZooKeeper's check (${late.length} late in all)`
+            : `${late.length} late write(s), none refused`,
+        );
         break;
       }
     }

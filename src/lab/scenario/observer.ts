@@ -227,7 +227,9 @@ export class Observer {
         this.client = { server: leader, zk };
       }
       const info = await readLeader(this.client.zk, { path: PATHS.election, requestTimeoutMs: 1000 });
-      this.named = info ? { node: this.cluster.nodeOfEndpoint(info.endpoint)?.name ?? null, endpoint: info.endpoint, epoch: info.epoch, claimed: info.claimed } : null;
+      this.named = info
+        ? { node: this.cluster.nodeOfEndpoint(info.endpoint)?.name ?? null, endpoint: info.endpoint, epoch: info.epoch, claimed: info.claimed }
+        : null;
       this.namedFresh = true;
     } catch {
       this.namedFresh = false;
@@ -268,9 +270,16 @@ export class Observer {
         else if (line.includes('GOODBYE')) {
           const ip = /GOODBYE \/(\d+\.\d+\.\d+\.\d+):/.exec(line)?.[1];
           const peer = this.cluster.nodes.find((n) => n.ip === ip)?.name ?? null;
-          this.drops.push({ at: pending?.at ?? log4jTime(line), by: s.id, peer, reason: pending?.reason ?? 'other', line: pending ? `${pending.line}\n${line}` : line });
+          this.drops.push({
+            at: pending?.at ?? log4jTime(line),
+            by: s.id,
+            peer,
+            reason: pending?.reason ?? 'other',
+            line: pending ? `${pending.line}\n${line}` : line,
+          });
           pending = null;
-        } else if (/SocketTimeoutException|Read timed out/.test(line) && line.includes('LearnerHandler')) pending = { at: log4jTime(line), reason: 'read timeout', line };
+        } else if (/SocketTimeoutException|Read timed out/.test(line) && line.includes('LearnerHandler'))
+          pending = { at: log4jTime(line), reason: 'read timeout', line };
       }
     }
   }

@@ -76,25 +76,47 @@ export function timeline(data: RunData, steps: StepRecord[], notes: TimelineEntr
     for (const svc of data.services) {
       if (svc.kind !== 'chunk') continue;
       const fail = svc.events.find((e) => e.ev === 'request' && !e.ok && e.at >= f.at);
-      if (fail && fail.ev === 'request') out.push({ at: fail.at, source: svc.node.name, what: `${svc.node.name}'s chunk: first failed request since the fault (${fail.error} against ${fail.endpoint})` });
+      if (fail && fail.ev === 'request')
+        out.push({
+          at: fail.at,
+          source: svc.node.name,
+          what: `${svc.node.name}'s chunk: first failed request since the fault (${fail.error} against ${fail.endpoint})`,
+        });
       const exp = svc.events.find((e) => e.ev === 'state' && e.state === 'expired' && e.at >= f.at);
       if (exp) out.push({ at: exp.at, source: svc.node.name, what: `${svc.node.name}'s chunk: Session expired, stops serving` });
     }
-    if (m.failoverMs !== null && m.failoverBy) out.push({ at: f.at + m.failoverMs, source: 'observer', what: `first chunk request served by a later leader: ${m.failoverBy.node ?? '?'}'s meta, epoch ${hex(m.failoverBy.epoch)}` });
+    if (m.failoverMs !== null && m.failoverBy)
+      out.push({
+        at: f.at + m.failoverMs,
+        source: 'observer',
+        what: `first chunk request served by a later leader: ${m.failoverBy.node ?? '?'}'s meta, epoch ${hex(m.failoverBy.epoch)}`,
+      });
   }
-  for (const d of data.drops) out.push({ at: d.at, source: `zk${d.by}`, what: `ZooKeeper's leader (server ${d.by}) drops ${d.peer ?? 'a peer'}'s server: ${d.reason}` });
+  for (const d of data.drops)
+    out.push({ at: d.at, source: `zk${d.by}`, what: `ZooKeeper's leader (server ${d.by}) drops ${d.peer ?? 'a peer'}'s server: ${d.reason}` });
   // What the observer saw change.
   let prev: Sample | null = null;
   for (const s of data.samples) {
     if (prev) {
       if (s.namedFresh && (s.named?.epoch ?? null) !== (prev.named?.epoch ?? null)) {
-        out.push({ at: s.at, source: 'observer', what: s.named ? `ZooKeeper names ${s.named.node}'s meta, epoch ${hex(s.named.epoch)}${s.named.claimed ? '' : ' (not claimed yet)'}` : 'ZooKeeper names no meta leader' });
+        out.push({
+          at: s.at,
+          source: 'observer',
+          what: s.named
+            ? `ZooKeeper names ${s.named.node}'s meta, epoch ${hex(s.named.epoch)}${s.named.claimed ? '' : ' (not claimed yet)'}`
+            : 'ZooKeeper names no meta leader',
+        });
       }
-      if (s.zkLeader !== prev.zkLeader) out.push({ at: s.at, source: 'observer', what: s.zkLeader === null ? 'ZooKeeper has no leader' : `ZooKeeper's leader is server ${s.zkLeader}` });
+      if (s.zkLeader !== prev.zkLeader)
+        out.push({ at: s.at, source: 'observer', what: s.zkLeader === null ? 'ZooKeeper has no leader' : `ZooKeeper's leader is server ${s.zkLeader}` });
       for (const [n, mv] of Object.entries(s.metas)) {
         const was = prev.metas[n]?.proc;
         if (was !== undefined && was !== mv.proc && (mv.proc === 'D' || mv.proc === 'T' || mv.proc === '-' || was === 'D' || was === 'T')) {
-          out.push({ at: s.at, source: 'observer', what: `${n}'s meta process: ${was} → ${mv.proc}${mv.proc === 'D' ? ` (${mv.threadsInD} thread(s) in uninterruptible disk wait)` : ''}` });
+          out.push({
+            at: s.at,
+            source: 'observer',
+            what: `${n}'s meta process: ${was} → ${mv.proc}${mv.proc === 'D' ? ` (${mv.threadsInD} thread(s) in uninterruptible disk wait)` : ''}`,
+          });
         }
       }
       if (s.leaders > 1 && prev.leaders <= 1) out.push({ at: s.at, source: 'observer', what: `${s.leaders} metas act as leader` });
@@ -110,10 +132,23 @@ export function timeline(data: RunData, steps: StepRecord[], notes: TimelineEntr
 export function formatResult(r: RunResult): string {
   const t0 = r.fault?.at ?? null;
   const L: string[] = [];
-  L.push(`${r.scenario} (guard ${r.guard}${r.defences && r.guard === 'on' ? `: ${Object.entries(r.defences).filter(([, v]) => v).map(([k]) => k).join(', ') || 'no defence'}` : ''}): ${r.ok ? 'OK' : 'FAILED'}`);
+  L.push(
+    `${r.scenario} (guard ${r.guard}${
+      r.defences && r.guard === 'on'
+        ? `: ${
+            Object.entries(r.defences)
+              .filter(([, v]) => v)
+              .map(([k]) => k)
+              .join(', ') || 'no defence'
+          }`
+        : ''
+    }): ${r.ok ? 'OK' : 'FAILED'}`,
+  );
   L.push(`  ${r.description}`);
   const t = r.timings;
-  L.push(`  lab ${r.lab.id} ${r.lab.subnet}; tickTime ${t.tickTimeMs} ms, meta session ${t.sessionTimeoutMs} ms, chunk timeout ${t.chunkTimeoutMs} ms, chunk session expires after ${t.chunkSessionExpireMs} ms`);
+  L.push(
+    `  lab ${r.lab.id} ${r.lab.subnet}; tickTime ${t.tickTimeMs} ms, meta session ${t.sessionTimeoutMs} ms, chunk timeout ${t.chunkTimeoutMs} ms, chunk session expires after ${t.chunkSessionExpireMs} ms`,
+  );
   if (r.error) L.push(`  stopped early: ${r.error}`);
   L.push('');
   L.push(`timeline${t0 !== null ? ' (T = the fault)' : ''}`);
@@ -122,14 +157,22 @@ export function formatResult(r: RunResult): string {
   const m = r.metrics;
   L.push('measured');
   if (r.fault) {
-    L.push(`  fault                ${r.fault.kind} on ${r.fault.node ?? '-'}; meta leader then: ${r.fault.leader ? `${r.fault.leader.node} (epoch ${hex(r.fault.leader.epoch)})` : 'none'}; lasted ${seconds((r.fault.endAt ?? r.endedAt) - r.fault.at)}`);
+    L.push(
+      `  fault                ${r.fault.kind} on ${r.fault.node ?? '-'}; meta leader then: ${r.fault.leader ? `${r.fault.leader.node} (epoch ${hex(r.fault.leader.epoch)})` : 'none'}; lasted ${seconds((r.fault.endAt ?? r.endedAt) - r.fault.at)}`,
+    );
     L.push(`  time to detect       ${m.detectMs === null ? '— (ZooKeeper kept naming the faulted leader)' : seconds(m.detectMs)}`);
-    L.push(`  time to fail over    ${m.failoverMs === null ? '— (no chunk served by a later leader)' : `${seconds(m.failoverMs)} (${m.failoverBy?.node ?? '?'}'s meta, epoch ${hex(m.failoverBy!.epoch)})`}`);
+    L.push(
+      `  time to fail over    ${m.failoverMs === null ? '— (no chunk served by a later leader)' : `${seconds(m.failoverMs)} (${m.failoverBy?.node ?? '?'}'s meta, epoch ${hex(m.failoverBy!.epoch)})`}`,
+    );
     L.push(`  first failed request ${m.firstErrorMs === null ? '—' : relative(r.fault.at + m.firstErrorMs, t0)}`);
-    L.push(`  unavailable          ${m.unavailableMs === null ? '—' : `${seconds(m.unavailableMs)} (no chunk request served from ${relative(m.unavailable!.from, t0)} to ${m.unavailable!.to === null ? 'the end' : relative(m.unavailable!.to, t0)})`}`);
+    L.push(
+      `  unavailable          ${m.unavailableMs === null ? '—' : `${seconds(m.unavailableMs)} (no chunk request served from ${relative(m.unavailable!.from, t0)} to ${m.unavailable!.to === null ? 'the end' : relative(m.unavailable!.to, t0)})`}`,
+    );
     L.push(`  terms after fault    ${m.newTerms}`);
   }
-  L.push(`  overlapping leaders  ${m.maxLeaders > 1 ? `${m.maxLeaders} metas acted as leader at once, ${seconds(m.overlapMs)} in all` : 'none (at most one meta acted as leader)'}`);
+  L.push(
+    `  overlapping leaders  ${m.maxLeaders > 1 ? `${m.maxLeaders} metas acted as leader at once, ${seconds(m.overlapMs)} in all` : 'none (at most one meta acted as leader)'}`,
+  );
   L.push(`  requests             ${m.requests.ok} served, ${m.requests.failed} failed; ${m.acknowledged} acknowledged writes`);
   L.push('');
   L.push('safety');

@@ -21,7 +21,17 @@ import { Lab } from '../lab.ts';
 import type { NetFault } from '../netfaults.ts';
 import type { Node } from '../node.ts';
 import { captureServers, checkKeepDir, writeBundle, writeRecord, type Captures } from './bundle.ts';
-import { checkExpectations, checkSafety, measure, readZkHistory, type Check, type ExpectationResult, type FaultInfo, type Metrics, type RunData } from './checkers.ts';
+import {
+  checkExpectations,
+  checkSafety,
+  measure,
+  readZkHistory,
+  type Check,
+  type ExpectationResult,
+  type FaultInfo,
+  type Metrics,
+  type RunData,
+} from './checkers.ts';
 import { backingPath, Observer, type Sample } from './observer.ts';
 import { expectationsFor, type Fact, type Fault, type NodeSel, type Scenario, type Step, type StepKind } from './spec.ts';
 import { describeSample, timeline, type TimelineEntry } from './report.ts';
@@ -136,7 +146,8 @@ class Run {
 
   /** Throws once the run's abort signal fired (checked by every wait of a step). */
   checkAborted(): void {
-    if (this.signal?.aborted) throw new RunAbortedError(this.steps.length ? `step ${this.steps.length} (${this.steps[this.steps.length - 1]!.do})` : 'the start');
+    if (this.signal?.aborted)
+      throw new RunAbortedError(this.steps.length ? `step ${this.steps.length} (${this.steps[this.steps.length - 1]!.do})` : 'the start');
   }
 
   /** A pause that ends at once when the run is aborted. */
@@ -215,7 +226,10 @@ class Run {
           const held = await this.until(step.fact, step.timeoutMs ?? 30_000);
           if (!held) {
             if (step.else === 'continue') rec.continued = true;
-            else throw new LabError(`step ${index + 1} (until ${step.fact}): not within ${step.timeoutMs ?? 30_000} ms; the observer saw: ${describeSample(this.obs.latest(), this.fault?.at)}`);
+            else
+              throw new LabError(
+                `step ${index + 1} (until ${step.fact}): not within ${step.timeoutMs ?? 30_000} ms; the observer saw: ${describeSample(this.obs.latest(), this.fault?.at)}`,
+              );
           }
           rec.detail = `until ${step.fact}: ${held ? `held after ${Date.now() - at} ms` : `not within ${step.timeoutMs ?? 30_000} ms, continued`}`;
           break;
@@ -261,7 +275,9 @@ class Run {
     }
     this.observer = new Observer(cl);
     this.observer.start();
-    say(`start: the services (meta, chunk, scavenger on ${cl.nodes.map((n) => n.name).join(', ')})${step.metaLeader ? `, ${step.metaLeader}'s meta first` : ''}`);
+    say(
+      `start: the services (meta, chunk, scavenger on ${cl.nodes.map((n) => n.name).join(', ')})${step.metaLeader ? `, ${step.metaLeader}'s meta first` : ''}`,
+    );
     await cl.startServices(step.metaLeader ? { metaFirst: step.metaLeader } : {});
     const zk = await cl.ensemble.leaderId();
     say(`start: ZooKeeper's leader is server ${zk} (${this.lab.node(zk).name}); services up`);
@@ -329,7 +345,10 @@ class Run {
       case 'chunks-expired':
         return others.length > 0 && others.every((n) => this.chunkEvents(n).some(({ e }) => e.ev === 'state' && e.state === 'expired' && e.at >= this.since()));
       case 'chunks-timed-out':
-        return others.length > 0 && others.every((n) => this.chunkEvents(n).some(({ e }) => e.ev === 'request' && !e.ok && e.error === 'ETimedOut' && e.at >= this.since()));
+        return (
+          others.length > 0 &&
+          others.every((n) => this.chunkEvents(n).some(({ e }) => e.ev === 'request' && !e.ok && e.error === 'ETimedOut' && e.at >= this.since()))
+        );
       case 'zk-dropped':
         return !!f?.node && this.obs.drops.some((d) => d.peer === f.node && d.at >= this.since() - 1000);
       case 'meta-in-D':
@@ -369,7 +388,13 @@ class Run {
           const id = n.index;
           if (fault.kind === 'kill') {
             await cl.ensemble.kill(id);
-            inj = { name: label, fault, nodes: [n], describe: `kill -9 of ${n.name}'s ZooKeeper server`, undo: () => cl.ensemble.startServer(id, { waitMs: 60_000 }) };
+            inj = {
+              name: label,
+              fault,
+              nodes: [n],
+              describe: `kill -9 of ${n.name}'s ZooKeeper server`,
+              undo: () => cl.ensemble.startServer(id, { waitMs: 60_000 }),
+            };
           } else {
             await cl.ensemble.pause(id);
             inj = { name: label, fault, nodes: [n], describe: `SIGSTOP of ${n.name}'s ZooKeeper server`, undo: () => cl.ensemble.resume(id) };
@@ -384,7 +409,10 @@ class Run {
           lab.signal(p.pid, 'SIGKILL');
           const service = fault.service;
           inj = {
-            name: label, fault, nodes: [n], describe: `kill -9 of ${n.name}'s ${service} (pid ${p.pid})`,
+            name: label,
+            fault,
+            nodes: [n],
+            describe: `kill -9 of ${n.name}'s ${service} (pid ${p.pid})`,
             undo: async () => {
               await s.launcher.waitExit(15_000).catch(() => undefined);
               await cl.start(n, service);
@@ -394,7 +422,10 @@ class Run {
           await p.stop();
           lab.events.push({ at: Date.now(), kind: 'process', action: 'SIGSTOP', target: n.name, detail: { pid: p.pid, service: fault.service } });
           inj = {
-            name: label, fault, nodes: [n], describe: `SIGSTOP of ${n.name}'s ${fault.service} (pid ${p.pid})`,
+            name: label,
+            fault,
+            nodes: [n],
+            describe: `SIGSTOP of ${n.name}'s ${fault.service} (pid ${p.pid})`,
             undo: async () => {
               await p.cont();
               lab.events.push({ at: Date.now(), kind: 'process', action: 'SIGCONT', target: n.name, detail: { pid: p.pid, service: fault.service } });
@@ -407,9 +438,13 @@ class Run {
         const a = await this.resolve(fault.from, 'fault.from');
         const bs = fault.to === 'others' ? cl.nodes.filter((n) => n !== a) : [await this.resolve(fault.to, 'fault.to')];
         const made: NetFault[] = [];
-        for (const b of bs) made.push(await lab.net.cut(a, b, { ...(fault.port !== undefined ? { port: fault.port } : {}), ...(fault.oneWay ? { oneWay: true } : {}) }));
+        for (const b of bs)
+          made.push(await lab.net.cut(a, b, { ...(fault.port !== undefined ? { port: fault.port } : {}), ...(fault.oneWay ? { oneWay: true } : {}) }));
         inj = {
-          name: label, fault, nodes: [a], describe: `${a.name} cut ${fault.oneWay ? '→' : '↔'} ${bs.map((b) => b.name).join(', ')}${fault.port ? ` on port ${fault.port}` : ''}`,
+          name: label,
+          fault,
+          nodes: [a],
+          describe: `${a.name} cut ${fault.oneWay ? '→' : '↔'} ${bs.map((b) => b.name).join(', ')}${fault.port ? ` on port ${fault.port}` : ''}`,
           undo: async () => {
             for (const m of made) await lab.net.heal(m);
           },
@@ -419,7 +454,13 @@ class Run {
       case 'deaf': {
         const n = await this.resolve(fault.node, 'fault.node');
         const made = await lab.net.deaf(n, fault.port !== undefined ? { port: fault.port } : {});
-        inj = { name: label, fault, nodes: [n], describe: `${n.name} deaf${fault.port ? ` on port ${fault.port}` : ''} (its answers dropped)`, undo: async () => void (await lab.net.heal(made)) };
+        inj = {
+          name: label,
+          fault,
+          nodes: [n],
+          describe: `${n.name} deaf${fault.port ? ` on port ${fault.port}` : ''} (its answers dropped)`,
+          undo: async () => void (await lab.net.heal(made)),
+        };
         break;
       }
       case 'isolate': {
@@ -480,7 +521,9 @@ class Run {
       await this.cl.restartNode(n, 90_000);
     }
     this.repairedAt = Date.now();
-    say(`reboot ${n.name}: ${r.killed.length} process(es) killed, ${r.released} disk request(s) failed${restart ? '; ZooKeeper and the services started again' : ''}`);
+    say(
+      `reboot ${n.name}: ${r.killed.length} process(es) killed, ${r.released} disk request(s) failed${restart ? '; ZooKeeper and the services started again' : ''}`,
+    );
   }
 
   private async endSession(sel: NodeSel, say: (d: string) => void, index: number): Promise<void> {
@@ -495,7 +538,13 @@ class Run {
       return;
     }
     const r = await this.cl.endMetaSession(n);
-    this.lab.events.push({ at: Date.now(), kind: 'zookeeper', action: 'end-session', target: n.name, detail: { outcome: r.outcome, confirmedBy: r.confirmedBy.length } });
+    this.lab.events.push({
+      at: Date.now(),
+      kind: 'zookeeper',
+      action: 'end-session',
+      target: n.name,
+      detail: { outcome: r.outcome, confirmedBy: r.confirmedBy.length },
+    });
     if (this.fault?.node === n.name) this.endFault();
     this.repairedAt = Date.now();
     say(`end-session ${n.name}: its meta's session ended from outside (${r.outcome}, confirmed by ${r.confirmedBy.length} server(s))`);
@@ -539,7 +588,12 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   const run = new Run(
     lab,
     scenario,
-    { timings, guard, connectOrder: { ...scenario.cluster?.connectOrder, ...opts.cluster?.connectOrder }, dataWrites: opts.cluster?.dataWrites ?? scenario.cluster?.dataWrites ?? 'async' },
+    {
+      timings,
+      guard,
+      connectOrder: { ...scenario.cluster?.connectOrder, ...opts.cluster?.connectOrder },
+      dataWrites: opts.cluster?.dataWrites ?? scenario.cluster?.dataWrites ?? 'async',
+    },
     emit,
     opts.statusEveryMs ?? 1000,
     opts.signal,
@@ -579,8 +633,15 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     captures = await captureServers(cl);
     const history = await readZkHistory(cl.ensemble.servers.map((s) => backingPath(lab.node(s.id), s.dataDir)));
     const data: RunData = {
-      timings, samples: run.observer?.samples ?? [], drops: run.observer?.drops ?? [], services: cl.history,
-      fault: run.fault, repairedAt: run.repairedAt, history, finalJournal, endedAt,
+      timings,
+      samples: run.observer?.samples ?? [],
+      drops: run.observer?.drops ?? [],
+      services: cl.history,
+      fault: run.fault,
+      repairedAt: run.repairedAt,
+      history,
+      finalJournal,
+      endedAt,
     };
     const metrics = measure(data);
     const safety = checkSafety(data);
@@ -608,8 +669,14 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       mkdirSync(opts.keep, { recursive: true });
       const bundle = await writeBundle(cl, opts.keep, captures);
       const injections = writeRecord(opts.keep, 'injections.json', {
-        scenario: scenario.name, guard: result.guard, lab: result.lab, fault: run.fault, steps: run.steps, events: lab.events,
-        drops: data.drops, claims: history.claims,
+        scenario: scenario.name,
+        guard: result.guard,
+        lab: result.lab,
+        fault: run.fault,
+        steps: run.steps,
+        events: lab.events,
+        drops: data.drops,
+        claims: history.claims,
       });
       const observer = writeRecord(opts.keep, 'observer.json', { samples: data.samples });
       result.kept = { bundle, injections, observer, result: join(opts.keep, 'result.json') };

@@ -43,7 +43,18 @@ export type FaultKind = Fault['kind'];
  * - late-write-refused: a meta's late write of a term that ended was refused by ZooKeeper;
  * - zk-quorum: ZooKeeper has a leader.
  */
-export const FACTS = ['served', 'recovered', 'failover', 'leader-changed', 'chunks-expired', 'chunks-timed-out', 'zk-dropped', 'meta-in-D', 'late-write-refused', 'zk-quorum'] as const;
+export const FACTS = [
+  'served',
+  'recovered',
+  'failover',
+  'leader-changed',
+  'chunks-expired',
+  'chunks-timed-out',
+  'zk-dropped',
+  'meta-in-D',
+  'late-write-refused',
+  'zk-quorum',
+] as const;
 export type Fact = (typeof FACTS)[number];
 
 export type Step =
@@ -97,8 +108,18 @@ export interface Expectations {
 }
 
 export const EXPECTATION_KEYS: readonly (keyof Expectations)[] = [
-  'failoverWithinMs', 'noFailoverDuringFault', 'noFailover', 'newTerms', 'faultedLeaderKept', 'zkDropped', 'zkQuorumKept',
-  'chunksTimedOut', 'chunksExpired', 'recovered', 'metaInD', 'lateWriteRefused',
+  'failoverWithinMs',
+  'noFailoverDuringFault',
+  'noFailover',
+  'newTerms',
+  'faultedLeaderKept',
+  'zkDropped',
+  'zkQuorumKept',
+  'chunksTimedOut',
+  'chunksExpired',
+  'recovered',
+  'metaInD',
+  'lateWriteRefused',
 ];
 
 export interface Scenario {
@@ -173,7 +194,8 @@ class Checker {
 
   oneOf<T extends string>(v: unknown, field: string, allowed: readonly T[], optional = false): T | undefined {
     if (v === undefined && optional) return undefined;
-    if (typeof v !== 'string' || !allowed.includes(v as T)) this.fail(field, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`);
+    if (typeof v !== 'string' || !allowed.includes(v as T))
+      this.fail(field, `expected one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${describe(v)}`);
     return v as T;
   }
 
@@ -190,10 +212,15 @@ function describe(v: unknown): string {
 }
 
 function checkFault(c: Checker, v: unknown, f: string): Fault {
-  const kind = c.oneOf(c.object(v, f, ['kind', 'node', 'ops', 'path', 'ms', 'errno', 'service', 'from', 'to', 'port', 'oneWay', 'percent']).kind, `${f}.kind`, FAULT_KINDS)!;
+  const kind = c.oneOf(
+    c.object(v, f, ['kind', 'node', 'ops', 'path', 'ms', 'errno', 'service', 'from', 'to', 'port', 'oneWay', 'percent']).kind,
+    `${f}.kind`,
+    FAULT_KINDS,
+  )!;
   const o = v as Record<string, unknown>;
   const allow = (keys: string[]): void => {
-    for (const k of Object.keys(o)) if (k !== 'kind' && !keys.includes(k)) c.fail(`${f}.${k}`, `not a field of a ${kind} fault (its fields: ${keys.join(', ')})`);
+    for (const k of Object.keys(o))
+      if (k !== 'kind' && !keys.includes(k)) c.fail(`${f}.${k}`, `not a field of a ${kind} fault (its fields: ${keys.join(', ')})`);
   };
   const scope = (): { ops?: OpClassName[]; path?: string } => {
     const out: { ops?: OpClassName[]; path?: string } = {};
@@ -213,7 +240,12 @@ function checkFault(c: Checker, v: unknown, f: string): Fault {
       return { kind, node: c.node(o.node, `${f}.node`), ms: c.int(o.ms, `${f}.ms`, 1, 600_000)!, ...scope() };
     case 'disk-error':
       allow(['node', 'errno', 'ops', 'path']);
-      return { kind, node: c.node(o.node, `${f}.node`), ...(o.errno !== undefined ? { errno: c.oneOf(o.errno, `${f}.errno`, ['EIO', 'ENOSPC'])! } : {}), ...scope() };
+      return {
+        kind,
+        node: c.node(o.node, `${f}.node`),
+        ...(o.errno !== undefined ? { errno: c.oneOf(o.errno, `${f}.errno`, ['EIO', 'ENOSPC'])! } : {}),
+        ...scope(),
+      };
     case 'kill':
     case 'pause':
       allow(['node', 'service']);
@@ -221,7 +253,9 @@ function checkFault(c: Checker, v: unknown, f: string): Fault {
     case 'cut':
       allow(['from', 'to', 'port', 'oneWay']);
       return {
-        kind, from: c.node(o.from, `${f}.from`), to: c.node(o.to, `${f}.to`, ['others']),
+        kind,
+        from: c.node(o.from, `${f}.from`),
+        to: c.node(o.to, `${f}.to`, ['others']),
         ...(o.port !== undefined ? { port: c.int(o.port, `${f}.port`, 1, 65535)! } : {}),
         ...(o.oneWay !== undefined ? { oneWay: c.bool(o.oneWay, `${f}.oneWay`)! } : {}),
       };
@@ -238,10 +272,15 @@ function checkFault(c: Checker, v: unknown, f: string): Fault {
 }
 
 function checkStep(c: Checker, v: unknown, f: string, i: number, names: Set<string>): Step {
-  const kind = c.oneOf(c.object(v, f, ['do', 'metaLeader', 'zkLeaderNot', 'ms', 'fact', 'timeoutMs', 'else', 'fault', 'name', 'node', 'restart', 'note']).do, `${f}.do`, STEP_KINDS)!;
+  const kind = c.oneOf(
+    c.object(v, f, ['do', 'metaLeader', 'zkLeaderNot', 'ms', 'fact', 'timeoutMs', 'else', 'fault', 'name', 'node', 'restart', 'note']).do,
+    `${f}.do`,
+    STEP_KINDS,
+  )!;
   const o = v as Record<string, unknown>;
   const allow = (keys: string[]): void => {
-    for (const k of Object.keys(o)) if (k !== 'do' && !keys.includes(k)) c.fail(`${f}.${k}`, `not a field of a "${kind}" step (its fields: ${keys.join(', ') || 'none'})`);
+    for (const k of Object.keys(o))
+      if (k !== 'do' && !keys.includes(k)) c.fail(`${f}.${k}`, `not a field of a "${kind}" step (its fields: ${keys.join(', ') || 'none'})`);
   };
   if (kind === 'start' && i !== 0) c.fail(`${f}.do`, 'only the first step starts the cluster');
   if (kind !== 'start' && i === 0) c.fail(`${f}.do`, 'the first step must be {"do": "start"}');
@@ -259,7 +298,8 @@ function checkStep(c: Checker, v: unknown, f: string, i: number, names: Set<stri
     case 'until':
       allow(['fact', 'timeoutMs', 'else']);
       return {
-        do: kind, fact: c.oneOf(o.fact, `${f}.fact`, FACTS)!,
+        do: kind,
+        fact: c.oneOf(o.fact, `${f}.fact`, FACTS)!,
         ...(o.timeoutMs !== undefined ? { timeoutMs: c.int(o.timeoutMs, `${f}.timeoutMs`, 1, 3_600_000)! } : {}),
         ...(o.else !== undefined ? { else: c.oneOf(o.else, `${f}.else`, ['fail', 'continue'] as const)! } : {}),
       };
@@ -294,7 +334,8 @@ const TIMING_SUM = /^\s*([a-zA-Z]+)\s*(?:\+\s*(\d+)\s*)?$/;
 
 function checkTimingSum(c: Checker, v: string, f: string): string {
   const m = TIMING_SUM.exec(v);
-  if (!m || !(m[1]! in DEFAULT_TIMINGS)) c.fail(f, `expected milliseconds or "<timing> + <ms>" with a timing of ${Object.keys(DEFAULT_TIMINGS).join(', ')}, got ${describe(v)}`);
+  if (!m || !(m[1]! in DEFAULT_TIMINGS))
+    c.fail(f, `expected milliseconds or "<timing> + <ms>" with a timing of ${Object.keys(DEFAULT_TIMINGS).join(', ')}, got ${describe(v)}`);
   return v;
 }
 
@@ -336,7 +377,11 @@ export function checkScenario(v: unknown, file: string | null = null, nodes = 3)
     const cl = c.object(o.cluster, 'cluster', ['connectOrder', 'dataWrites']);
     cluster = {};
     if (cl.connectOrder !== undefined) {
-      const co = c.object(cl.connectOrder, 'cluster.connectOrder', Array.from({ length: nodes }, (_x, i) => `node${i + 1}`));
+      const co = c.object(
+        cl.connectOrder,
+        'cluster.connectOrder',
+        Array.from({ length: nodes }, (_x, i) => `node${i + 1}`),
+      );
       cluster.connectOrder = {};
       for (const [k, x] of Object.entries(co)) cluster.connectOrder[k] = c.oneOf(x, `cluster.connectOrder.${k}`, ['own-first', 'others-first'] as const)!;
     }

@@ -20,7 +20,8 @@ before(() => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 const utc = TimeZone.parse('UTC');
-const hms = (s: number): string => `${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+const hms = (s: number): string =>
+  `${String(Math.floor(s / 3600)).padStart(2, '0')}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
 
 function write(root: string, rel: string, lines: string[]): void {
   const p = join(root, rel);
@@ -37,7 +38,13 @@ test('service sessions expired and error bursts are grouped per lane', async () 
   write(root, 'n3/zbs-chunkd.INFO', ['W0625 05:44:03.500000  12 meta_client.cc:88] Session expired']);
   const inv = await investigate({ root, tz: 'UTC', year: 2022 });
   const exp = inv.findings.filter((f) => f.kind === 'service-session-expired');
-  assert.deepEqual(exp.map((f) => [f.node, f.service, f.facts?.count]), [['n2', 'zbs-chunkd', 8], ['n3', 'zbs-chunkd', 1]]);
+  assert.deepEqual(
+    exp.map((f) => [f.node, f.service, f.facts?.count]),
+    [
+      ['n2', 'zbs-chunkd', 8],
+      ['n3', 'zbs-chunkd', 1],
+    ],
+  );
   const bursts = inv.findings.filter((f) => f.kind === 'error-burst');
   assert.equal(bursts.length, 1);
   assert.equal(bursts[0]!.facts?.count, 8);
@@ -46,10 +53,16 @@ test('service sessions expired and error bursts are grouped per lane', async () 
 });
 
 test('GNU stat listings carry their own offset; BSD ones use the zone', () => {
-  const gnu = parseStatListing([
-    '  File: /var/log/zbs/zbs-metad.INFO', '  Size: 1', 'Access: 2022-06-28 15:56:28.000000000 +0800',
-    'Modify: 2022-06-25 05:43:24.123456789 +0800', 'Change: 2022-06-28 15:56:30.000000000 +0800',
-  ].join('\n'), utc);
+  const gnu = parseStatListing(
+    [
+      '  File: /var/log/zbs/zbs-metad.INFO',
+      '  Size: 1',
+      'Access: 2022-06-28 15:56:28.000000000 +0800',
+      'Modify: 2022-06-25 05:43:24.123456789 +0800',
+      'Change: 2022-06-28 15:56:30.000000000 +0800',
+    ].join('\n'),
+    utc,
+  );
   assert.equal(gnu.length, 1);
   assert.equal(gnu[0]!.path, '/var/log/zbs/zbs-metad.INFO');
   assert.equal(new Date(gnu[0]!.mtime).toISOString(), '2022-06-24T21:43:24.123Z');
@@ -58,11 +71,17 @@ test('GNU stat listings carry their own offset; BSD ones use the zone', () => {
 });
 
 test('srvr, mntr and dump captures are parsed', () => {
-  const srvr = parseCapture('srvr', 'Zookeeper version: 3.8.0-abc, built on 2024\nLatency min/avg/max: 0/0.5/3\nReceived: 10\nSent: 9\nConnections: 1\nOutstanding: 0\nZxid: 0x200000011\nMode: follower\nNode count: 32672\n');
+  const srvr = parseCapture(
+    'srvr',
+    'Zookeeper version: 3.8.0-abc, built on 2024\nLatency min/avg/max: 0/0.5/3\nReceived: 10\nSent: 9\nConnections: 1\nOutstanding: 0\nZxid: 0x200000011\nMode: follower\nNode count: 32672\n',
+  );
   assert.deepEqual([srvr.mode, srvr.zxid, srvr.nodeCount, srvr.version], ['follower', '0x200000011', 32672, '3.8.0-abc']);
   const mntr = parseCapture('mntr', 'zk_version\t3.8.0-x, built\nzk_server_state\tleader\nzk_znode_count\t32689\nzk_ephemerals_count\t9\n');
   assert.deepEqual([mntr.mode, mntr.nodeCount, mntr.ephemerals], ['leader', 32689, 9]);
-  const dump = parseCapture('dump', 'SessionTracker dump:\nGlobal Sessions(1):\n0x20000031a22e220\t6000ms\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x20000031a22e220:\n\t/zbs/meta/__mj_cluster/10.1.88.101:10100\n\t/zbs/meta/__mj_j/0000000000d9e955/0000000000d9eac2\n');
+  const dump = parseCapture(
+    'dump',
+    'SessionTracker dump:\nGlobal Sessions(1):\n0x20000031a22e220\t6000ms\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x20000031a22e220:\n\t/zbs/meta/__mj_cluster/10.1.88.101:10100\n\t/zbs/meta/__mj_j/0000000000d9e955/0000000000d9eac2\n',
+  );
   assert.deepEqual(dump.sessions, { '0x20000031a22e220': ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_j/0000000000d9e955/0000000000d9eac2'] });
 });
 
@@ -81,7 +100,13 @@ test('topology from zoo.cfg, myid, a dump capture and bundle.json ports', async 
   assert.equal(inv.topology.addresses['10.9.0.1'], 'a');
   assert.equal(inv.topology.addresses['10.9.0.2'], 'b');
   const calls = inv.findings.filter((f) => f.kind === 'failed-calls');
-  assert.deepEqual(calls.map((c) => [c.facts?.remoteNode, c.facts?.remoteRole, c.facts?.error]), [['a', 'meta', 'ETimedOut'], ['a', 'chunk', 'ECONNREFUSED']]);
+  assert.deepEqual(
+    calls.map((c) => [c.facts?.remoteNode, c.facts?.remoteRole, c.facts?.error]),
+    [
+      ['a', 'meta', 'ETimedOut'],
+      ['a', 'chunk', 'ECONNREFUSED'],
+    ],
+  );
 });
 
 /**
@@ -89,10 +114,14 @@ test('topology from zoo.cfg, myid, a dump capture and bundle.json ports', async 
  * node2 time out against node1's meta at the given seconds. `zk` adds lines to the survivors'
  * ZooKeeper logs (null: the bundle has none of their logs); `chunkExtra` to node2's chunk log.
  */
-async function silentLeaderBundle(name: string, opts: { failAt: number[]; zk: { node: number; at: number; msg: string }[] | null; chunkExtra?: { at: number; line: string }[] }): Promise<Awaited<ReturnType<typeof investigate>>> {
+async function silentLeaderBundle(
+  name: string,
+  opts: { failAt: number[]; zk: { node: number; at: number; msg: string }[] | null; chunkExtra?: { at: number; line: string }[] },
+): Promise<Awaited<ReturnType<typeof investigate>>> {
   const root = join(dir, name);
   const t0 = 5 * 3600;
-  const zk = (node: number, s: number, msg: string): string => `2022-06-25 ${hms(s)},000 [myid:${node}] - INFO  [QuorumPeer[myid=${node}]/10.1.88.10${node}:2181:X@1] - ${msg}`;
+  const zk = (node: number, s: number, msg: string): string =>
+    `2022-06-25 ${hms(s)},000 [myid:${node}] - INFO  [QuorumPeer[myid=${node}]/10.1.88.10${node}:2181:X@1] - ${msg}`;
   const n1: string[] = [zk(1, t0, 'LEADING')];
   for (let s = 1; s < 40; s++) n1.push(zk(1, t0 + s, 'tick'));
   n1.push(zk(1, t0 + 3600, 'back'));
@@ -102,29 +131,49 @@ async function silentLeaderBundle(name: string, opts: { failAt: number[]; zk: { 
       const lines: { at: number; text: string }[] = [{ at: t0, text: zk(node, t0, 'FOLLOWING') }];
       for (let s = 5; s < 3700; s += 5) lines.push({ at: t0 + s, text: zk(node, t0 + s, 'tick') });
       for (const l of opts.zk.filter((x) => x.node === node)) lines.push({ at: t0 + l.at, text: zk(node, t0 + l.at, l.msg) });
-      write(root, `node${node}/zookeeper.log`, lines.sort((a, b) => a.at - b.at).map((l) => l.text));
+      write(
+        root,
+        `node${node}/zookeeper.log`,
+        lines.sort((a, b) => a.at - b.at).map((l) => l.text),
+      );
     }
   }
   const chunk: { at: number; line: string }[] = [];
   for (let s = 0; s < 3700; s += 5) chunk.push({ at: s, line: 'I0625 HMS.000000  1 c.cc:1] chunk alive' });
-  for (const [k, at] of opts.failAt.entries()) chunk.push({ at, line: `W0625 HMS.000000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:5${k % 10}-->10.1.88.101:10100` });
+  for (const [k, at] of opts.failAt.entries())
+    chunk.push({ at, line: `W0625 HMS.000000  1 c.cc:1] [ETimedOut] x socket: 10.1.88.102:5${k % 10}-->10.1.88.101:10100` });
   chunk.push(...(opts.chunkExtra ?? []));
-  write(root, 'node2/zbs-chunkd.INFO', chunk.sort((a, b) => a.at - b.at).map((c) => c.line.replace('HMS', hms(t0 + c.at))));
+  write(
+    root,
+    'node2/zbs-chunkd.INFO',
+    chunk.sort((a, b) => a.at - b.at).map((c) => c.line.replace('HMS', hms(t0 + c.at))),
+  );
   write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_cluster/10.1.88.102:10100']);
   const inv = await investigate({ root, tz: 'UTC' });
-  assert.ok(inv.findings.some((f) => f.kind === 'silence' && f.node === 'node1'), 'node1 is silent');
-  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'), 'the failures are found');
+  assert.ok(
+    inv.findings.some((f) => f.kind === 'silence' && f.node === 'node1'),
+    'node1 is silent',
+  );
+  assert.ok(
+    inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'),
+    'the failures are found',
+  );
   return inv;
 }
 
 const gray = (inv: Awaited<ReturnType<typeof investigate>>) => inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure');
 const failing = [100, 160, 220, 280, 340];
 
-test('the hung node was ZooKeeper\'s leader: the others elect a new one, clients still fail: still a gray failure', async () => {
+test("the hung node was ZooKeeper's leader: the others elect a new one, clients still fail: still a gray failure", async () => {
   const inv = await silentLeaderBundle('zk-reelected', {
     failAt: failing,
-    zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }, { node: 2, at: 43, msg: 'LEADING' }, { node: 3, at: 43, msg: 'FOLLOWING' },
-      { node: 2, at: 44, msg: 'Have quorum of supporters, sids: [[2, 3]]; starting up and setting last processed zxid: 0x200000000' }],
+    zk: [
+      { node: 2, at: 42, msg: 'LOOKING' },
+      { node: 3, at: 42, msg: 'LOOKING' },
+      { node: 2, at: 43, msg: 'LEADING' },
+      { node: 3, at: 43, msg: 'FOLLOWING' },
+      { node: 2, at: 44, msg: 'Have quorum of supporters, sids: [[2, 3]]; starting up and setting last processed zxid: 0x200000000' },
+    ],
   });
   const g = gray(inv);
   assert.equal(g.length, 1, JSON.stringify(inv.verdicts.map((v) => v.title)));
@@ -138,19 +187,30 @@ test('the hung node was ZooKeeper\'s leader: the others elect a new one, clients
 });
 
 test('a ZooKeeper outage is no gray failure of the meta leader: the others left without a quorum', async () => {
-  const inv = await silentLeaderBundle('zk-lost', { failAt: failing, zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }] });
-  assert.deepEqual(gray(inv), []);
-});
-
-test('a ZooKeeper outage is no gray failure of the meta leader: the failures end with ZooKeeper\'s election', async () => {
-  const inv = await silentLeaderBundle('zk-failures-then-election', {
+  const inv = await silentLeaderBundle('zk-lost', {
     failAt: failing,
-    zk: [{ node: 2, at: 42, msg: 'LOOKING' }, { node: 3, at: 42, msg: 'LOOKING' }, { node: 2, at: 400, msg: 'LEADING' }, { node: 3, at: 400, msg: 'FOLLOWING' }],
+    zk: [
+      { node: 2, at: 42, msg: 'LOOKING' },
+      { node: 3, at: 42, msg: 'LOOKING' },
+    ],
   });
   assert.deepEqual(gray(inv), []);
 });
 
-test('a ZooKeeper outage is no gray failure of the meta leader: the clients\' own sessions expire, no ZooKeeper log says otherwise', async () => {
+test("a ZooKeeper outage is no gray failure of the meta leader: the failures end with ZooKeeper's election", async () => {
+  const inv = await silentLeaderBundle('zk-failures-then-election', {
+    failAt: failing,
+    zk: [
+      { node: 2, at: 42, msg: 'LOOKING' },
+      { node: 3, at: 42, msg: 'LOOKING' },
+      { node: 2, at: 400, msg: 'LEADING' },
+      { node: 3, at: 400, msg: 'FOLLOWING' },
+    ],
+  });
+  assert.deepEqual(gray(inv), []);
+});
+
+test("a ZooKeeper outage is no gray failure of the meta leader: the clients' own sessions expire, no ZooKeeper log says otherwise", async () => {
   const expired = failing.map((at) => ({ at: at + 1, line: 'E0625 HMS.000000  1 zk_client.cc:9] [SESSION]: Session expired' }));
   const inv = await silentLeaderBundle('zk-sessions-expire', { failAt: failing, zk: null, chunkExtra: expired });
   assert.ok(inv.findings.some((f) => f.kind === 'service-session-expired' && f.node === 'node2'));
@@ -199,11 +259,17 @@ function hungServiceBundle(root: string, failures: number, spacingS: number): vo
   for (const node of [2, 3]) {
     const chunk: string[] = [];
     for (let k = 0; k < failures; k++) {
-      chunk.push(`W0625 ${hms(t0 + 60 + k * spacingS)}.000000  3 zbs_client.cc:641] [ETimedOut]: ProtoAsyncClient meet timeout: expect timeout ms: 10000 socket: 10.1.88.10${node}:5682${k % 10}-->10.1.88.101:10100`);
+      chunk.push(
+        `W0625 ${hms(t0 + 60 + k * spacingS)}.000000  3 zbs_client.cc:641] [ETimedOut]: ProtoAsyncClient meet timeout: expect timeout ms: 10000 socket: 10.1.88.10${node}:5682${k % 10}-->10.1.88.101:10100`,
+      );
     }
     write(root, `node${node}/zbs-chunkd.INFO`, chunk);
   }
-  write(root, '_c/members.txt', ['/zbs/meta/__mj_cluster/10.1.88.101:10100', '/zbs/meta/__mj_cluster/10.1.88.102:10100', '/zbs/meta/__mj_cluster/10.1.88.103:10100']);
+  write(root, '_c/members.txt', [
+    '/zbs/meta/__mj_cluster/10.1.88.101:10100',
+    '/zbs/meta/__mj_cluster/10.1.88.102:10100',
+    '/zbs/meta/__mj_cluster/10.1.88.103:10100',
+  ]);
 }
 
 test('a hung leader service on a node that keeps logging is still a gray failure', async () => {
@@ -222,7 +288,10 @@ test('a short burst of failures against a node that keeps logging is no verdict'
   const root = join(dir, 'blip');
   hungServiceBundle(root, 3, 5);
   const inv = await investigate({ root, tz: 'UTC' });
-  assert.ok(inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'), 'the failures are found');
+  assert.ok(
+    inv.findings.some((f) => f.kind === 'failed-calls' && f.facts?.remoteNode === 'node1'),
+    'the failures are found',
+  );
   assert.equal(inv.verdicts.filter((v) => v.facts?.verdict === 'gray-failure').length, 0);
 });
 

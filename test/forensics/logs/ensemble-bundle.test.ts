@@ -138,8 +138,16 @@ test('after the resume the follower goes LOOKING, finds the leader again and re-
   const sync = inv.findings.find((f) => f.kind === 'quorum-sync' && f.node === `node${follower}` && f.from >= t.pause! && f.from <= t.kill!);
   assert.ok(sync, 'a learner-side sync after rejoining');
   assert.ok(['DIFF', 'SNAP', 'TRUNC'].includes(String(sync.facts?.type)));
-  const leaderSide = inv.findings.find((f) => f.kind === 'quorum-sync' && f.node === `node${leader}` && f.facts?.peer === `node${follower}` && f.from >= t.pause! && f.from <= t.kill!);
-  assert.ok(leaderSide, `the leader logs which sync it sent the follower: ${inv.findings.filter((f) => f.kind === 'quorum-sync').map((f) => f.title).join(' | ')}`);
+  const leaderSide = inv.findings.find(
+    (f) => f.kind === 'quorum-sync' && f.node === `node${leader}` && f.facts?.peer === `node${follower}` && f.from >= t.pause! && f.from <= t.kill!,
+  );
+  assert.ok(
+    leaderSide,
+    `the leader logs which sync it sent the follower: ${inv.findings
+      .filter((f) => f.kind === 'quorum-sync')
+      .map((f) => f.title)
+      .join(' | ')}`,
+  );
 });
 
 test('the leader is killed: a new leader is elected among the others, after the kill', () => {

@@ -23,7 +23,10 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 /** The CLI; as an unprivileged user when asked (root reads everything, EACCES needs another uid). */
 function cli(args: string[], asNobody = false, input?: SpawnSyncOptions['stdio']): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-    cwd: repo, encoding: 'utf8', ...(asNobody && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}), ...(input ? { stdio: input } : {}),
+    cwd: repo,
+    encoding: 'utf8',
+    ...(asNobody && process.getuid?.() === 0 ? { uid: 65534, gid: 65534 } : {}),
+    ...(input ? { stdio: input } : {}),
   });
   return { status: r.status, stdout: String(r.stdout ?? ''), stderr: String(r.stderr ?? '') };
 }
@@ -38,7 +41,12 @@ function oneLine(r: { stderr: string }, path: RegExp | string): void {
 
 test('ENOENT, EISDIR, ENOTDIR and EACCES name the path, one line, exit 2', () => {
   const missing = join(dir, 'missing');
-  for (const args of [['investigate', missing], ['txnlog', 'dump', missing], ['snapshot', 'dump', missing], ['tree', missing]]) {
+  for (const args of [
+    ['investigate', missing],
+    ['txnlog', 'dump', missing],
+    ['snapshot', 'dump', missing],
+    ['tree', missing],
+  ]) {
     const r = cli(args);
     assert.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
     oneLine(r, missing);
@@ -152,12 +160,19 @@ test('discovery: loops cut, links read once, deep vendor layouts, rotations and 
   mkdirSync(deep, { recursive: true });
   writeFileSync(join(deep, 'zbs-chunkd.log.20220615-175901.3570'), 'I0625 05:43:20.000000  1 chunk.cc:1] chunk alive\n');
   writeFileSync(join(deep, 'zbs-chunkd.log.20220615-175901.3569.gz'), gzipSync('I0625 05:40:00.000000  1 chunk.cc:1] older\n'));
-  symlinkSync('..', join(deep, 'up'));                       // a loop back to an ancestor
+  symlinkSync('..', join(deep, 'up')); // a loop back to an ancestor
   symlinkSync(join(root, 'node2', 'zookeeper.log'), join(root, 'node2', 'zk-link.log')); // same file twice
   writeFileSync(join(root, 'node3', 'core.dump'), Buffer.alloc(2048, 0)); // binary
   const inv = await investigate({ root });
   const reasons = inv.skipped.map((s) => `${s.rel}:${s.reason}`).sort();
-  assert.deepEqual(reasons, ['node1/scvm_logs/zbs-chunk/up:symlink-loop', 'node2/zookeeper.log:duplicate', 'node3/core.dump:binary'].sort((a, b) => a.localeCompare(b)).map((x) => x).sort(), JSON.stringify(inv.skipped));
+  assert.deepEqual(
+    reasons,
+    ['node1/scvm_logs/zbs-chunk/up:symlink-loop', 'node2/zookeeper.log:duplicate', 'node3/core.dump:binary']
+      .sort((a, b) => a.localeCompare(b))
+      .map((x) => x)
+      .sort(),
+    JSON.stringify(inv.skipped),
+  );
   const deepFile = inv.files.find((f) => f.file === 'node1/scvm_logs/zbs-chunk/zbs-chunkd.log.20220615-175901.3570');
   assert.equal(deepFile?.service, 'zbs-chunkd');
   assert.equal(deepFile?.year, 2022);

@@ -21,8 +21,18 @@ before(async () => {
   assert.ok(existsSync(CHROMIUM), 'Debian chromium is needed: apt-get install -y chromium');
   dir = mkdtempSync(join(tmpdir(), 'zkw-html-'));
   browser = await chromium.launch({
-    executablePath: CHROMIUM, timeout: 60_000,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    executablePath: CHROMIUM,
+    timeout: 60_000,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 after(async () => {
@@ -53,7 +63,10 @@ test('seed report: lanes, silence, marks; clicking a mark shows its lines; no ne
   // Click the quorum drop: its GOODBYE line appears in the details panel.
   await page.click('.mark[data-kind="quorum-member-dropped"]');
   const lines = await page.$$eval('#details pre.line', (ps) => ps.map((p) => p.textContent ?? ''));
-  assert.ok(lines.some((l) => l.includes('******* GOODBYE /10.1.88.101:55810 ********')), lines.join('\n'));
+  assert.ok(
+    lines.some((l) => l.includes('******* GOODBYE /10.1.88.101:55810 ********')),
+    lines.join('\n'),
+  );
   // Zoom in keeps the marks and narrows the range.
   const before = await page.textContent('#range');
   await page.click('#zin');
@@ -68,25 +81,36 @@ test('seed report: lanes, silence, marks; clicking a mark shows its lines; no ne
   // The on-call page: a findings table, a box for what was not read, a legend for every mark.
   const rows = await page.$$eval('table.findings tr[data-idx]', (trs) => trs.length);
   assert.ok(rows >= inv.verdicts.length + 3, `findings table rows: ${rows}`);
-  assert.match(await page.textContent('#unread') ?? '', /What was not read/);
+  assert.match((await page.textContent('#unread')) ?? '', /What was not read/);
   const legend = await page.$$eval('#legend span', (ss) => ss.map((x) => x.getAttribute('data-kind')));
   for (const k of [...kinds, 'cluster']) assert.ok(legend.includes(k), `legend has ${k}`);
   // Per-node filter: unticking node3 hides its lanes and rows.
   await page.click('input[data-node="node3"]');
   const lanes3 = await page.$$eval('g.lane', (gs) => gs.map((g) => g.getAttribute('data-lane')));
   assert.ok(!lanes3.some((l) => l?.startsWith('node3/')), lanes3.join(','));
-  assert.equal(await page.$$eval('table.findings tr[data-node="node3"]', (trs) => trs.filter((t) => (t as unknown as { style: { display: string } }).style.display !== 'none').length), 0);
+  assert.equal(
+    await page.$$eval(
+      'table.findings tr[data-node="node3"]',
+      (trs) => trs.filter((t) => (t as unknown as { style: { display: string } }).style.display !== 'none').length,
+    ),
+    0,
+  );
   await page.click('input[data-node="node3"]');
   // --since/--until: the view narrows to the window, marks outside it go.
   await page.fill('#since', '2022-06-25 05:43:00');
   await page.fill('#until', '2022-06-25 05:44:00');
   await page.click('#fapply');
-  assert.match(await page.textContent('#range') ?? '', /^2022-06-25 05:43:00 – 2022-06-25 05:44:00$/);
+  assert.match((await page.textContent('#range')) ?? '', /^2022-06-25 05:43:00 – 2022-06-25 05:44:00$/);
   assert.equal(await page.$$eval('.mark[data-kind="silence"]', (ms) => ms.length), 0);
   await page.click('#fclear');
   const shot = join(dir, 'investigate-report.png');
   await page.screenshot({ path: shot, fullPage: false });
-  assert.ok(readFileSync(shot).subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'the screenshot is a PNG');
+  assert.ok(
+    readFileSync(shot)
+      .subarray(0, 8)
+      .equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])),
+    'the screenshot is a PNG',
+  );
   if (process.env.ZKWARDEN_UPDATE_DOCS === '1') copyFileSync(shot, join(repo, 'docs', 'investigate-report.png'));
   assert.deepEqual(requests, [], 'the report is self-contained');
   await page.close();
@@ -106,13 +130,14 @@ test('no verdict is not green; nothing to judge says why; colliding marks cluste
   await page.waitForSelector('svg#timeline');
   const bg = await page.evaluate('getComputedStyle(document.getElementById("verdict-box")).backgroundColor');
   assert.notEqual(bg, 'rgb(241, 248, 241)', 'not the reassuring green');
-  assert.match(await page.textContent('#verdict-box') ?? '', /No verdict — nothing to judge/);
-  assert.match(await page.textContent('#unread') ?? '', /n1\/core — binary/);
+  assert.match((await page.textContent('#verdict-box')) ?? '', /No verdict — nothing to judge/);
+  assert.match((await page.textContent('#unread')) ?? '', /n1\/core — binary/);
   await page.close();
   // Many failures on one lane within a second, on an hour-long axis: one cluster mark.
   const many = join(dir, 'many');
   const lines: string[] = [];
-  for (let k = 0; k < 30; k++) lines.push(`W0625 05:00:${String(k).padStart(2, '0')}.000000  1 c.cc:1] [ETimedOut] x socket: 10.0.0.2:${5000 + k}-->10.0.0.${k + 10}:10100`);
+  for (let k = 0; k < 30; k++)
+    lines.push(`W0625 05:00:${String(k).padStart(2, '0')}.000000  1 c.cc:1] [ETimedOut] x socket: 10.0.0.2:${5000 + k}-->10.0.0.${k + 10}:10100`);
   lines.push('I0625 06:00:00.000000  1 c.cc:1] done');
   mkdirSync(join(many, 'n2'), { recursive: true });
   writeFileSync(join(many, 'n2', 'svc.INFO'), lines.join('\n') + '\n');
@@ -125,6 +150,6 @@ test('no verdict is not green; nothing to judge says why; colliding marks cluste
   const clusters = await p2.$$eval('.mark.cluster', (ms) => ms.map((m) => Number(m.getAttribute('data-count'))));
   assert.ok(clusters.length >= 1 && clusters.some((n) => n >= 10), `clusters: ${clusters.join(',')}`);
   await p2.click('.mark.cluster');
-  assert.match(await p2.textContent('#details') ?? '', /marks close together/);
+  assert.match((await p2.textContent('#details')) ?? '', /marks close together/);
   await p2.close();
 });

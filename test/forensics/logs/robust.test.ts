@@ -21,9 +21,19 @@ function zkLine(ts: string, level: string, msg: string, myid = '1'): string {
   return `${ts} [myid:${myid}] - ${level.padEnd(5)} [main:QuorumPeer@1] - ${msg}`;
 }
 
-async function collect(root: string, extra: Parameters<typeof investigate>[0] = {}): Promise<{ entries: Entry[]; inv: Awaited<ReturnType<typeof investigate>> }> {
+async function collect(
+  root: string,
+  extra: Parameters<typeof investigate>[0] = {},
+): Promise<{ entries: Entry[]; inv: Awaited<ReturnType<typeof investigate>> }> {
   const entries: Entry[] = [];
-  const inv = await investigate({ root, tz: 'UTC', ...extra, onBatch: (b) => { entries.push(...b); } });
+  const inv = await investigate({
+    root,
+    tz: 'UTC',
+    ...extra,
+    onBatch: (b) => {
+      entries.push(...b);
+    },
+  });
   return { entries, inv };
 }
 
@@ -38,32 +48,44 @@ test('garbage, binary, truncated gzip and mixed files never crash; every text li
   for (let i = 0; i < rnd.length; i++) rnd[i] = (i * 7919 + 13) & 0xff;
   writeFileSync(join(root, 'n1', 'core.bin'), rnd);
   // Text garbage with no timestamps, invalid UTF-8 and a huge line.
-  writeFileSync(join(root, 'n1', 'notes.txt'), Buffer.concat([
-    Buffer.from('hello\nworld \xff\xfe broken utf8\n', 'latin1'), Buffer.from('x'.repeat(3_000_000) + '\nlast line without newline'),
-  ]));
+  writeFileSync(
+    join(root, 'n1', 'notes.txt'),
+    Buffer.concat([Buffer.from('hello\nworld \xff\xfe broken utf8\n', 'latin1'), Buffer.from('x'.repeat(3_000_000) + '\nlast line without newline')]),
+  );
   // Truncated gzip: first half of a valid stream.
-  const gz = gzipSync(Buffer.from(Array.from({ length: 2000 }, (_, i) => `I0301 10:00:${String(i % 60).padStart(2, '0')}.000000  1 a.cc:1] line ${i}`).join('\n')));
+  const gz = gzipSync(
+    Buffer.from(Array.from({ length: 2000 }, (_, i) => `I0301 10:00:${String(i % 60).padStart(2, '0')}.000000  1 a.cc:1] line ${i}`).join('\n')),
+  );
   writeFileSync(join(root, 'n2', 'svc.log.1.gz'), gz.subarray(0, gz.length >> 1));
   // Mixed: glog, log4j, junk and a header-looking line with an impossible date, in one file.
-  writeFileSync(join(root, 'n2', 'mixed.log'), [
-    'junk before any header',
-    'I0301 10:00:05.000000  7 m.cc:3] glog line',
-    zkLine('2024-03-01 10:00:06,000', 'WARN', 'log4j line', '2'),
-    'E1399 99:99:99.000000  7 m.cc:3] not a real date',
-    '\u0000\u0001 control chars',
-    '2024-13-45 10:00:00,000 bad date',
-    '',
-  ].join('\n'));
+  writeFileSync(
+    join(root, 'n2', 'mixed.log'),
+    [
+      'junk before any header',
+      'I0301 10:00:05.000000  7 m.cc:3] glog line',
+      zkLine('2024-03-01 10:00:06,000', 'WARN', 'log4j line', '2'),
+      'E1399 99:99:99.000000  7 m.cc:3] not a real date',
+      '\u0000\u0001 control chars',
+      '2024-13-45 10:00:00,000 bad date',
+      '',
+    ].join('\n'),
+  );
   writeFileSync(join(root, 'n2', 'empty.log'), '');
   const { entries, inv } = await collect(root);
   const byFile = (f: string): Entry[] => entries.filter((e) => e.file === f);
   // notes.txt: 4 lines, all untimed text, all kept (the huge one too).
   const notes = byFile('n1/notes.txt');
-  assert.equal(notes.reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0), 4);
+  assert.equal(
+    notes.reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0),
+    4,
+  );
   assert.ok(notes.every((e) => Number.isNaN(e.ts) && e.fmt === 'text'));
   assert.ok(notes.some((e) => e.text.length === 3_000_000));
   // Binary: accounted as skipped, with the reason, not read.
-  assert.equal(inv.files.find((f) => f.file === 'n1/core.bin'), undefined);
+  assert.equal(
+    inv.files.find((f) => f.file === 'n1/core.bin'),
+    undefined,
+  );
   const bin = inv.skipped.find((f) => f.rel === 'n1/core.bin');
   assert.equal(bin?.reason, 'binary');
   // Truncated gzip: what inflated is kept, and the error names the file.
@@ -73,32 +95,42 @@ test('garbage, binary, truncated gzip and mixed files never crash; every text li
   assert.match(trunc.note ?? '', /n2\/svc\.log\.1\.gz: read stopped after \d+ bytes/);
   // Mixed: both formats parsed, junk kept; the leading junk line takes the first header's time.
   const mixed = byFile('n2/mixed.log');
-  assert.equal(mixed.reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0), 6);
+  assert.equal(
+    mixed.reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0),
+    6,
+  );
   assert.equal(mixed[0]!.text, 'junk before any header');
   assert.equal(mixed[0]!.inherited, true);
-  assert.deepEqual(mixed.filter((e) => e.fmt !== 'text').map((e) => e.fmt), ['glog', 'log4j']);
+  assert.deepEqual(
+    mixed.filter((e) => e.fmt !== 'text').map((e) => e.fmt),
+    ['glog', 'log4j'],
+  );
   const glogEntry = mixed.find((e) => e.fmt === 'glog')!;
   assert.deepEqual(glogEntry.more, undefined);
   const log4jEntry = mixed.find((e) => e.fmt === 'log4j')!;
   assert.deepEqual(log4jEntry.more, ['E1399 99:99:99.000000  7 m.cc:3] not a real date', '\u0000\u0001 control chars', '2024-13-45 10:00:00,000 bad date']);
   // The readable files add up.
   const total = inv.files.filter((f) => ['glog', 'log4j', 'text'].includes(f.kind)).reduce((n, f) => n + f.lines, 0);
-  assert.equal(entries.filter((e) => e.fmt !== 'mtime').reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0), total);
+  assert.equal(
+    entries.filter((e) => e.fmt !== 'mtime').reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0),
+    total,
+  );
 });
 
 test('rotated and gzipped files merge in time order; glog year from the file name, across New Year', async () => {
   const root = join(dir, 'rotated');
   mkdirSync(join(root, 'nodeA'), { recursive: true });
-  writeFileSync(join(root, 'nodeA', 'svc.log.20211231-235900.42.gz'), gzipSync(Buffer.from([
-    'I1231 23:59:58.000000  1 a.cc:1] old year',
-    'I0101 00:00:01.000000  1 a.cc:1] new year',
-  ].join('\n') + '\n')));
+  writeFileSync(
+    join(root, 'nodeA', 'svc.log.20211231-235900.42.gz'),
+    gzipSync(Buffer.from(['I1231 23:59:58.000000  1 a.cc:1] old year', 'I0101 00:00:01.000000  1 a.cc:1] new year'].join('\n') + '\n')),
+  );
   writeFileSync(join(root, 'nodeA', 'svc.log.20220101-000002.42'), 'I0101 00:00:02.500000  1 a.cc:1] next file\n');
   const { entries, inv } = await collect(root);
   const utc = TimeZone.parse('UTC');
-  assert.deepEqual(entries.map((e) => utc.format(e.ts, 3)), [
-    '2021-12-31 23:59:58.000', '2022-01-01 00:00:01.000', '2022-01-01 00:00:02.500',
-  ]);
+  assert.deepEqual(
+    entries.map((e) => utc.format(e.ts, 3)),
+    ['2021-12-31 23:59:58.000', '2022-01-01 00:00:01.000', '2022-01-01 00:00:02.500'],
+  );
   assert.match(inv.files[0]!.yearSource ?? '', /file name/);
 });
 
@@ -108,8 +140,21 @@ test('--node NAME=GLOB builds nodes from flat file lists; --year and --tz apply'
   writeFileSync(join(flat, 'a-meta.INFO'), 'I0625 05:43:23.800374  5366 nfs_server.cc:1115] a\n');
   writeFileSync(join(flat, 'b-meta.INFO'), 'W0625 05:43:20.000000  5366 nfs_server.cc:1115] b\n');
   const entries: Entry[] = [];
-  await investigate({ nodeSpecs: [{ name: 'alpha', glob: join(flat, 'a-*.INFO') }, { name: 'beta', glob: join(flat, 'b-*') }], year: 2022, tz: 'Asia/Shanghai', onBatch: (b) => { entries.push(...b); } });
-  assert.deepEqual(entries.map((e) => e.node), ['beta', 'alpha']);
+  await investigate({
+    nodeSpecs: [
+      { name: 'alpha', glob: join(flat, 'a-*.INFO') },
+      { name: 'beta', glob: join(flat, 'b-*') },
+    ],
+    year: 2022,
+    tz: 'Asia/Shanghai',
+    onBatch: (b) => {
+      entries.push(...b);
+    },
+  });
+  assert.deepEqual(
+    entries.map((e) => e.node),
+    ['beta', 'alpha'],
+  );
   assert.equal(new Date(entries[1]!.ts).toISOString(), '2022-06-24T21:43:23.800Z');
   await assert.rejects(investigate({ nodeSpecs: [{ name: 'x', glob: join(flat, 'nothing-*') }] }), /no file matches/);
 });
@@ -128,7 +173,8 @@ test('a periodic job learned from its own lines: the missing runs are reported',
   }
   writeFileSync(join(root, 'n1', 'zbs-scavenger.INFO'), lines.join('\n') + '\n');
   const other: string[] = [];
-  for (let m = 0; m <= 200; m += 1) other.push(`I0625 ${String(5 + Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}:30.000000  1 x.cc:1] tick`);
+  for (let m = 0; m <= 200; m += 1)
+    other.push(`I0625 ${String(5 + Math.floor(m / 60)).padStart(2, '0')}:${String(m % 60).padStart(2, '0')}:30.000000  1 x.cc:1] tick`);
   writeFileSync(join(root, 'n2', 'other.INFO'), other.join('\n') + '\n');
   const { inv } = await collect(root, { year: 2022 });
   const gaps = inv.findings.filter((f) => f.kind === 'periodic-gap' && f.node === 'n1');
@@ -142,10 +188,20 @@ test('a periodic job learned from its own lines: the missing runs are reported',
 
 test('header parsers: glog and ZooKeeper log4j 3.4 / 3.8 layouts', () => {
   const g = parseGlog('W0625 05:43:50.012274  3986 zbs_client.cc:641] [Retry IO ON ERROR]: x');
-  assert.deepEqual([g?.level, g?.mo, g?.d, g?.h, g?.ms, g?.thread, g?.where, g?.msg], ['W', 6, 25, 5, 12.274, '3986', 'zbs_client.cc:641', '[Retry IO ON ERROR]: x']);
-  const l34 = parseLog4j('2022-06-25 05:43:31,657 [myid:2] - WARN  [LearnerHandler-/10.1.88.101:55810:LearnerHandler@661] - ******* GOODBYE /10.1.88.101:55810 ********');
-  assert.deepEqual([l34?.myid, l34?.level, l34?.thread, l34?.where, l34?.msg], ['2', 'W', 'LearnerHandler-/10.1.88.101:55810', 'LearnerHandler@661', '******* GOODBYE /10.1.88.101:55810 ********']);
-  const l38 = parseLog4j('2026-11-26 11:29:31,605 [myid:1] - INFO  [QuorumPeer[myid=1](plain=127.83.48.101:2181)(secure=disabled):QuorumPeer@1537] - FOLLOWING');
+  assert.deepEqual(
+    [g?.level, g?.mo, g?.d, g?.h, g?.ms, g?.thread, g?.where, g?.msg],
+    ['W', 6, 25, 5, 12.274, '3986', 'zbs_client.cc:641', '[Retry IO ON ERROR]: x'],
+  );
+  const l34 = parseLog4j(
+    '2022-06-25 05:43:31,657 [myid:2] - WARN  [LearnerHandler-/10.1.88.101:55810:LearnerHandler@661] - ******* GOODBYE /10.1.88.101:55810 ********',
+  );
+  assert.deepEqual(
+    [l34?.myid, l34?.level, l34?.thread, l34?.where, l34?.msg],
+    ['2', 'W', 'LearnerHandler-/10.1.88.101:55810', 'LearnerHandler@661', '******* GOODBYE /10.1.88.101:55810 ********'],
+  );
+  const l38 = parseLog4j(
+    '2026-11-26 11:29:31,605 [myid:1] - INFO  [QuorumPeer[myid=1](plain=127.83.48.101:2181)(secure=disabled):QuorumPeer@1537] - FOLLOWING',
+  );
   assert.deepEqual([l38?.thread, l38?.where, l38?.msg], ['QuorumPeer[myid=1](plain=127.83.48.101:2181)(secure=disabled)', 'QuorumPeer@1537', 'FOLLOWING']);
   const noId = parseLog4j('2026-11-26 11:29:30,849 [myid:] - INFO  [main:QuorumPeerConfig@177] - Reading configuration');
   assert.equal(noId?.myid, '');
@@ -192,7 +248,12 @@ test('mutated seed bundles (truncations, bit flips, spliced bytes) never crash a
       }
     }
     const entries: Entry[] = [];
-    const inv = await investigate({ root, onBatch: (batch) => { entries.push(...batch); } });
+    const inv = await investigate({
+      root,
+      onBatch: (batch) => {
+        entries.push(...batch);
+      },
+    });
     const kept = entries.filter((e) => e.fmt !== 'mtime').reduce((n, e) => n + 1 + (e.more?.length ?? 0), 0);
     const read = inv.files.filter((f) => ['glog', 'log4j', 'text'].includes(f.kind)).reduce((n, f) => n + f.lines, 0);
     assert.equal(kept, read, `round ${round}`);

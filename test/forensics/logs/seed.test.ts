@@ -82,7 +82,12 @@ test('seed bundle: the verdict is a gray failure of the meta leader on node1', a
 
 test('seed bundle: every line of every file is kept in the merged timeline, in time order', async () => {
   const seen: { ts: number; text: string; more: number }[] = [];
-  const inv = await investigate({ root, onBatch: (b) => { seen.push(...b.map((e) => ({ ts: e.ts, text: e.text, more: e.more?.length ?? 0 }))); } });
+  const inv = await investigate({
+    root,
+    onBatch: (b) => {
+      seen.push(...b.map((e) => ({ ts: e.ts, text: e.text, more: e.more?.length ?? 0 })));
+    },
+  });
   const readLines = inv.files.filter((f) => ['glog', 'log4j', 'text'].includes(f.kind)).reduce((n, f) => n + f.lines, 0);
   const mtimeRecords = seen.filter((s) => s.text.startsWith('[mtime]')).length;
   const logLines = seen.filter((s) => !s.text.startsWith('[mtime]')).reduce((n, s) => n + 1 + s.more, 0);
@@ -92,19 +97,31 @@ test('seed bundle: every line of every file is kept in the merged timeline, in t
   // Files are merged by time; inside node1's ZooKeeper log two lines are out of order in the
   // original (08:08:36,813 before 08:08:36,621) and keep their file order.
   const outOfOrder = timed.filter((s, i) => i > 0 && s.ts < timed[i - 1]!.ts);
-  assert.deepEqual(outOfOrder.map((s) => s.text.slice(0, 23)), ['2022-06-25 08:08:36,621']);
+  assert.deepEqual(
+    outOfOrder.map((s) => s.text.slice(0, 23)),
+    ['2022-06-25 08:08:36,621'],
+  );
 });
 
 test('seed bundle: the CLI prints the verdict first and exits 1 for a gray failure', () => {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root], { cwd: join(import.meta.dirname, '..', '..', '..'), encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root], {
+    cwd: join(import.meta.dirname, '..', '..', '..'),
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 1, r.stderr);
   const lines = r.stdout.split('\n').filter(Boolean);
   assert.match(lines[2]!, /^files: \d+ read \(/);
   assert.match(lines[3]!, /^VERDICT: Gray failure of the meta leader on node1/);
-  const json = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root, '--json'], { cwd: join(import.meta.dirname, '..', '..', '..'), encoding: 'utf8' });
+  const json = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', root, '--json'], {
+    cwd: join(import.meta.dirname, '..', '..', '..'),
+    encoding: 'utf8',
+  });
   const parsed = JSON.parse(json.stdout) as { verdicts: { facts: { verdict: string } }[] };
   assert.equal(parsed.verdicts[0]!.facts.verdict, 'gray-failure');
-  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', '/nonexistent/bundle'], { cwd: join(import.meta.dirname, '..', '..', '..'), encoding: 'utf8' });
+  const bad = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'investigate', '/nonexistent/bundle'], {
+    cwd: join(import.meta.dirname, '..', '..', '..'),
+    encoding: 'utf8',
+  });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /no such directory/);
 });

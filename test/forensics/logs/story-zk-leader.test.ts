@@ -21,7 +21,7 @@ after(async () => {
   await story?.close();
 });
 
-test('the hung meta leader on ZooKeeper\'s leader node: still its gray failure, ZooKeeper re-elected and served on', () => {
+test("the hung meta leader on ZooKeeper's leader node: still its gray failure, ZooKeeper re-elected and served on", () => {
   const hung = `node${story.hungId}`;
   const v = inv.verdicts.find((x) => x.facts?.verdict === 'gray-failure');
   assert.ok(v, JSON.stringify(inv.verdicts.map((x) => x.title)));
@@ -37,7 +37,10 @@ test('the hung meta leader on ZooKeeper\'s leader node: still its gray failure, 
   near(v.facts?.handoverAt, story.newLeader.at, 'handover');
   near(v.facts?.restoredAt, story.truth.restored!, 'restored');
   assert.equal(v.facts?.nodeState, 'silent');
-  assert.match(v.detail ?? '', new RegExp(`ZooKeeper elected a new leader without ${hung}: node${story.zkNewLeader}'s ZooKeeper LEADING at .*, replacing ${hung}'s`));
+  assert.match(
+    v.detail ?? '',
+    new RegExp(`ZooKeeper elected a new leader without ${hung}: node${story.zkNewLeader}'s ZooKeeper LEADING at .*, replacing ${hung}'s`),
+  );
   assert.match(v.title, new RegExp(`^Gray failure of the meta leader on ${hung}`));
 });
 

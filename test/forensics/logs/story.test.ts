@@ -42,7 +42,11 @@ test('a hung leader later rebooted: onset, handover and restoration within 2 s o
   assert.match(v.detail ?? '', /Handover: 127\.0\.0\.1:\d+ \(epoch 0x[0-9a-f]+\) → 127\.0\.0\.1:\d+ \(epoch 0x[0-9a-f]+\)/);
   assert.ok(subfolders.findings.some((f) => f.kind === 'handover'));
   assert.ok(subfolders.findings.some((f) => f.kind === 'restored'));
-  assert.ok(subfolders.findings.some((f) => f.kind === 'process-start' && f.node === `node${story.hungId}` && f.service === 'zookeeper' && f.from >= story.truth.reboot!));
+  assert.ok(
+    subfolders.findings.some(
+      (f) => f.kind === 'process-start' && f.node === `node${story.hungId}` && f.service === 'zookeeper' && f.from >= story.truth.reboot!,
+    ),
+  );
 });
 
 test('services sharing 127.0.0.1, a port per node: every endpoint names its own node', () => {
@@ -58,8 +62,22 @@ test('services sharing 127.0.0.1, a port per node: every endpoint names its own 
 test('version-2/ beside the logs gives the same verdict as data in subfolders', () => {
   assert.ok(beside.stats.lines > 100, 'the logs were read');
   assert.equal(beside.data.dataDirs.length, 3);
-  const a = subfolders.verdicts.map((v) => [v.facts?.verdict, v.facts?.leaderNode, v.facts?.endpoint, v.facts?.newEndpoint, v.facts?.handoverAt, v.facts?.restoredAt]);
-  const b = beside.verdicts.map((v) => [v.facts?.verdict, v.facts?.leaderNode, v.facts?.endpoint, v.facts?.newEndpoint, v.facts?.handoverAt, v.facts?.restoredAt]);
+  const a = subfolders.verdicts.map((v) => [
+    v.facts?.verdict,
+    v.facts?.leaderNode,
+    v.facts?.endpoint,
+    v.facts?.newEndpoint,
+    v.facts?.handoverAt,
+    v.facts?.restoredAt,
+  ]);
+  const b = beside.verdicts.map((v) => [
+    v.facts?.verdict,
+    v.facts?.leaderNode,
+    v.facts?.endpoint,
+    v.facts?.newEndpoint,
+    v.facts?.handoverAt,
+    v.facts?.restoredAt,
+  ]);
   assert.deepEqual(b, a);
   assert.ok(beside.files.some((f) => f.file === `node${story.hungId}/zbs-metad.INFO` && f.lines > 5));
 });

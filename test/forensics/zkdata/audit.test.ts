@@ -61,7 +61,10 @@ describe('the ensemble audit', () => {
     await quiesce(ens, running);
 
     // Live: the stopped member cannot be read; the others agree.
-    const online = await auditOnline(ens.servers.map((s) => ens.address(s.id)), { names: ens.servers.map((s) => `zk${s.id}`) });
+    const online = await auditOnline(
+      ens.servers.map((s) => ens.address(s.id)),
+      { names: ens.servers.map((s) => `zk${s.id}`) },
+    );
     assert.equal(online.members.find((m) => m.name === `zk${lagging}`)!.status, 'unreachable', renderOnline(online));
     assert.equal(online.diffCount, 0, renderOnline(online));
 
@@ -72,7 +75,13 @@ describe('the ensemble audit', () => {
     assert.match(r.verdict, new RegExp(`^LAGGING: zk${lagging} at 0x`));
     assert.equal(r.members.find((m) => m.name === `zk${lagging}`)!.status, 'lagging');
     assert.ok(r.members.find((m) => m.name === `zk${lagging}`)!.behindBy > 40, text);
-    assert.deepEqual(r.members.filter((m) => m.status === 'consistent').map((m) => m.name).sort(), running.map((id) => `zk${id}`).sort());
+    assert.deepEqual(
+      r.members
+        .filter((m) => m.status === 'consistent')
+        .map((m) => m.name)
+        .sort(),
+      running.map((id) => `zk${id}`).sort(),
+    );
     assert.equal(r.conflictCount, 0, text);
     assert.equal(r.diffCount, 0, text);
     assert.ok(r.txnsCompared > 40);
@@ -100,16 +109,25 @@ describe('the ensemble audit', () => {
     assert.equal(busy.class, 'not-comparable', renderOnline(busy));
     assert.match(busy.verdict, /^NOT COMPARABLE: the live trees were read at different zxids/);
 
-    const before = await quiesce(ens, ens.servers.map((s) => s.id));
+    const before = await quiesce(
+      ens,
+      ens.servers.map((s) => s.id),
+    );
 
     const online = await auditOnline(ens.servers.map((s) => ens.address(s.id)));
     assert.equal(online.class, 'consistent', renderOnline(online));
     // The audit's own sessions are transactions: the trees are read after their createSession.
     const readAt = online.members[0]!.zxidBefore!;
     assert.ok(readAt > before);
-    assert.ok(online.members.every((m) => m.zxidBefore === readAt && m.stable), renderOnline(online));
+    assert.ok(
+      online.members.every((m) => m.zxidBefore === readAt && m.stable),
+      renderOnline(online),
+    );
     assert.match(online.verdict, /^CONSISTENT: all 3 servers at 0x/);
-    const zxid = await quiesce(ens, ens.servers.map((s) => s.id));
+    const zxid = await quiesce(
+      ens,
+      ens.servers.map((s) => s.id),
+    );
 
     for (const s of ens.servers) await ens.stop(s.id);
     const r = await auditOffline(dirs().map((dir) => ({ dir })));
@@ -117,7 +135,10 @@ describe('the ensemble audit', () => {
     assert.equal(r.class, 'consistent', text);
     assert.match(r.verdict, /^CONSISTENT: all 3 members at 0x/);
     assert.equal(r.comparedAt, zxid);
-    assert.ok(r.members.every((m) => m.status === 'consistent' && m.lastZxid === zxid), text);
+    assert.ok(
+      r.members.every((m) => m.status === 'consistent' && m.lastZxid === zxid),
+      text,
+    );
     assert.ok(r.nodesCompared > 50);
     const cli = runCli(['audit', ...dirs()]);
     assert.equal(cli.status, 0, cli.stderr);
@@ -142,22 +163,27 @@ describe('the ensemble audit', () => {
     const base = copyMembers('changed');
     const odd = lagging;
     const t = await pickTxn(base, odd, OpCode.setData);
-    await rewriteLog(t.file, (entries) => entries.map((e) => {
-      if (e.header.zxid !== t.zxid) return e.payload;
-      const p = Buffer.from(e.payload);
-      // The data ("v2-<i>") sits right before the version int; change its first byte.
-      const at = p.indexOf(Buffer.from('v2-'));
-      assert.ok(at > 0);
-      p[at] = 'X'.charCodeAt(0);
-      return p;
-    }));
+    await rewriteLog(t.file, (entries) =>
+      entries.map((e) => {
+        if (e.header.zxid !== t.zxid) return e.payload;
+        const p = Buffer.from(e.payload);
+        // The data ("v2-<i>") sits right before the version int; change its first byte.
+        const at = p.indexOf(Buffer.from('v2-'));
+        assert.ok(at > 0);
+        p[at] = 'X'.charCodeAt(0);
+        return p;
+      }),
+    );
     const r = await auditOffline(dirs(base).map((dir) => ({ dir })));
     const text = renderAudit(r);
     assert.equal(r.class, 'diverged', text);
     assert.equal(r.firstDivergence!.zxid, t.zxid, text);
     assert.equal(r.conflicts[0]!.kind, 'changed');
     assert.deepEqual(r.conflicts[0]!.odd, [`zk${odd}`]);
-    assert.deepEqual(r.members.filter((m) => m.status === 'diverged').map((m) => m.name), [`zk${odd}`]);
+    assert.deepEqual(
+      r.members.filter((m) => m.status === 'diverged').map((m) => m.name),
+      [`zk${odd}`],
+    );
     const f = r.findings.find((x) => x.paths.includes(t.path));
     assert.ok(f, `a finding names ${t.path}:\n${text}`);
     assert.match(f.kind, /data/);
@@ -194,20 +220,22 @@ describe('the ensemble audit', () => {
       const { entries } = await readTxnLog(log.path);
       const failed = entries.find((e) => e.record?.kind === 'multi' && e.record.txns.some((t) => t.type === -1) && e.record.txns.some((t) => t.type !== -1));
       if (!failed) continue;
-      await rewriteLog(log.path, (all) => all.map((e) => {
-        if (e.header.zxid !== failed.header.zxid) return e.payload;
-        const p = Buffer.from(e.payload);
-        // TxnHeader is 32 bytes; then MultiTxn: count, then per op: int type, buffer.
-        let at = 32;
-        const count = p.readInt32BE(at);
-        at += 4;
-        for (let i = 0; i < count; i++) {
-          p.writeInt32BE(-1, at);
-          const len = p.readInt32BE(at + 4);
-          at += 8 + len;
-        }
-        return p;
-      }));
+      await rewriteLog(log.path, (all) =>
+        all.map((e) => {
+          if (e.header.zxid !== failed.header.zxid) return e.payload;
+          const p = Buffer.from(e.payload);
+          // TxnHeader is 32 bytes; then MultiTxn: count, then per op: int type, buffer.
+          let at = 32;
+          const count = p.readInt32BE(at);
+          at += 4;
+          for (let i = 0; i < count; i++) {
+            p.writeInt32BE(-1, at);
+            const len = p.readInt32BE(at + 4);
+            at += 8 + len;
+          }
+          return p;
+        }),
+      );
       rewritten++;
       break;
     }
@@ -232,7 +260,13 @@ describe('the ensemble audit', () => {
     assert.ok(f, `a finding names ${t.path}:\n${text}`);
     assert.match(f.kind, new RegExp(`missing on zk${odd}`));
     // The parent's child counters differ too, and the hole in the log is named as ZOOKEEPER-3642's data trace.
-    assert.ok(r.findings.some((x) => x.paths.includes(t.path.slice(0, t.path.lastIndexOf('/')))), text);
-    assert.ok(r.signatures.some((s) => s.id === 'ZOOKEEPER-3642' && s.member === `zk${odd}`), text);
+    assert.ok(
+      r.findings.some((x) => x.paths.includes(t.path.slice(0, t.path.lastIndexOf('/')))),
+      text,
+    );
+    assert.ok(
+      r.signatures.some((s) => s.id === 'ZOOKEEPER-3642' && s.member === `zk${odd}`),
+      text,
+    );
   });
 });

@@ -68,7 +68,10 @@ describe('audit and tree on the command line', () => {
     // The default snapCount: each server keeps writing its one transaction log, held open.
     ens = await Ensemble.start({ size: 3, tickTime: 300, fourLetterWords: ['*'], extendedTypesEnabled: true });
     await workload(ens.address(await ens.leaderId()), 'w', 20);
-    await quiesce(ens, ens.servers.map((s) => s.id));
+    await quiesce(
+      ens,
+      ens.servers.map((s) => s.id),
+    );
   });
   after(async () => {
     await ens?.close();
@@ -83,7 +86,10 @@ describe('audit and tree on the command line', () => {
       const pid = ens.pid(s.id)!;
       assert.match(r.stderr, new RegExp(`warning: ${s.dataDir} is in use by a running process \\(pid [\\d, ]*\\b${pid}\\b`), r.stderr);
       const report = JSON.parse(r.stdout) as { warnings: string[] };
-      assert.ok(report.warnings.some((w) => w.startsWith(`${s.dataDir} belongs to a running server (pid`) && w.includes(String(pid))), JSON.stringify(report.warnings));
+      assert.ok(
+        report.warnings.some((w) => w.startsWith(`${s.dataDir} belongs to a running server (pid`) && w.includes(String(pid))),
+        JSON.stringify(report.warnings),
+      );
     }
   });
 
@@ -104,11 +110,23 @@ describe('audit and tree on the command line', () => {
     assert.equal(m.status, 'unreachable');
     // The kernel accepts the connection of a stopped process; its srvr goes unanswered: one
     // wait, and nothing more is tried on it (no session, whose connect would wait again).
-    assert.deepEqual(m.attempts.map((a) => [a.step, a.outcome]), [['connect', 'ok'], ['srvr', 'timeout']], JSON.stringify(m.attempts));
-    assert.deepEqual(j.unreachable, [{ name: `zk${paused}`, address: ens.address(paused), error: m.error, unanswered: { step: 'srvr', waitedMs: 2000, midAudit: false } }]);
+    assert.deepEqual(
+      m.attempts.map((a) => [a.step, a.outcome]),
+      [
+        ['connect', 'ok'],
+        ['srvr', 'timeout'],
+      ],
+      JSON.stringify(m.attempts),
+    );
+    assert.deepEqual(j.unreachable, [
+      { name: `zk${paused}`, address: ens.address(paused), error: m.error, unanswered: { step: 'srvr', waitedMs: 2000, midAudit: false } },
+    ]);
     for (const other of j.members.filter((x) => x !== m)) {
       assert.equal(other.attempts.filter((a) => a.outcome === 'timeout').length, 0, `${other.name}: ${JSON.stringify(other.attempts)}`);
-      assert.ok(other.attempts.some((a) => a.step === 'session' && a.outcome === 'ok'), `${other.name} was read`);
+      assert.ok(
+        other.attempts.some((a) => a.step === 'session' && a.outcome === 'ok'),
+        `${other.name} was read`,
+      );
     }
     await ens.waitForQuorum({ timeoutMs: 60_000 });
     await ens.waitForServing(paused, 60_000);
@@ -118,15 +136,25 @@ describe('audit and tree on the command line', () => {
    * The online audit of the whole ensemble with a follower paused at `phase` (by the audit's own
    * hook, so the pause lands at a known point), resumed and serving again before it returns.
    */
-  async function auditPausing(phase: OnlinePhase, bounds: { timeoutMs: number; waitMs: number }): Promise<{ r: OnlineReport; m: OnlineMember; name: string; address: string; phases: OnlinePhase[] }> {
+  async function auditPausing(
+    phase: OnlinePhase,
+    bounds: { timeoutMs: number; waitMs: number },
+  ): Promise<{ r: OnlineReport; m: OnlineMember; name: string; address: string; phases: OnlinePhase[] }> {
     const paused = (await ens.followerIds())[0]!;
     const phases: OnlinePhase[] = [];
     let r: OnlineReport;
     try {
-      r = await auditOnline(ens.servers.map((s) => ens.address(s.id)), {
-        names: ens.servers.map((s) => `zk${s.id}`), ...bounds,
-        onPhase: async (p) => { phases.push(p); if (p === phase) await ens.pause(paused); },
-      });
+      r = await auditOnline(
+        ens.servers.map((s) => ens.address(s.id)),
+        {
+          names: ens.servers.map((s) => `zk${s.id}`),
+          ...bounds,
+          onPhase: async (p) => {
+            phases.push(p);
+            if (p === phase) await ens.pause(paused);
+          },
+        },
+      );
     } finally {
       await ens.resume(paused);
     }
@@ -145,7 +173,10 @@ describe('audit and tree on the command line', () => {
     for (const other of r.members.filter((x) => x !== m)) {
       assert.notEqual(other.status, 'unreachable', `${other.name}: ${other.error}`);
       assert.ok(other.nodeCount !== null && other.nodeCount > 20, `${other.name} read: ${other.nodeCount}`);
-      assert.ok(['tree', 'mntr', 'dump', 'hash'].every((step) => other.attempts.some((a) => a.step === step && a.outcome === 'ok')), JSON.stringify(other.attempts));
+      assert.ok(
+        ['tree', 'mntr', 'dump', 'hash'].every((step) => other.attempts.some((a) => a.step === step && a.outcome === 'ok')),
+        JSON.stringify(other.attempts),
+      );
     }
   }
 
@@ -156,10 +187,22 @@ describe('audit and tree on the command line', () => {
     assert.deepEqual(phases, ['reached', 'zxids', 'trees']);
     assert.equal(m.status, 'unreachable');
     assert.deepEqual(m.unanswered, { step: 'srvr', waitedMs: 2000, midAudit: true });
-    assert.equal(m.error, 'stopped answering: no answer to srvr within 2000 ms, though it had answered earlier in the audit (paused or hung?); not asked again');
+    assert.equal(
+      m.error,
+      'stopped answering: no answer to srvr within 2000 ms, though it had answered earlier in the audit (paused or hung?); not asked again',
+    );
     // Reached at first; then one unanswered srvr, and nothing more asked of it in later rounds,
     // nor its tree, nor its figures.
-    assert.deepEqual(m.attempts.map((a) => [a.step, a.outcome]), [['connect', 'ok'], ['srvr', 'ok'], ['session', 'ok'], ['srvr', 'timeout']], JSON.stringify(m.attempts));
+    assert.deepEqual(
+      m.attempts.map((a) => [a.step, a.outcome]),
+      [
+        ['connect', 'ok'],
+        ['srvr', 'ok'],
+        ['session', 'ok'],
+        ['srvr', 'timeout'],
+      ],
+      JSON.stringify(m.attempts),
+    );
     assert.ok(r.elapsedMs < r.timeoutMs);
     assert.deepEqual(r.unreachable, [{ name, address, error: m.error, unanswered: m.unanswered }]);
     // The others agree, unless the expiry of the audit's own session on the paused server moved
@@ -173,9 +216,19 @@ describe('audit and tree on the command line', () => {
     assert.equal(m.status, 'unreachable');
     assert.match(m.unanswered?.step ?? '', /^getChildren \//);
     assert.equal(m.unanswered?.midAudit, true);
-    assert.match(m.error!, /^stopped answering: no answer to getChildren \/\S* (within|in) \d+ ms.*, though it had answered earlier in the audit \(paused or hung\?\); not asked again$/);
+    assert.match(
+      m.error!,
+      /^stopped answering: no answer to getChildren \/\S* (within|in) \d+ ms.*, though it had answered earlier in the audit \(paused or hung\?\); not asked again$/,
+    );
     // The tree read is the last thing asked of it: no srvr after it, no mntr, dump or hash.
-    assert.deepEqual(m.attempts.map((a) => [a.step, a.outcome]).slice(-2), [['srvr', 'ok'], ['tree', 'timeout']], JSON.stringify(m.attempts));
+    assert.deepEqual(
+      m.attempts.map((a) => [a.step, a.outcome]).slice(-2),
+      [
+        ['srvr', 'ok'],
+        ['tree', 'timeout'],
+      ],
+      JSON.stringify(m.attempts),
+    );
     assertNamedOnceOthersRead(r, m);
   });
 
@@ -202,7 +255,10 @@ describe('audit and tree on the command line', () => {
     const head = r.stdout.split('\n')[0]!;
     assert.match(head, new RegExp(`^UNREACHABLE: zk${stopped} \\(${ens.address(stopped).replace(/\./g, '\\.')}: connection refused\\)`), r.stdout);
     const j = JSON.parse(runCli(['audit', '--servers', servers(), '--names', names(), '--json']).stdout) as OnlineJson;
-    assert.deepEqual(j.members.find((x) => x.name === `zk${stopped}`)!.attempts.map((a) => [a.step, a.outcome]), [['connect', 'failed']]);
+    assert.deepEqual(
+      j.members.find((x) => x.name === `zk${stopped}`)!.attempts.map((a) => [a.step, a.outcome]),
+      [['connect', 'failed']],
+    );
   });
 
   it('tree --at and audit --at past the newest zxid refuse, naming it', async () => {
@@ -219,7 +275,9 @@ describe('audit and tree on the command line', () => {
     const dirs = ens.servers.map((s) => s.dataDir);
     const audit = runCli(['audit', ...dirs, '--at', String(newest + 1), '--json']);
     assert.equal(audit.status, 2);
-    assert.deepEqual(JSON.parse(audit.stdout), { error: { message: `--at ${hex(newest + 1)} is past the newest zxid in the members' data (${hex(newest)})`, exitCode: 2 } });
+    assert.deepEqual(JSON.parse(audit.stdout), {
+      error: { message: `--at ${hex(newest + 1)} is past the newest zxid in the members' data (${hex(newest)})`, exitCode: 2 },
+    });
   });
 
   it("audit refuses one member's data given twice: the same path, a link to it, DIR and DIR/version-2", () => {

@@ -15,7 +15,28 @@ import { JuteWriter } from '../../../src/zk/jute.ts';
 import { encodeTxnEntry, OpCode, type TxnEntry } from '../../../src/zk/txn.ts';
 
 const run = promisify(execFile);
-export const ZK_CP = ['zookeeper.jar', 'zookeeper-jute.jar', 'slf4j-api.jar', 'slf4j-nop.jar', 'jackson-core.jar', 'jackson-databind.jar', 'jackson-annotations.jar', 'snappy-java.jar', 'netty-common.jar', 'netty-handler.jar', 'netty-buffer.jar', 'netty-transport.jar', 'netty-codec.jar', 'netty-resolver.jar', 'netty-transport-native-epoll.jar', 'netty-transport-native-unix-common.jar', 'commons-cli.jar', 'metrics-core.jar'].map((j) => `/usr/share/java/${j}`).join(':');
+export const ZK_CP = [
+  'zookeeper.jar',
+  'zookeeper-jute.jar',
+  'slf4j-api.jar',
+  'slf4j-nop.jar',
+  'jackson-core.jar',
+  'jackson-databind.jar',
+  'jackson-annotations.jar',
+  'snappy-java.jar',
+  'netty-common.jar',
+  'netty-handler.jar',
+  'netty-buffer.jar',
+  'netty-transport.jar',
+  'netty-codec.jar',
+  'netty-resolver.jar',
+  'netty-transport-native-epoll.jar',
+  'netty-transport-native-unix-common.jar',
+  'commons-cli.jar',
+  'metrics-core.jar',
+]
+  .map((j) => `/usr/share/java/${j}`)
+  .join(':');
 
 export async function connect(address: string, timeoutMs = 15_000): Promise<ZooKeeperClient> {
   const c = createClient(address, { sessionTimeoutMs: 6000 });
@@ -49,16 +70,34 @@ export async function workload(address: string, tag: string, n: number): Promise
     await c.create(`/${tag}/ttl`, 't', { mode: 'ttl', ttlMs: 600_000 });
     await c.create(`/${tag}/kept-eph`, 'mine', { mode: 'ephemeral_sequential' });
     await c.setACL(`/${tag}/n1`, [{ perms: Perms.READ | Perms.WRITE, id: { scheme: 'world', id: 'anyone' } }]);
-    await c.multi([{ op: 'create', path: `/${tag}/m1` }, { op: 'setData', path: `/${tag}/n2`, data: 'multi' }, { op: 'delete', path: `/${tag}/n4` }]);
-    await c.multi([{ op: 'create', path: `/${tag}/m2` }, { op: 'delete', path: `/${tag}/absent` }]).catch(() => undefined);
+    await c.multi([
+      { op: 'create', path: `/${tag}/m1` },
+      { op: 'setData', path: `/${tag}/n2`, data: 'multi' },
+      { op: 'delete', path: `/${tag}/n4` },
+    ]);
+    await c
+      .multi([
+        { op: 'create', path: `/${tag}/m2` },
+        { op: 'delete', path: `/${tag}/absent` },
+      ])
+      .catch(() => undefined);
   } finally {
     await c.close();
   }
 }
 
 export interface LiveNode {
-  czxid: number; mzxid: number; pzxid: number; ctime: number; mtime: number;
-  version: number; cversion: number; aversion: number; ephemeralOwner: bigint; dataLength: number; numChildren: number;
+  czxid: number;
+  mzxid: number;
+  pzxid: number;
+  ctime: number;
+  mtime: number;
+  version: number;
+  cversion: number;
+  aversion: number;
+  ephemeralOwner: bigint;
+  dataLength: number;
+  numChildren: number;
 }
 
 /** Every node of the tree one server serves, with its Stat. */
@@ -69,8 +108,17 @@ export async function liveTree(address: string): Promise<Map<string, LiveNode>> 
     const walk = async (path: string): Promise<void> => {
       const { children, stat } = await c.getChildren(path);
       out.set(path, {
-        czxid: stat.czxid, mzxid: stat.mzxid, pzxid: stat.pzxid, ctime: stat.ctime, mtime: stat.mtime, version: stat.version,
-        cversion: stat.cversion, aversion: stat.aversion, ephemeralOwner: stat.ephemeralOwner, dataLength: stat.dataLength, numChildren: stat.numChildren,
+        czxid: stat.czxid,
+        mzxid: stat.mzxid,
+        pzxid: stat.pzxid,
+        ctime: stat.ctime,
+        mtime: stat.mtime,
+        version: stat.version,
+        cversion: stat.cversion,
+        aversion: stat.aversion,
+        ephemeralOwner: stat.ephemeralOwner,
+        dataLength: stat.dataLength,
+        numChildren: stat.numChildren,
       });
       for (const ch of children) await walk(path === '/' ? `/${ch}` : `${path}/${ch}`);
     };
@@ -83,7 +131,11 @@ export async function liveTree(address: string): Promise<Map<string, LiveNode>> 
 
 /** ZooKeeper's SnapshotFormatter parsed into path → printed fields. */
 export async function snapshotFormatter(file: string): Promise<{ nodes: Map<string, Record<string, string>>; sessions: string[]; out: string }> {
-  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.SnapshotFormatter', file], { maxBuffer: 1 << 30, env: { ...process.env, TZ: 'UTC' }, timeout: 120_000 });
+  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.SnapshotFormatter', file], {
+    maxBuffer: 1 << 30,
+    env: { ...process.env, TZ: 'UTC' },
+    timeout: 120_000,
+  });
   return { ...parseFormatterText(stdout), out: stdout };
 }
 
@@ -95,13 +147,20 @@ export function parseFormatterText(text: string): { nodes: Map<string, Record<st
   let inSessions = false;
   for (let i = 0; i < lines.length; i++) {
     const l = lines[i]!;
-    if (l.startsWith('Session Details')) { inSessions = true; cur = null; continue; }
+    if (l.startsWith('Session Details')) {
+      inSessions = true;
+      cur = null;
+      continue;
+    }
     if (inSessions) {
       if (/^0x[0-9a-f]+, \d+, \d+$/.test(l)) sessions.push(l);
       else inSessions = false;
       continue;
     }
-    if (l === '----') { cur = null; continue; }
+    if (l === '----') {
+      cur = null;
+      continue;
+    }
     if (cur === null && l.startsWith('/') && lines[i + 1]?.startsWith('  cZxid = ')) {
       cur = {};
       nodes.set(l, cur);
@@ -142,7 +201,10 @@ export async function rewriteLog(file: string, edit: (entries: LogEntry[]) => Bu
  * (an independent reading of the file, to check what zkwarden's reader finds).
  */
 export async function txnLogToolkitZxids(file: string): Promise<number[]> {
-  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.persistence.TxnLogToolkit', '--dump', file], { maxBuffer: 1 << 28, timeout: 60_000 });
+  const { stdout } = await run('java', ['-cp', ZK_CP, 'org.apache.zookeeper.server.persistence.TxnLogToolkit', '--dump', file], {
+    maxBuffer: 1 << 28,
+    timeout: 60_000,
+  });
   return [...stdout.matchAll(/ zxid 0x([0-9a-f]+) /g)].map((m) => parseInt(m[1]!, 16));
 }
 
@@ -164,7 +226,14 @@ export function withCreateDataByte(payload: Buffer, byte: number): Buffer {
 export function createEntry(epoch: number, counter: number, data = `d${counter}`): TxnEntry {
   return {
     header: { clientId: 0x100000000000001n, cxid: counter, zxid: epoch * 0x100000000 + counter, time: 1_700_000_000_000 + counter, type: OpCode.create },
-    record: { kind: 'create', path: `/n${counter}`, data: Buffer.from(data), acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }], ephemeral: false, parentCVersion: counter },
+    record: {
+      kind: 'create',
+      path: `/n${counter}`,
+      data: Buffer.from(data),
+      acl: [{ perms: Perms.ALL, id: { scheme: 'world', id: 'anyone' } }],
+      ephemeral: false,
+      parentCVersion: counter,
+    },
     digest: null,
   };
 }
@@ -187,7 +256,9 @@ export function writeSnapshotFile(file: string, epoch: number, counters: number[
   w.writeInt(0).writeInt(0);
   const last = counters.length > 0 ? epoch * 0x100000000 + Math.max(...counters) : 0;
   const node = (path: string, data: string | null, zxid: number, time: number, cversion: number, pzxid: number): void => {
-    w.writeString(path).writeBuffer(data === null ? null : Buffer.from(data)).writeLong(-1);
+    w.writeString(path)
+      .writeBuffer(data === null ? null : Buffer.from(data))
+      .writeLong(-1);
     w.writeLong(zxid).writeLong(zxid).writeLong(time).writeLong(time).writeInt(0).writeInt(cversion).writeInt(0).writeLong(0).writeLong(pzxid);
   };
   node('', null, 0, 0, counters.length, last);
@@ -212,12 +283,20 @@ export function writeSnapshotFile(file: string, epoch: number, counters: number[
 export function assertAuditAgrees(report: AuditReport, member: string, text: string): void {
   const m = report.members.find((x) => x.name === member)!;
   const uncovered = m.gaps.filter((g) => !g.coveredBy);
-  for (const h of m.holes) assert.ok(uncovered.some((g) => g.after < h.from && h.to < g.next), `hole ${h.from.toString(16)}–${h.to.toString(16)} outside every uncovered gap of ${member}:\n${text}`);
+  for (const h of m.holes)
+    assert.ok(
+      uncovered.some((g) => g.after < h.from && h.to < g.next),
+      `hole ${h.from.toString(16)}–${h.to.toString(16)} outside every uncovered gap of ${member}:\n${text}`,
+    );
   const lacks = report.warnings.filter((w) => w.startsWith(`${member}: its log lacks`));
   assert.equal(lacks.length, m.holes.filter((h) => h.verifiedAt !== null).length, text);
   for (const s of report.signatures.filter((x) => x.id === 'ZOOKEEPER-4409' && x.member === member)) {
     assert.equal(s.source, uncovered.length > 0 ? 'data+log' : 'log', text);
-    assert.equal(s.evidence.some((e) => e.startsWith('no transaction is missing from its log')), uncovered.length === 0, text);
+    assert.equal(
+      s.evidence.some((e) => e.startsWith('no transaction is missing from its log')),
+      uncovered.length === 0,
+      text,
+    );
   }
   for (const r of m.relogs) {
     assert.equal(r.unmatched, 0, text);

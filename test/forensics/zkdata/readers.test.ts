@@ -28,7 +28,12 @@ process.env.TZ = 'UTC';
 
 function stringSink(size?: number): { sink: TextSink; text: () => string } {
   let text = '';
-  const w = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
+  const w = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
   return { sink: new TextSink(w, size), text: () => text };
 }
 
@@ -133,7 +138,12 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
         const { sink, text } = stringSink();
         const sum = await dumpTxnLog(log.path, sink);
         assert.equal(sum.count, entries.length);
-        assert.equal(text().split('\n').filter((l) => / zxid 0x/.test(l)).length, entries.length);
+        assert.equal(
+          text()
+            .split('\n')
+            .filter((l) => / zxid 0x/.test(l)).length,
+          entries.length,
+        );
       }
     }
     // createSession, closeSession, create2 (zkwarden's client creates with create2), delete, setData, setACL, multi, createContainer, createTTL
@@ -150,8 +160,17 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
         for (const [p, n] of res.tree.nodes) {
           const st = clientStat(n);
           rebuilt.set(p === '' ? '/' : p, {
-            czxid: st.czxid, mzxid: st.mzxid, pzxid: st.pzxid, ctime: st.ctime, mtime: st.mtime, version: st.version, cversion: st.cversion,
-            aversion: st.aversion, ephemeralOwner: st.ephemeralOwner, dataLength: st.dataLength, numChildren: st.numChildren,
+            czxid: st.czxid,
+            mzxid: st.mzxid,
+            pzxid: st.pzxid,
+            ctime: st.ctime,
+            mtime: st.mtime,
+            version: st.version,
+            cversion: st.cversion,
+            aversion: st.aversion,
+            ephemeralOwner: st.ephemeralOwner,
+            dataLength: st.dataLength,
+            numChildren: st.numChildren,
           });
         }
         assertSameTree(rebuilt, live.tree, `server ${s.id} at 0x${live.zxid.toString(16)}`);
@@ -199,7 +218,7 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
     const clean = stringSink();
     await dumpTxnLog(src.path, clean.sink);
     const cleanLines = clean.text().split('\n');
-    const k = Math.floor(entries.length * 2 / 3);
+    const k = Math.floor((entries.length * 2) / 3);
     const victim = entries[k]!;
     const bad = Buffer.from(readFileSync(src.path));
     bad[victim.offset + 12 + 20] ^= 0x01; // a payload byte: the entry's checksum no longer matches
@@ -215,7 +234,10 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
     const cli = runCli(['txnlog', 'dump', f]);
     assert.equal(cli.status, 2, cli.stderr);
     assert.equal(cli.stdout, before);
-    assert.match(cli.stderr, new RegExp(`^zkwarden: .*${f.replace(/\./g, '\\.')}.* offset ${victim.offset}\\b.*\\(use --force to read on; what follows is marked as suspect\\)\\n$`));
+    assert.match(
+      cli.stderr,
+      new RegExp(`^zkwarden: .*${f.replace(/\./g, '\\.')}.* offset ${victim.offset}\\b.*\\(use --force to read on; what follows is marked as suspect\\)\\n$`),
+    );
   });
 
   it('prints every snapshot node before a corrupt one, then the error naming its offset, whatever the buffers', async () => {
@@ -225,12 +247,16 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
     const clean = stringSink();
     await dumpSnapshot(src.path, clean.sink);
     const paths: string[] = [];
-    await readSnapshot(src.path, { node: (n) => { paths.push(n.path === '' ? '/' : n.path); } });
-    const victim = paths[Math.floor(paths.length * 2 / 3)]!;
+    await readSnapshot(src.path, {
+      node: (n) => {
+        paths.push(n.path === '' ? '/' : n.path);
+      },
+    });
+    const victim = paths[Math.floor((paths.length * 2) / 3)]!;
     // The victim's path as written (int length, bytes): a negative length is no string at all.
     const orig = readFileSync(src.path);
     const name = Buffer.from(victim);
-    const lenAt = orig.indexOf(Buffer.concat([Buffer.from([0, 0, 0, name.length]), name])) ;
+    const lenAt = orig.indexOf(Buffer.concat([Buffer.from([0, 0, 0, name.length]), name]));
     assert.ok(lenAt > 0 && name.length < 256, `${victim} found in the file`);
     const bad = Buffer.from(orig);
     bad.writeInt32BE(-5, lenAt);
@@ -281,7 +307,10 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
     await assert.rejects(readTxnLog(f), (e) => e instanceof ChecksumError && e.offset === victim.offset && e.file === f);
     const forced = await readTxnLog(f, { force: true });
     assert.equal(forced.entries.length, entries.length);
-    assert.deepEqual(forced.entries.filter((e) => !e.checksumOk).map((e) => e.offset), [victim.offset]);
+    assert.deepEqual(
+      forced.entries.filter((e) => !e.checksumOk).map((e) => e.offset),
+      [victim.offset],
+    );
     assert.equal(forced.reader.checksumErrors, 1);
     truncateSync(f, 0);
     for (let at = 0; at < dataEnd; at++) {

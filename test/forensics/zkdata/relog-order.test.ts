@@ -62,7 +62,10 @@ function writeMembers(label: string, opts: { alter?: number; snapAt15?: boolean 
       if (opts.snapAt15 !== false) writeSnapshotFile(join(dir, snapName(15)), EPOCH, range(1, 15));
       writeFileSync(join(base, label, name, 'zookeeper.log'), `${SERVER_LOG}\n`);
     } else {
-      writeTxnLogFile(join(dir, logName(1)), range(1, 30).map((c) => createEntry(EPOCH, c)));
+      writeTxnLogFile(
+        join(dir, logName(1)),
+        range(1, 30).map((c) => createEntry(EPOCH, c)),
+      );
       writeFileSync(join(base, label, name, 'zookeeper.log'), '');
     }
     writeSnapshotFile(join(dir, snapName(30)), EPOCH, range(1, 30));
@@ -71,8 +74,12 @@ function writeMembers(label: string, opts: { alter?: number; snapAt15?: boolean 
   return members;
 }
 
-before(() => { base = mkdtempSync(join(tmpdir(), 'zkw-relog-order-')); });
-after(() => { if (base) rmSync(base, { recursive: true, force: true }); });
+before(() => {
+  base = mkdtempSync(join(tmpdir(), 'zkw-relog-order-'));
+});
+after(() => {
+  if (base) rmSync(base, { recursive: true, force: true });
+});
 
 describe('re-logged runs in interleaved log files', () => {
   it('reads every zxid once, in zxid order, with its first copy in file order; only the repeats are re-logged', async () => {
@@ -80,16 +87,22 @@ describe('re-logged runs in interleaved log files', () => {
     const rep = newReport();
     const seen: { zxid: number; file: string }[] = [];
     for await (const e of history(openDataDir(m1!.dir), rep)) seen.push({ zxid: e.header.zxid, file: e.file });
-    assert.deepEqual(seen.map((e) => e.zxid), range(1, 30).map(z));
+    assert.deepEqual(
+      seen.map((e) => e.zxid),
+      range(1, 30).map(z),
+    );
     // 13–19 come from log.a, where they follow re-logged zxids; 20–24 from log.6.
     for (const c of [13, 19]) assert.ok(seen[c - 1]!.file.endsWith(logName(10)), seen[c - 1]!.file);
     for (const c of [20, 24]) assert.ok(seen[c - 1]!.file.endsWith(logName(6)), seen[c - 1]!.file);
     assert.deepEqual(rep.gaps, []);
-    assert.deepEqual(rep.relogs.map((r) => [r.from, r.to, r.count, r.identical, r.differing, r.unmatched]), [
-      [z(6), z(9), 4, 4, 0, 0],
-      [z(10), z(12), 3, 3, 0, 0],
-      [z(19), z(24), 6, 6, 0, 0],
-    ]);
+    assert.deepEqual(
+      rep.relogs.map((r) => [r.from, r.to, r.count, r.identical, r.differing, r.unmatched]),
+      [
+        [z(6), z(9), 4, 4, 0, 0],
+        [z(10), z(12), 3, 3, 0, 0],
+        [z(19), z(24), 6, 6, 0, 0],
+      ],
+    );
     // From a snapshot on, as the replay reads it: the files before the last one named at or
     // before it are not opened (FileTxnLog.getLogFiles), the rest in zxid order.
     const from15 = newReport();
@@ -99,7 +112,7 @@ describe('re-logged runs in interleaved log files', () => {
     assert.deepEqual(from15.gaps, []);
   });
 
-  it('compares those only copies with the others\' and reports no hole: consistent, and the report agrees with itself', async () => {
+  it("compares those only copies with the others' and reports no hole: consistent, and the report agrees with itself", async () => {
     for (const snapAt15 of [true, false]) {
       const r = await auditOffline(writeMembers(`audit-${snapAt15}`, { snapAt15 }));
       const text = renderAudit(r);
@@ -115,17 +128,24 @@ describe('re-logged runs in interleaved log files', () => {
       assert.ok(s, text);
       assert.equal(s.source, 'log', text);
       assert.ok(!r.signatures.some((x) => x.id === 'ZOOKEEPER-3642'), text);
-      assert.ok(r.signatures.some((x) => x.id === 'ZOOKEEPER-4394' && x.member === 'node1' && x.source === 'data+log'), text);
+      assert.ok(
+        r.signatures.some((x) => x.id === 'ZOOKEEPER-4394' && x.member === 'node1' && x.source === 'data+log'),
+        text,
+      );
       assertAuditAgrees(r, 'node1', text);
       assert.ok(text.includes('(3 entries, all identical to the first copy)'), text);
     }
   });
 
-  it('calls an only copy that differs from the others\' a divergence at its zxid', async () => {
+  it("calls an only copy that differs from the others' a divergence at its zxid", async () => {
     const r = await auditOffline(writeMembers('altered', { alter: 17 }));
     const text = renderAudit(r);
     assert.equal(r.class, 'diverged', text);
-    assert.deepEqual(r.conflicts.map((c) => [c.zxid, c.kind, c.odd]), [[z(17), 'changed', ['node1']]], text);
+    assert.deepEqual(
+      r.conflicts.map((c) => [c.zxid, c.kind, c.odd]),
+      [[z(17), 'changed', ['node1']]],
+      text,
+    );
     assert.deepEqual(r.firstDivergence?.zxid, z(17), text);
     assert.equal(r.selfConflicts.length, 0, text);
     assertAuditAgrees(r, 'node1', text);
@@ -135,19 +155,32 @@ describe('re-logged runs in interleaved log files', () => {
     const members = writeMembers('hole');
     // node1's only copies of 13–18 gone: log.a keeps its re-logged 10–12 (19 is in log.13).
     const dir = join(members[0]!.dir, 'version-2');
-    writeTxnLogFile(join(dir, logName(10)), range(10, 12).map((c) => createEntry(EPOCH, c)));
+    writeTxnLogFile(
+      join(dir, logName(10)),
+      range(10, 12).map((c) => createEntry(EPOCH, c)),
+    );
     const r = await auditOffline(members);
     const text = renderAudit(r);
     const m = r.members.find((x) => x.name === 'node1')!;
     // 13–15 are in its snapshot at 15; 16–18 are in neither its logs nor that snapshot, and
     // the one at 30 holds them.
-    assert.deepEqual(m.holes.map((h) => [h.from, h.to, h.verifiedAt !== null]), [[z(16), z(18), true]], text);
-    assert.deepEqual(m.gaps.map((g) => [g.after, g.next, g.coveredBy, g.coveredLater?.zxid]), [[z(12), z(19), null, z(30)]], text);
+    assert.deepEqual(
+      m.holes.map((h) => [h.from, h.to, h.verifiedAt !== null]),
+      [[z(16), z(18), true]],
+      text,
+    );
+    assert.deepEqual(
+      m.gaps.map((g) => [g.after, g.next, g.coveredBy, g.coveredLater?.zxid]),
+      [[z(12), z(19), null, z(30)]],
+      text,
+    );
     assert.notEqual(r.class, 'diverged', text);
-    assert.ok(r.warnings.some((w) => w.startsWith('node1: its log lacks 3 transaction(s) 0x100000010–0x100000012')), text);
+    assert.ok(
+      r.warnings.some((w) => w.startsWith('node1: its log lacks 3 transaction(s) 0x100000010–0x100000012')),
+      text,
+    );
     const s = r.signatures.find((x) => x.id === 'ZOOKEEPER-4409' && x.member === 'node1');
     assert.equal(s?.source, 'data+log', text);
     assertAuditAgrees(r, 'node1', text);
   });
 });
-

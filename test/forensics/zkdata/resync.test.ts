@@ -44,7 +44,9 @@ async function until(what: string, f: () => boolean, timeoutMs = 30_000): Promis
 
 async function relogsOf(dataDir: string): Promise<Relog[]> {
   const rep = newReport();
-  for await (const _e of history(openDataDir(dataDir), rep, { force: true })) { /* the report is what counts */ }
+  for await (const _e of history(openDataDir(dataDir), rep, { force: true })) {
+    /* the report is what counts */
+  }
   return rep.relogs;
 }
 
@@ -63,13 +65,18 @@ before(async () => {
   // whose COMMITs can arrive between NEWLEADER and UPTODATE (the window of ZOOKEEPER-4394).
   let stop = false;
   let n = 0;
-  const moreWrites = (k: number): Promise<void> => { const from = n; return until(`${k} more writes`, () => n >= from + k); };
+  const moreWrites = (k: number): Promise<void> => {
+    const from = n;
+    return until(`${k} more writes`, () => n >= from + k);
+  };
   const goodbyes = (): number => readFileSync(ens.server(leader).logFile, 'utf8').split('GOODBYE').length - 1;
-  const writers = clients.flatMap((c, k) => [0, 1, 2].map(async (w) => {
-    while (!stop) {
-      await c.create(`/r${k}-${w}-${n++}`, Buffer.from('d'), { timeoutMs: 2000 }).catch(() => undefined);
-    }
-  }));
+  const writers = clients.flatMap((c, k) =>
+    [0, 1, 2].map(async (w) => {
+      while (!stop) {
+        await c.create(`/r${k}-${w}-${n++}`, Buffer.from('d'), { timeoutMs: 2000 }).catch(() => undefined);
+      }
+    }),
+  );
   try {
     await moreWrites(100);
     for (cycles = 1; cycles <= MAX_CYCLES; cycles++) {
@@ -180,15 +187,25 @@ describe('a follower re-synced after a pause', () => {
     if (/NullPointerException.*"pif" is null/.test(log)) {
       const s = report.signatures.find((x) => x.id === 'ZOOKEEPER-4394' && x.member === m.name);
       assert.ok(s, text);
-      assert.ok(s.evidence.some((e) => e.includes('"pif" is null')), text);
-      assert.ok(s.evidence.some((e) => e.includes('logged again')), text);
+      assert.ok(
+        s.evidence.some((e) => e.includes('"pif" is null')),
+        text,
+      );
+      assert.ok(
+        s.evidence.some((e) => e.includes('logged again')),
+        text,
+      );
     }
     // Transactions the follower applied but never logged (its SyncThread died): a later
     // snapshot of its own holds them, shown by its tree equalling the others'.
     for (const h of m.holes) assert.notEqual(h.verifiedAt, null, text);
     // ZooKeeper names that death in its log; the signature then cites the hole (and says
     // nothing is missing only when nothing is: assertAuditAgrees).
-    if (m.holes.length > 0) assert.ok(report.signatures.some((x) => x.id === 'ZOOKEEPER-4409' && x.member === m.name && x.source === 'data+log'), text);
+    if (m.holes.length > 0)
+      assert.ok(
+        report.signatures.some((x) => x.id === 'ZOOKEEPER-4409' && x.member === m.name && x.source === 'data+log'),
+        text,
+      );
     assertAuditAgrees(report, m.name, text);
     assert.ok(!report.signatures.some((x) => x.id === 'ZOOKEEPER-3642'), text);
   });
@@ -200,13 +217,15 @@ describe('a follower re-synced after a pause', () => {
     cpSync(join(base, `node${follower}`), alt, { recursive: true });
     const file = run.start.file.replace(join(base, `node${follower}`), alt);
     let changed: { zxid: number; path: string } | null = null;
-    await rewriteLog(file, (entries) => entries.map((e) => {
-      // Within the run (which may go on into the next file): an entry after it is a first copy.
-      const inRun = e.offset >= run.start.offset && (run.end.file !== run.start.file || e.offset <= run.end.offset);
-      if (changed || !inRun || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
-      changed = { zxid: e.header.zxid, path: e.record.path };
-      return withCreateDataByte(e.payload, 'Q'.charCodeAt(0));
-    }));
+    await rewriteLog(file, (entries) =>
+      entries.map((e) => {
+        // Within the run (which may go on into the next file): an entry after it is a first copy.
+        const inRun = e.offset >= run.start.offset && (run.end.file !== run.start.file || e.offset <= run.end.offset);
+        if (changed || !inRun || e.record?.kind !== 'create' || !e.record.data?.length) return e.payload;
+        changed = { zxid: e.header.zxid, path: e.record.path };
+        return withCreateDataByte(e.payload, 'Q'.charCodeAt(0));
+      }),
+    );
     assert.ok(changed, 'a re-logged create to alter');
     const c = changed as { zxid: number; path: string };
     const members = inputs.map((i) => (i.name === m.name ? { ...i, dir: join(alt, 'data'), serverLog: join(alt, 'zookeeper.log') } : i));
@@ -225,7 +244,10 @@ describe('a follower re-synced after a pause', () => {
     assert.ok(d.first.offset < d.again.offset || d.first.file !== d.again.file);
     assert.deepEqual(r.firstDivergence, { zxid: c.zxid, how: `${m.name} logged the transaction twice and the two copies differ` });
     assert.match(r.verdict, new RegExp(`^DIVERGED: ${m.name} part from the others at 0x${c.zxid.toString(16)}`));
-    assert.deepEqual(r.members.filter((x) => x.status === 'diverged').map((x) => x.name), [m.name]);
+    assert.deepEqual(
+      r.members.filter((x) => x.status === 'diverged').map((x) => x.name),
+      [m.name],
+    );
     // Both versions in the text, under the run's one line.
     assert.ok(text.includes(`0x${c.zxid.toString(16)} first at offset ${d.first.offset}`), text);
     assert.ok(text.includes(`0x${c.zxid.toString(16)} again at offset ${d.again.offset}`), text);
@@ -233,7 +255,7 @@ describe('a follower re-synced after a pause', () => {
   });
 });
 
-describe('a hole in a member\'s log', () => {
+describe("a hole in a member's log", () => {
   /** Removes three consecutive create transactions from the follower's copy (valid checksums), away from re-logged runs and snapshots. */
   async function punchHole(name: string): Promise<{ dir: string; from: number; to: number; later: string }> {
     const m = report.members.find((x) => x.name === `node${follower}`)!;
@@ -254,12 +276,14 @@ describe('a hole in a member\'s log', () => {
         return { dir, from: z, to: z + 2, later: later.path };
       }
     }
-    assert.fail('no three consecutive creates before a later snapshot in the follower\'s logs');
+    assert.fail("no three consecutive creates before a later snapshot in the follower's logs");
   }
 
   it('is reported, not called a divergence, when a later snapshot of its own holds the missing transactions', async () => {
     const h = await punchHole('hole-covered');
-    const r = await auditOffline(inputs.map((i) => (i.name === `node${follower}` ? { ...i, dir: join(h.dir, 'data'), serverLog: join(h.dir, 'zookeeper.log') } : i)));
+    const r = await auditOffline(
+      inputs.map((i) => (i.name === `node${follower}` ? { ...i, dir: join(h.dir, 'data'), serverLog: join(h.dir, 'zookeeper.log') } : i)),
+    );
     const text = renderAudit(r);
     assert.notEqual(r.class, 'diverged', text);
     const m = r.members.find((x) => x.name === `node${follower}`)!;
@@ -268,20 +292,28 @@ describe('a hole in a member\'s log', () => {
     assert.equal(hole.to, h.to);
     assert.equal(hole.count, 3);
     assert.notEqual(hole.verifiedAt, null, text);
-    assert.ok(r.warnings.some((w) => w.includes(`lacks 3 transaction(s) 0x${h.from.toString(16)}–0x${h.to.toString(16)}`)), text);
+    assert.ok(
+      r.warnings.some((w) => w.includes(`lacks 3 transaction(s) 0x${h.from.toString(16)}–0x${h.to.toString(16)}`)),
+      text,
+    );
     assert.ok(!r.signatures.some((s) => s.id === 'ZOOKEEPER-3642'), text);
   });
 
   it('is a divergence when no snapshot holds them', async () => {
     const h = await punchHole('hole-uncovered');
     for (const s of openDataDir(join(h.dir, 'data')).snapshots) if (s.zxid >= h.from) rmSync(s.path);
-    const r = await auditOffline(inputs.map((i) => (i.name === `node${follower}` ? { ...i, dir: join(h.dir, 'data'), serverLog: join(h.dir, 'zookeeper.log') } : i)));
+    const r = await auditOffline(
+      inputs.map((i) => (i.name === `node${follower}` ? { ...i, dir: join(h.dir, 'data'), serverLog: join(h.dir, 'zookeeper.log') } : i)),
+    );
     const text = renderAudit(r);
     assert.equal(r.class, 'diverged', text);
     const c = r.conflicts.find((x) => x.zxid === h.from);
     assert.ok(c, text);
     assert.equal(c.kind, 'missing');
     assert.deepEqual(c.odd, [`node${follower}`]);
-    assert.deepEqual(r.members.filter((x) => x.status === 'diverged').map((x) => x.name), [`node${follower}`]);
+    assert.deepEqual(
+      r.members.filter((x) => x.status === 'diverged').map((x) => x.name),
+      [`node${follower}`],
+    );
   });
 });

@@ -23,7 +23,12 @@ process.env.TZ = 'UTC';
 
 function stringSink(): { sink: TextSink; text: () => string } {
   let text = '';
-  const w = new Writable({ write(chunk: Buffer, _enc, done) { text += chunk.toString(); done(); } });
+  const w = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      text += chunk.toString();
+      done();
+    },
+  });
   return { sink: new TextSink(w), text: () => text };
 }
 
@@ -35,7 +40,11 @@ describe('snappy-compressed snapshots', () => {
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'zkdata-snappy-'));
     ens = await Ensemble.start({
-      size: 1, tickTime: 300, snapCount: 40, preAllocSizeKb: 16, extendedTypesEnabled: true,
+      size: 1,
+      tickTime: 300,
+      snapCount: 40,
+      preAllocSizeKb: 16,
+      extendedTypesEnabled: true,
       systemProperties: { 'zookeeper.snapshot.compression.method': 'snappy' },
     });
     await workload(ens.address(1), 's', 60);
@@ -63,7 +72,10 @@ describe('snappy-compressed snapshots', () => {
     const r = await treeAt(openDataDir(ens.server(1).dataDir), lastZxid);
     assert.ok(r.snapshot?.path.endsWith('.snappy'), `started from a snappy snapshot (${r.snapshot?.path})`);
     assert.equal(r.reached, lastZxid);
-    assert.ok([...r.tree.paths()].some((p) => p.startsWith('/s/')), 'the workload is in the tree');
+    assert.ok(
+      [...r.tree.paths()].some((p) => p.startsWith('/s/')),
+      'the workload is in the tree',
+    );
   });
 
   it('gives typed errors naming the file for truncated or corrupt snappy files', async () => {

@@ -61,14 +61,22 @@ describe('an uncommitted tail (proposals the quorum never acknowledged)', () => 
     others = ens.servers.map((s) => s.id).filter((id) => id !== oldLeader);
     const c = await connect(ens.address(oldLeader));
     for (let i = 0; i < 5; i++) await c.create(`/committed${i}`, `c${i}`);
-    await quiesce(ens, ens.servers.map((s) => s.id));
+    await quiesce(
+      ens,
+      ens.servers.map((s) => s.id),
+    );
 
     // Both followers frozen: the leader logs each proposal and acknowledges it itself, but no
     // follower does, so none reaches a quorum.
     // pause() returns once every JVM thread is stopped: a follower thread still running could
     // log a proposal.
     for (const id of others) await ens.pause(id);
-    const pending = Array.from({ length: TAIL }, (_v, i) => c.create(`/uncommitted${i}`, `u${i}`).then(() => 'ok', (e: unknown) => e));
+    const pending = Array.from({ length: TAIL }, (_v, i) =>
+      c.create(`/uncommitted${i}`, `u${i}`).then(
+        () => 'ok',
+        (e: unknown) => e,
+      ),
+    );
     // The leader gives up once no follower has synced for syncLimit ticks.
     for (let i = 0; ; i++) {
       if ((await ens.srvr(oldLeader)) === null) break;
@@ -105,7 +113,10 @@ describe('an uncommitted tail (proposals the quorum never acknowledged)', () => 
     for (const t of theirs) {
       const inE1 = t.filter((e) => epochOf(e.zxid) === e1).map((e) => e.zxid);
       assert.ok(Math.max(...inE1) < tail[0]!.zxid, 'another member has a zxid of the tail');
-      assert.ok(t.some((e) => epochOf(e.zxid) > e1 && e.path?.startsWith('/epoch2-')), 'the others moved on to a new epoch');
+      assert.ok(
+        t.some((e) => epochOf(e.zxid) > e1 && e.path?.startsWith('/epoch2-')),
+        'the others moved on to a new epoch',
+      );
       assert.ok(!t.some((e) => e.path?.startsWith('/uncommitted')));
       // The new epoch starts its own numbering: none of the tail's zxids is reused.
       assert.ok(!t.some((e) => tail.some((x) => x.zxid === e.zxid)));
@@ -130,7 +141,11 @@ describe('an uncommitted tail (proposals the quorum never acknowledged)', () => 
     for (const id of others) assert.equal(r.members.find((m) => m.name === `zk${id}`)!.status, 'consistent', text);
     // The trees are compared at the old leader's last committed zxid, not inside its tail.
     assert.equal(r.comparedAt, tail.after, text);
-    assert.match(r.verdict, new RegExp(`zk${oldLeader} holds ${TAIL} uncommitted proposals 0x${tail.from.toString(16)}–0x${tail.to.toString(16)} \\(epoch 1\\)`), text);
+    assert.match(
+      r.verdict,
+      new RegExp(`zk${oldLeader} holds ${TAIL} uncommitted proposals 0x${tail.from.toString(16)}–0x${tail.to.toString(16)} \\(epoch 1\\)`),
+      text,
+    );
     assert.match(text, /discards/);
   });
 
@@ -159,7 +174,10 @@ describe('an uncommitted tail (proposals the quorum never acknowledged)', () => 
       const idx = (id: number): number => r.members.findIndex((m) => m.name === `zk${id}`);
       assert.match(c.txns[idx(victim)] ?? '', /\/uncommitted0,z0/, text);
       assert.match(c.txns[idx(oldLeader)] ?? '', /\/uncommitted0,u0/, text);
-      assert.ok(r.members.every((m) => m.uncommitted.length === 0 || m.uncommitted[0]!.from > first.header.zxid), text);
+      assert.ok(
+        r.members.every((m) => m.uncommitted.length === 0 || m.uncommitted[0]!.from > first.header.zxid),
+        text,
+      );
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
@@ -170,7 +188,10 @@ describe('an uncommitted tail (proposals the quorum never acknowledged)', () => 
     assert.ok(before.some((e) => e.path?.startsWith('/uncommitted')));
     await Promise.all(ens.servers.map(async (s) => ens.startServer(s.id, { waitMs: 60_000 })));
     await ens.waitForQuorum({ timeoutMs: 60_000 });
-    await quiesce(ens, ens.servers.map((s) => s.id));
+    await quiesce(
+      ens,
+      ens.servers.map((s) => s.id),
+    );
     for (const s of ens.servers) await ens.stop(s.id);
 
     const log = readFileSync(ens.server(oldLeader).logFile, 'utf8');
