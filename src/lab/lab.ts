@@ -419,6 +419,17 @@ export class Lab {
       for (const n of this.nodes) n.cpu.dispose();
       this.unhook();
       const report = await teardown(this.record, { ownerToo: true });
+      // What could not go at once (a cgroup whose last process is still being reaped, a mount a
+      // dying daemon still held) usually can a moment later: a few more tries before the record
+      // is left for `zkwarden lab clean` (seen: a run's record stayed, claiming its subnet).
+      for (let attempt = 0; report.leftovers.length > 0 && attempt < 4; attempt++) {
+        await sleep(100 << attempt);
+        const again = await teardown(this.record, { ownerToo: true, waitMs: 2000 });
+        report.killed.push(...again.killed);
+        report.released.push(...again.released);
+        report.removed.push(...again.removed);
+        report.leftovers = again.leftovers;
+      }
       // The mounts are released; let the disk objects know (so their exit hooks have nothing left to do).
       await Promise.all(this.nodes.map((n) => n.disk.close().catch(() => undefined)));
       // The servers are dead now; let the ensemble object see it (no port waits: the namespaces are gone).

@@ -18,6 +18,7 @@ export function assertOk(r: RunResult, opts: { overlap?: boolean } = {}): void {
   assert.equal(r.error, null, `${r.scenario}: ${r.error}`);
   assert.deepEqual(failed, [], `${r.scenario}: ${JSON.stringify(failed)}`);
   assert.equal(r.ok, true);
+  assert.deepEqual(r.leftovers, [], `${r.scenario}: the lab's clean-up left something`);
   assert.ok(r.metrics.acknowledged > 0, 'the chunks wrote through the run');
   if (!opts.overlap) assert.equal(r.metrics.maxLeaders, 1, 'never two metas acting as leader');
 }

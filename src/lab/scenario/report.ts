@@ -150,6 +150,7 @@ export function formatResult(r: RunResult): string {
     `  lab ${r.lab.id} ${r.lab.subnet}; tickTime ${t.tickTimeMs} ms, meta session ${t.sessionTimeoutMs} ms, chunk timeout ${t.chunkTimeoutMs} ms, chunk session expires after ${t.chunkSessionExpireMs} ms`,
   );
   if (r.error) L.push(`  stopped early: ${r.error}`);
+  if (r.leftovers.length > 0) L.push(`  the lab's clean-up left: ${r.leftovers.join('; ')} (\`zkwarden lab clean\` removes them)`);
   L.push('');
   L.push(`timeline${t0 !== null ? ' (T = the fault)' : ''}`);
   for (const e of r.timeline) L.push(`  ${relative(e.at, t0).padStart(8)}  ${e.source.padEnd(8)} ${e.what}`);

@@ -105,6 +105,8 @@ export interface RunResult {
   timeline: TimelineEntry[];
   /** Where --keep put the bundle and the records. */
   kept: { bundle: string; injections: string; observer: string; result: string } | null;
+  /** What the lab's clean-up could not remove after the run (empty when the lab is gone); `zkwarden lab clean` retries it. */
+  leftovers: string[];
 }
 
 interface Injected {
@@ -602,6 +604,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
   let captures: Captures = {};
   let finalJournal = new Map<string, number>();
   let endedAt = Date.now();
+  let returned: RunResult | null = null;
   try {
     for (const [i, step] of scenario.steps.entries()) {
       try {
@@ -664,7 +667,9 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
       steps: run.steps,
       timeline: timeline(data, run.steps, run.notes, metrics),
       kept: null,
+      leftovers: [],
     };
+    returned = result;
     if (opts.keep) {
       mkdirSync(opts.keep, { recursive: true });
       const bundle = await writeBundle(cl, opts.keep, captures);
@@ -685,6 +690,7 @@ export async function runScenario(scenario: Scenario, opts: RunOptions = {}): Pr
     return result;
   } finally {
     await run.observer?.stop().catch(() => undefined);
-    await lab.close();
+    const cleanup = await lab.close();
+    if (returned) returned.leftovers = cleanup.leftovers;
   }
 }
