@@ -21,9 +21,9 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SuspicionWitness } from '../../guard/index.ts';
 import { DEFAULT_ELECTION_PATH, LeaderDiscovery, type LeaderInfo } from '../../recipes/index.ts';
-import { createClient, type ZooKeeperClient } from '../../zk/index.ts';
 import { LOG_FILES, configFromEnv, type ChunkConfig } from './config.ts';
 import { GlogFile } from './glog.ts';
+import { openSession } from './zk-session.ts';
 import { Lines, eventWriter, parseJsonLine, type MetaReply } from './wire.ts';
 
 const cfg = configFromEnv() as ChunkConfig;
@@ -133,19 +133,6 @@ class MetaConnection {
   }
 }
 
-async function zookeeper(): Promise<ZooKeeperClient> {
-  for (;;) {
-    const client = createClient(cfg.connectString, { sessionTimeoutMs: t.clientSessionTimeoutMs, shuffleServers: false });
-    try {
-      await client.connect({ timeoutMs: 10_000 });
-      return client;
-    } catch (e) {
-      log.warn('chunk_zk.cc:41', `cannot connect to ZooKeeper ${cfg.connectString}: ${(e as Error).message}`);
-      await client.close({ timeoutMs: 1000 }).catch(() => undefined);
-    }
-  }
-}
-
 let leader: LeaderInfo | null = null;
 let leaderChanged = new AbortController();
 let witness: SuspicionWitness | null = null;
@@ -158,7 +145,9 @@ let highestEpoch = 0;
  * carries over, so the new discovery never goes back to an older leader.
  */
 async function follow(): Promise<void> {
-  const zk = await zookeeper();
+  const zk = await openSession(cfg.connectString, t.clientSessionTimeoutMs, (e) =>
+    log.warn('chunk_zk.cc:41', `cannot connect to ZooKeeper ${cfg.connectString}: ${e.message}`),
+  );
   const discovery = new LeaderDiscovery(zk, { minEpoch: highestEpoch });
   zk.on('expired', () => {
     log.warn('chunk_zk.cc:77', 'ZooKeeper session expired; starting a new one');

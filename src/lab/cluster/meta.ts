@@ -27,9 +27,10 @@ import { createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { Guard, diskProbe, endpointProbe } from '../../guard/index.ts';
 import { Election, FencedError, MemberExistsError, fencedMulti, registerMember, type Term } from '../../recipes/index.ts';
-import { createClient, type ZooKeeperClient } from '../../zk/index.ts';
+import type { ZooKeeperClient } from '../../zk/index.ts';
 import { LOG_FILES, PATHS, configFromEnv, type MetaConfig } from './config.ts';
 import { GlogFile } from './glog.ts';
+import { openSession } from './zk-session.ts';
 import { Lines, eventWriter, parseJsonLine, type MetaReply, type MetaRequest } from './wire.ts';
 
 const cfg = configFromEnv() as MetaConfig;
@@ -101,22 +102,11 @@ async function register(client: ZooKeeperClient): Promise<void> {
   }
 }
 
-async function connected(sessionTimeoutMs: number): Promise<ZooKeeperClient> {
-  for (;;) {
-    const client = createClient(cfg.connectString, { sessionTimeoutMs, shuffleServers: false });
-    try {
-      await client.connect({ timeoutMs: 10_000 });
-      return client;
-    } catch (e) {
-      log.warn('meta_zk.cc:64', `cannot connect to ZooKeeper ${cfg.connectString}: ${(e as Error).message}`);
-      await client.close({ timeoutMs: 1000 }).catch(() => undefined);
-    }
-  }
-}
+const zkFailure = (e: Error): void => log.warn('meta_zk.cc:64', `cannot connect to ZooKeeper ${cfg.connectString}: ${e.message}`);
 
 /** Without the guard: one session for membership and candidacy; a new one when it expires. */
 async function candidacy(): Promise<void> {
-  const client = await connected(timeoutMs);
+  const client = await openSession(cfg.connectString, timeoutMs, zkFailure);
   const session = hex(client.sessionId);
   // The runner's explicit remedy (an operator ending the session from outside) needs these; they
   // go only to the runner's pipe, never to a log.
@@ -143,7 +133,7 @@ async function candidacy(): Promise<void> {
 
 /** With the guard: the Guard stands, resigns and stands again; a service session holds the membership. */
 async function guarded(g: NonNullable<MetaConfig['guard']>): Promise<void> {
-  const service = await connected(cfg.timings.clientSessionTimeoutMs);
+  const service = await openSession(cfg.connectString, cfg.timings.clientSessionTimeoutMs, zkFailure);
   void register(service);
   const guard = new Guard({
     connectString: cfg.connectString,
