@@ -7,7 +7,8 @@
  * doing file, DNS and crypto work.
  *
  * The probe's file is reached through an open descriptor of its directory (`/proc/self/fd/N/name`,
- * opened by the worker at its first check), so a check costs the operations on that file alone,
+ * opened by the worker at its first check and again after a failed one, so that a directory made
+ * anew or a disk mounted again over the path is the one probed), so a check costs the operations on that file alone,
  * not a lookup of every directory above it: through FUSE, whose kernel cache keeps names for a
  * second, each of those lookups is a request to the disk, and on a disk that takes 500 ms per
  * request the plain path's open alone took 2 s (four requests), a slow disk judged dead. Where
@@ -34,12 +35,13 @@ const WORKER_SOURCE = `
 const { parentPort } = require('node:worker_threads');
 const fs = require('node:fs');
 let base = null;
+let dirFd = -1;
 parentPort.on('message', (m) => {
   const step = (s) => parentPort.postMessage({ seq: m.seq, step: s });
   let fd = -1;
   try {
     if (base === null) {
-      const dirFd = fs.openSync(m.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+      dirFd = fs.openSync(m.dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
       const viaFd = '/proc/self/fd/' + dirFd;
       base = fs.existsSync(viaFd) ? viaFd : m.dir;
     }
@@ -58,6 +60,11 @@ parentPort.on('message', (m) => {
     parentPort.postMessage({ seq: m.seq, done: true });
   } catch (e) {
     if (fd >= 0) { try { fs.closeSync(fd); } catch {} }
+    // The held directory may be the wrong one now (removed and made again, a disk mounted anew
+    // over the path): after a failure the next check opens the directory by its path again.
+    if (dirFd >= 0) { try { fs.closeSync(dirFd); } catch {} }
+    dirFd = -1;
+    base = null;
     parentPort.postMessage({ seq: m.seq, done: true, error: String((e && e.code) || '') + ' ' + String((e && e.message) || e) });
   }
 });

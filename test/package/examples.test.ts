@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,6 +17,20 @@ const root = join(import.meta.dirname, '..', '..');
 const nodeArgs = ['--conditions=zkwarden-source', '--import', 'tsx'];
 const example = (name: string): string => join(root, 'examples', name);
 const cliMain = join(root, 'src', 'cli', 'main.ts');
+
+/** Whether any process is in process group `pgid` (field 5 of /proc/PID/stat, after the command's closing parenthesis). */
+function groupHasMembers(pgid: number): boolean {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) return true;
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  return false;
+}
 
 /** A running example: its stdout lines as they come, and a way to wait for one. */
 class Program {
@@ -62,12 +76,20 @@ class Program {
     return found!;
   }
 
-  /** Kills it and everything it started. */
+  /**
+   * Kills it and everything it started. A group id is ours while any member lives (the kernel
+   * does not hand out a pid still in use as a group id); once the group is empty the number is
+   * free, and killing it then could hit an unrelated process group that reused it.
+   */
   killAll(): void {
+    const pgid = this.child.pid;
+    if (pgid === undefined) return;
+    const leaderAlive = this.child.exitCode === null && this.child.signalCode === null;
+    if (!leaderAlive && !groupHasMembers(pgid)) return;
     try {
-      if (this.child.pid !== undefined) process.kill(-this.child.pid, 'SIGKILL');
+      process.kill(-pgid, 'SIGKILL');
     } catch {
-      // The group is gone already.
+      // The group emptied meanwhile.
     }
   }
 
