@@ -24,18 +24,8 @@ import {
 import { createClient, parseConnectString, validatePath, InvalidArgumentError, ZooKeeperError } from '../../src/zk/index.ts';
 import { WatchManager, ancestorsAndSelf } from '../../src/zk/watches.ts';
 import { decodeServerMessage } from '../../src/zk/decoder.ts';
-
-/** mulberry32: a small seeded PRNG so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+// The lab's seeded PRNG (mulberry32), so a failing case can be replayed from its seed.
+import { prng } from '../../src/lab/scenario/chaos.ts';
 
 const stat: Stat = {
   czxid: 0x100000002,
