@@ -19,6 +19,8 @@ export interface ProcStat {
   comm: string;
   state: ProcState;
   ppid: number;
+  /** Its process group. */
+  pgrp: number;
   /** User and system CPU time of the whole process (every thread), in clock ticks. */
   utimeTicks: number;
   stimeTicks: number;
@@ -53,6 +55,7 @@ export function parseStat(text: string): ProcStat | null {
     comm: text.slice(open + 1, close),
     state: rest[0] as ProcState,
     ppid: Number(rest[1]),
+    pgrp: Number(rest[2]),
     utimeTicks: Number(rest[11]),
     stimeTicks: Number(rest[12]),
     startTicks: Number(rest[19]),

@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Ensemble } from '../../src/lab/ensemble.ts';
+import { readStat } from '../../src/lab/proc.ts';
 import { createClient, type ZooKeeperClient } from '../../src/zk/index.ts';
 import { until } from '../until.ts';
 
@@ -18,18 +19,9 @@ const nodeArgs = ['--conditions=zkwarden-source', '--import', 'tsx'];
 const example = (name: string): string => join(root, 'examples', name);
 const cliMain = join(root, 'src', 'cli', 'main.ts');
 
-/** Whether any process is in process group `pgid` (field 5 of /proc/PID/stat, after the command's closing parenthesis). */
+/** Whether any process is in process group `pgid`. */
 function groupHasMembers(pgid: number): boolean {
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pgid) return true;
-    } catch {
-      // Gone meanwhile.
-    }
-  }
-  return false;
+  return readdirSync('/proc').some((name) => /^\d+$/.test(name) && readStat(Number(name))?.pgrp === pgid);
 }
 
 /** A running example: its stdout lines as they come, and a way to wait for one. */
