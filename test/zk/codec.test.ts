@@ -25,7 +25,7 @@ import { createClient, parseConnectString, validatePath, InvalidArgumentError, Z
 import { WatchManager, ancestorsAndSelf } from '../../src/zk/watches.ts';
 import { decodeServerMessage } from '../../src/zk/decoder.ts';
 // The lab's seeded PRNG (mulberry32), so a failing case can be replayed from its seed.
-import { prng } from '../../src/lab/scenario/chaos.ts';
+import { prng } from '../../src/lab/scenario/prng.ts';
 
 const stat: Stat = {
   czxid: 0x100000002,

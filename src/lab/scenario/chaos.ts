@@ -18,6 +18,7 @@
  * outlasted the guard's deadline was ended by the watchdog's SIGKILL), by a reboot of the node.
  */
 import { checkScenario, type Fault, type Scenario, type Step } from './spec.ts';
+import { prng } from './prng.ts';
 
 export const CHAOS_FAULTS = [
   'kill-meta',
@@ -42,18 +43,6 @@ export interface ChaosOptions {
   maxHoldMs?: number;
   /** The faults to draw from; default all of CHAOS_FAULTS. */
   kinds?: readonly ChaosFault[];
-}
-
-/** mulberry32: small, fast, good enough to pick faults; the same seed gives the same numbers everywhere. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export class ChaosOptionError extends Error {
