@@ -17,6 +17,7 @@ import type { Cluster, ServiceProc } from '../cluster/cluster.ts';
 import { PATHS } from '../cluster/config.ts';
 import type { ServiceEvent } from '../cluster/wire.ts';
 import type { Node } from '../node.ts';
+import { DropScanner, type DropReason } from './zk-drops.ts';
 
 export interface MetaView {
   /** What the meta says: leader (of `epoch`), candidate, or down (no process). */
@@ -61,7 +62,7 @@ export interface ZkDrop {
   at: number;
   by: number;
   peer: string | null;
-  reason: 'transaction timeout' | 'read timeout' | 'other';
+  reason: DropReason;
   line: string;
 }
 
@@ -100,6 +101,8 @@ export class Observer {
   /** Server id → the pid and time of its last unanswered srvr. */
   private readonly unanswered = new Map<number, { pid: number | null; at: number }>();
   private readonly logOffsets = new Map<number, number>();
+  /** Server id → its log's drop reader (a reason read waits there for its GOODBYE). */
+  private readonly dropScanners = new Map<number, DropScanner>();
   private readonly unhook: () => void;
   private stopped = false;
 
@@ -264,22 +267,11 @@ export class Observer {
       } catch {
         continue;
       }
-      let pending: { at: number; reason: ZkDrop['reason']; line: string } | null = null;
-      for (const line of text.split('\n')) {
-        if (line.includes('Closing connection to peer due to transaction timeout')) pending = { at: log4jTime(line), reason: 'transaction timeout', line };
-        else if (line.includes('GOODBYE')) {
-          const ip = /GOODBYE \/(\d+\.\d+\.\d+\.\d+):/.exec(line)?.[1];
-          const peer = this.cluster.nodes.find((n) => n.ip === ip)?.name ?? null;
-          this.drops.push({
-            at: pending?.at ?? log4jTime(line),
-            by: s.id,
-            peer,
-            reason: pending?.reason ?? 'other',
-            line: pending ? `${pending.line}\n${line}` : line,
-          });
-          pending = null;
-        } else if (/SocketTimeoutException|Read timed out/.test(line) && line.includes('LearnerHandler'))
-          pending = { at: log4jTime(line), reason: 'read timeout', line };
+      let scanner = this.dropScanners.get(s.id);
+      if (!scanner) this.dropScanners.set(s.id, (scanner = new DropScanner()));
+      for (const d of scanner.feed(text.split('\n'))) {
+        const peer = this.cluster.nodes.find((n) => n.ip === d.ip)?.name ?? null;
+        this.drops.push({ at: d.at, by: s.id, peer, reason: d.reason, line: d.line });
       }
     }
   }
@@ -290,12 +282,4 @@ export function backingPath(node: Node, path: string): string {
   const root = node.disk.root;
   if (node.disk.kind !== 'faultfs' || !(path === root || path.startsWith(`${root}/`))) return path;
   return node.disk.backing + path.slice(root.length);
-}
-
-/** A log4j line's time (`2026-12-01 23:31:05,834`, local time) in ms; NaN if the line has none. */
-export function log4jTime(line: string): number {
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})/.exec(line);
-  if (!m) return NaN;
-  const [, y, mo, d, h, mi, s, ms] = m.map(Number) as number[];
-  return new Date(y!, mo! - 1, d!, h!, mi!, s!, ms!).getTime();
 }
