@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { createClient, type ZooKeeperClient } from '../../../src/zk/client.ts';
-import { Perms } from '../../../src/zk/records.ts';
+import { Perms, type Stat } from '../../../src/zk/records.ts';
 import { adler32 } from '../../../src/forensics/zkdata/adler32.ts';
 import type { AuditReport } from '../../../src/forensics/zkdata/audit.ts';
 import { type LogEntry, readTxnLog } from '../../../src/forensics/zkdata/txnlog.ts';
@@ -86,19 +86,8 @@ export async function workload(address: string, tag: string, n: number): Promise
   }
 }
 
-export interface LiveNode {
-  czxid: number;
-  mzxid: number;
-  pzxid: number;
-  ctime: number;
-  mtime: number;
-  version: number;
-  cversion: number;
-  aversion: number;
-  ephemeralOwner: bigint;
-  dataLength: number;
-  numChildren: number;
-}
+/** A node as a live server serves it: what a client reads of it. */
+export type LiveNode = Stat;
 
 /** Every node of the tree one server serves, with its Stat. */
 export async function liveTree(address: string): Promise<Map<string, LiveNode>> {
@@ -107,19 +96,7 @@ export async function liveTree(address: string): Promise<Map<string, LiveNode>> 
   try {
     const walk = async (path: string): Promise<void> => {
       const { children, stat } = await c.getChildren(path);
-      out.set(path, {
-        czxid: stat.czxid,
-        mzxid: stat.mzxid,
-        pzxid: stat.pzxid,
-        ctime: stat.ctime,
-        mtime: stat.mtime,
-        version: stat.version,
-        cversion: stat.cversion,
-        aversion: stat.aversion,
-        ephemeralOwner: stat.ephemeralOwner,
-        dataLength: stat.dataLength,
-        numChildren: stat.numChildren,
-      });
+      out.set(path, stat);
       for (const ch of children) await walk(path === '/' ? `/${ch}` : `${path}/${ch}`);
     };
     await walk('/');

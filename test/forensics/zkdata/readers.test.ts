@@ -158,20 +158,7 @@ describe('zkdata readers on files written by ZooKeeper 3.8', () => {
         assert.equal(res.reached, live.zxid, `server ${s.id} reaches 0x${live.zxid.toString(16)}`);
         const rebuilt = new Map<string, LiveNode>();
         for (const [p, n] of res.tree.nodes) {
-          const st = clientStat(n);
-          rebuilt.set(p === '' ? '/' : p, {
-            czxid: st.czxid,
-            mzxid: st.mzxid,
-            pzxid: st.pzxid,
-            ctime: st.ctime,
-            mtime: st.mtime,
-            version: st.version,
-            cversion: st.cversion,
-            aversion: st.aversion,
-            ephemeralOwner: st.ephemeralOwner,
-            dataLength: st.dataLength,
-            numChildren: st.numChildren,
-          });
+          rebuilt.set(p === '' ? '/' : p, clientStat(n));
         }
         assertSameTree(rebuilt, live.tree, `server ${s.id} at 0x${live.zxid.toString(16)}`);
       }
