@@ -62,22 +62,8 @@ test('services sharing 127.0.0.1, a port per node: every endpoint names its own 
 test('version-2/ beside the logs gives the same verdict as data in subfolders', () => {
   assert.ok(beside.stats.lines > 100, 'the logs were read');
   assert.equal(beside.data.dataDirs.length, 3);
-  const a = subfolders.verdicts.map((v) => [
-    v.facts?.verdict,
-    v.facts?.leaderNode,
-    v.facts?.endpoint,
-    v.facts?.newEndpoint,
-    v.facts?.handoverAt,
-    v.facts?.restoredAt,
-  ]);
-  const b = beside.verdicts.map((v) => [
-    v.facts?.verdict,
-    v.facts?.leaderNode,
-    v.facts?.endpoint,
-    v.facts?.newEndpoint,
-    v.facts?.handoverAt,
-    v.facts?.restoredAt,
-  ]);
-  assert.deepEqual(b, a);
+  const verdictFacts = (inv: Investigation) =>
+    inv.verdicts.map((v) => [v.facts?.verdict, v.facts?.leaderNode, v.facts?.endpoint, v.facts?.newEndpoint, v.facts?.handoverAt, v.facts?.restoredAt]);
+  assert.deepEqual(verdictFacts(beside), verdictFacts(subfolders));
   assert.ok(beside.files.some((f) => f.file === `node${story.hungId}/zbs-metad.INFO` && f.lines > 5));
 });
