@@ -35,6 +35,8 @@ describe('the ZooKeeper leader dropping a follower, read from its log', () => {
     assert.equal(d?.reason, 'transaction timeout');
     assert.equal(d?.ip, '198.18.5.1');
     assert.equal(d?.at, log4jTime(REASON));
+    assert.equal(log4jTime(REASON), new Date(2026, 11, 2, 4, 40, 1, 100).getTime(), 'a log4j time is local time');
+    assert.ok(Number.isNaN(log4jTime('no time here')));
     assert.equal(d?.line, `${REASON}\n${goodbye('04:40:01,180')}`);
   });
 

@@ -10,6 +10,7 @@
  * pairs only with a GOODBYE that follows it closely: the close is immediate, and a reason whose
  * GOODBYE never came (the server was killed in between) must not name the next drop's cause.
  */
+import { parseLog4j } from '../../forensics/logs/formats.ts';
 
 /** How long after its reason a follower's GOODBYE may come (ms); in practice it is a few ms. */
 const PAIR_WINDOW_MS = 5000;
@@ -54,10 +55,8 @@ export class DropScanner {
   }
 }
 
-/** A log4j line's time (`2026-12-01 23:31:05,834`, local time) in ms; NaN if the line has none. */
+/** A log4j line's time (`2026-12-01 23:31:05,834`, local time, as the server wrote it) in ms; NaN if the line has none. */
 export function log4jTime(line: string): number {
-  const m = /^(\d{4})-(\d\d)-(\d\d) (\d\d):(\d\d):(\d\d),(\d{3})/.exec(line);
-  if (!m) return NaN;
-  const [, y, mo, d, h, mi, s, ms] = m.map(Number) as number[];
-  return new Date(y!, mo! - 1, d!, h!, mi!, s!, ms!).getTime();
+  const head = parseLog4j(line);
+  return head ? new Date(head.y, head.mo - 1, head.d, head.h, head.mi, head.s, head.ms).getTime() : NaN;
 }
